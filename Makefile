@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine (Python 3.11+ and make are all they need):
+#   make reproduce   regenerate every table, figure and the HTML report under results/
+#   make test        run the test suite (includes an end-to-end pipeline run on a small config)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORES  ?= 8
+
+.PHONY: reproduce test goldens lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Reinstall whenever the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+reproduce: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+# Deliberately regenerate the golden tables under tests/golden (review the diff before committing).
+goldens: $(VENV)/.installed
+	$(BIN)/python -m rdusim.goldens --write
+
+lint: $(VENV)/.installed
+	$(BIN)/snakemake --lint
+
+# Speed figures (pytest-benchmark); not part of `make test`.
+bench: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -p no:randomly
+
+clean:
+	rm -rf results/tables results/figures results/validation results/logs results/benchmarks results/report.html .snakemake

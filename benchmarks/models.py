@@ -1,0 +1,210 @@
+"""Model architectures and the closed-form sizes that follow from them.
+
+A :class:`ModelConfig` is one entry of ``benchmarks/data/models.yaml`` (copied from each model's
+published configuration). The functions here count parameters, weight bytes, forward FLOPs per
+token and KV-cache bytes per token from the architecture alone; operator graphs
+(:mod:`benchmarks.decoder`) must agree with them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from rdusim.errors import ConfigError
+
+MODELS_FILE = Path(__file__).parent / "data" / "models.yaml"
+MLP_KINDS = ("swiglu", "gelu", "relu")
+NORM_KINDS = ("rmsnorm", "layernorm")
+POSITION_KINDS = ("rope", "alibi", "learned")
+BF16_BYTES = 2
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    """A ViT image encoder (CLIP ViT-L/14-336 for LLaVA-1.5): pre-norm, biased, LayerNorm, GELU MLP."""
+
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+    patch: int
+    image: int
+    channels: int = 3
+
+    @property
+    def patches(self) -> int:
+        """Image tokens the tower produces: (image / patch)^2 (576 for 336 px / 14 px)."""
+        return (self.image // self.patch) ** 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One decoder-only language model (optionally with a vision tower), as published."""
+
+    name: str
+    source: str
+    reference_params: float
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    mlp: str
+    norm: str
+    norms_per_layer: int
+    position: str
+    tied_embeddings: bool
+    head_dim: int = 0
+    attn_bias: bool = False
+    mlp_bias: bool = False
+    parallel_blocks: bool = False
+    sliding_window: int | None = None
+    max_positions: int = 0
+    embed_norm: bool = False
+    vision: VisionConfig | None = None
+    projector_layers: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.head_dim:
+            object.__setattr__(self, "head_dim", self.hidden // self.heads)
+        _check(self.name, "mlp", self.mlp, MLP_KINDS)
+        _check(self.name, "norm", self.norm, NORM_KINDS)
+        _check(self.name, "position", self.position, POSITION_KINDS)
+        if self.heads % self.kv_heads:
+            raise ConfigError(f"{self.name}.kv_heads", self.kv_heads, f"a divisor of heads ({self.heads})")
+        if self.position == "learned" and self.max_positions <= 0:
+            raise ConfigError(f"{self.name}.max_positions", self.max_positions, "> 0 with learned positions")
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def image_tokens(self) -> int:
+        """Prompt positions taken by the image (0 without a vision tower)."""
+        return self.vision.patches if self.vision else 0
+
+
+def _check(model: str, key: str, value, allowed: tuple[str, ...]):
+    if value not in allowed:
+        raise ConfigError(f"{model}.{key}", value, ", ".join(allowed))
+
+
+_INT_FIELDS = {"layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "norms_per_layer"}
+
+
+@lru_cache(maxsize=None)
+def load_models(path: str | None = None) -> dict[str, ModelConfig]:
+    """All models of the zoo file (default ``benchmarks/data/models.yaml``), by name."""
+    with open(path or MODELS_FILE) as fh:
+        raw = yaml.safe_load(fh)
+    models = {}
+    for name, entry in raw.items():
+        entry = dict(entry)
+        for key in _INT_FIELDS:
+            if not isinstance(entry.get(key), int) or entry[key] <= 0:
+                raise ConfigError(f"{name}.{key}", entry.get(key), "a whole number > 0")
+        try:
+            entry["reference_params"] = float(entry["reference_params"])
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"{name}.reference_params", entry.get("reference_params"), "a number") from None
+        vision = entry.pop("vision", None)
+        models[name] = ModelConfig(name=name, vision=VisionConfig(**vision) if vision else None, **entry)
+    return models
+
+
+def get_model(name: str) -> ModelConfig:
+    """The zoo model called ``name``; a clear error listing the known names otherwise."""
+    models = load_models()
+    if name not in models:
+        raise ConfigError("model", name, ", ".join(models))
+    return models[name]
+
+
+def _norm_params(cfg_norm: str, width: int) -> int:
+    return width * (2 if cfg_norm == "layernorm" else 1)
+
+
+def decoder_layer_params(m: ModelConfig) -> dict[str, int]:
+    """Parameters of one decoder layer by part: attention, MLP, norms."""
+    attn = m.hidden * (m.q_dim + 2 * m.kv_dim) + m.q_dim * m.hidden
+    if m.attn_bias:
+        attn += m.q_dim + 2 * m.kv_dim + m.hidden
+    n_up = 2 if m.mlp == "swiglu" else 1
+    mlp = (n_up + 1) * m.hidden * m.ffn
+    if m.mlp_bias:
+        mlp += n_up * m.ffn + m.hidden
+    return {"attention": attn, "mlp": mlp, "norms": m.norms_per_layer * _norm_params(m.norm, m.hidden)}
+
+
+def vision_params(m: ModelConfig) -> int:
+    """Parameters of the vision tower and projector (CLIP ViT layout: biased linears, LayerNorm)."""
+    if not m.vision:
+        return 0
+    v = m.vision
+    embed = v.channels * v.patch**2 * v.hidden + v.hidden + (v.patches + 1) * v.hidden  # conv, class, positions
+    layer = 4 * (v.hidden * v.hidden + v.hidden) + 2 * v.hidden * v.ffn + v.ffn + v.hidden + 2 * 2 * v.hidden
+    norms = 2 * 2 * v.hidden  # pre- and post-LayerNorm
+    projector = v.hidden * m.hidden + m.hidden + (m.projector_layers - 1) * (m.hidden * m.hidden + m.hidden)
+    return embed + v.layers * layer + norms + projector
+
+
+def param_breakdown(m: ModelConfig) -> dict[str, int]:
+    """Parameter count by part: embedding, positions, layers, final norm, LM head, vision."""
+    layer = sum(decoder_layer_params(m).values())
+    return {
+        "embedding": m.vocab * m.hidden + (_norm_params(m.norm, m.hidden) if m.embed_norm else 0),
+        "positions": m.max_positions * m.hidden if m.position == "learned" else 0,
+        "layers": m.layers * layer,
+        "final_norm": _norm_params(m.norm, m.hidden),
+        "lm_head": 0 if m.tied_embeddings else m.vocab * m.hidden,
+        "vision": vision_params(m),
+    }
+
+
+def param_count(m: ModelConfig) -> int:
+    """Total parameters, computed from the architecture."""
+    return sum(param_breakdown(m).values())
+
+
+def weight_bytes(m: ModelConfig, bytes_per_param: int = BF16_BYTES) -> int:
+    """Bytes of the weights at ``bytes_per_param`` (BF16 by default, as the article serves them)."""
+    return param_count(m) * bytes_per_param
+
+
+def matmul_params_per_token(m: ModelConfig) -> int:
+    """Weights each language-model token multiplies against: every decoder linear and the LM head."""
+    per_layer = decoder_layer_params(m)
+    n_up = 2 if m.mlp == "swiglu" else 1
+    linear = (m.hidden * (m.q_dim + 2 * m.kv_dim) + m.q_dim * m.hidden) + (n_up + 1) * m.hidden * m.ffn
+    assert linear <= per_layer["attention"] + per_layer["mlp"]
+    return m.layers * linear + m.vocab * m.hidden
+
+
+def attended_positions(m: ModelConfig, context: int) -> int:
+    """Keys one query attends to at ``context`` tokens (capped by a sliding window)."""
+    return min(context, m.sliding_window) if m.sliding_window else context
+
+
+def flops_per_token(m: ModelConfig, context: int) -> float:
+    """Forward FLOPs for one language-model token that attends to ``context`` earlier tokens.
+
+    2 FLOPs per multiply-add: 2 x (decoder linears + LM head) + 4 x layers x q_dim x attended
+    positions (QK^T and attention x V). Element-wise work (norms, activations, softmax) is a
+    lower-order term and is left out of this closed form; the operator graphs count it.
+    """
+    return 2.0 * matmul_params_per_token(m) + 4.0 * m.layers * m.q_dim * attended_positions(m, context)
+
+
+def kv_bytes_per_token(m: ModelConfig, bytes_per_value: int = BF16_BYTES) -> int:
+    """KV-cache bytes one token adds: keys and values of every layer's KV heads."""
+    return 2 * m.layers * m.kv_dim * bytes_per_value

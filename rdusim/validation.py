@@ -1,0 +1,75 @@
+"""Compare reproduced numbers with the article's claims (``rdusim/data/paper_claims.yaml``).
+
+This module is the only reader of the claims file: model code never sees the article's results.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .errors import ConfigError
+
+CLAIMS_FILE = Path(__file__).parent / "data" / "paper_claims.yaml"
+CHECKS = ("rel", "range", "below", "above")
+COLUMNS = ["id", "claim", "source", "paper", "reproduced", "tolerance", "check", "status", "note"]
+
+
+@lru_cache(maxsize=None)
+def load_claims() -> tuple[dict, ...]:
+    """The article's claims, in file order."""
+    with open(CLAIMS_FILE) as fh:
+        claims = yaml.safe_load(fh)
+    for c in claims:
+        if c["check"] not in CHECKS:
+            raise ConfigError(f"claims.{c['id']}.check", c["check"], ", ".join(CHECKS))
+    return tuple(claims)
+
+
+def passes(check: str, paper, reproduced: float, tolerance: float) -> bool:
+    """Whether ``reproduced`` satisfies the claim ``paper`` under ``check`` (see the claims file)."""
+    if reproduced is None or (isinstance(reproduced, float) and math.isnan(reproduced)):
+        return False
+    if check == "rel":
+        return abs(reproduced / float(paper) - 1.0) <= tolerance + 1e-12
+    if check == "range":
+        low, high = paper
+        return low * (1 - tolerance) - 1e-12 <= reproduced <= high * (1 + tolerance) + 1e-12
+    if check == "below":
+        return reproduced < float(paper)
+    if check == "above":
+        return reproduced > float(paper)
+    raise ConfigError("check", check, ", ".join(CHECKS))
+
+
+def claims_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per claim: paper value, reproduced value, tolerance, ``pass``/``fail``/``not modelled``.
+
+    ``parts`` are frames with columns ``id``, ``reproduced`` and optional ``note``, written by the
+    pipeline stages that compute them. An id that names no claim is an error.
+    """
+    found: dict[str, tuple[float, str]] = {}
+    known = {c["id"] for c in load_claims()}
+    for part in parts:
+        for row in part.itertuples(index=False):
+            if row.id not in known:
+                raise ConfigError("claim id", row.id, "an id of rdusim/data/paper_claims.yaml")
+            found[row.id] = (float(row.reproduced), str(getattr(row, "note", "") or ""))
+    rows = []
+    for c in load_claims():
+        reproduced, note = found.get(c["id"], (float("nan"), ""))
+        if c["id"] in found:
+            status = "pass" if passes(c["check"], c["paper"], reproduced, c["tolerance"]) else "fail"
+        else:
+            status = "not modelled"
+        paper = c["paper"]
+        rows.append({
+            "id": c["id"], "claim": c["claim"], "source": c["source"],
+            "paper": f"{paper[0]}-{paper[1]}" if isinstance(paper, list) else paper,
+            "reproduced": reproduced, "tolerance": c["tolerance"], "check": c["check"],
+            "status": status, "note": note,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
