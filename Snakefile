@@ -27,6 +27,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/table1.smk"
 include: "workflow/rules/footprint.smk"
+include: "workflow/rules/fusion.smk"
 include: "workflow/rules/validation.smk"
 
 
@@ -35,5 +36,9 @@ rule all:
         "results/tables/table1_benchmarks.csv",
         "results/tables/fig8_footprint.csv",
         expand("results/figures/fig8_footprint.{ext}", ext=["png", "svg"]),
+        "results/tables/fig3_operational_intensity.csv",
+        expand("results/figures/fig3_roofline.{ext}", ext=["png", "svg"]),
+        "results/tables/fig6_fusion.csv",
+        expand("results/figures/fig6_fusion.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",
     default_target: True

@@ -5,6 +5,10 @@ Dataflow"; roofline reasoning):
 
     t = max(compute, HBM bytes / HBM bw, DDR bytes / DDR bw, on-chip bytes / (PMUs x PMU bw),
             peer-link bytes / P2P bw)
+
+On-chip bandwidth counts every PMU of the chip: stage buffers are spread over as many PMUs as
+their bandwidth needs (article, Fig. 3b: "Input and output bandwidths to and from stage buffers are
+matched to their respective stages by using the appropriate number of memory units").
         + collective steps x P2P latency + stages x stage fill + launch
 
 ``compute`` is the slowest stage at its allotted PCUs (from the planner), scaled by
@@ -24,7 +28,7 @@ from .rdu import RduChip
 
 # Layout of a hardware vector (one row per configuration in many-configuration evaluation).
 HW_FIELDS = ("compute_scale", "hbm_bandwidth", "ddr_bandwidth", "pmu_bandwidth", "p2p_bandwidth",
-             "p2p_latency", "stage_fill_s", "launch_s", "weight_ddr_fraction")
+             "p2p_latency", "stage_fill_s", "launch_s", "weight_ddr_fraction", "pmus")
 KERNEL_FIELDS = ("compute_s", "weight_bytes", "act_bytes", "onchip_bytes", "coll_bytes", "coll_steps",
                  "stages", "pmus")
 
@@ -34,7 +38,7 @@ def hw_vector(chip: RduChip, orchestration: str, weight_ddr_fraction: float = 0.
     """The hardware vector of ``chip`` for ``orchestration`` (``so`` or ``ho``)."""
     return np.array([compute_scale, chip.hbm_bandwidth, chip.ddr_bandwidth, chip.pmu_bandwidth,
                      chip.p2p_bandwidth, chip.p2p_latency, chip.stage_fill_s, chip.launch_s(orchestration),
-                     weight_ddr_fraction], dtype=np.float64)
+                     weight_ddr_fraction, float(chip.pmus)], dtype=np.float64)
 
 
 def kernel_matrix(k: KernelArrays) -> np.ndarray:
@@ -51,7 +55,7 @@ def kernel_times_reference(km: np.ndarray, hw: np.ndarray) -> np.ndarray:
         ddr_w = km[1, j] * hw[8]
         hbm = (km[1, j] - ddr_w + km[2, j]) / hw[1]
         ddr = ddr_w / hw[2]
-        onchip = km[3, j] / (km[7, j] * hw[3]) if km[7, j] > 0 else 0.0
+        onchip = km[3, j] / (hw[9] * hw[3])
         link = km[4, j] / hw[4]
         t = compute
         if hbm > t:
@@ -91,5 +95,5 @@ def kernel_bound(km: np.ndarray, hw: np.ndarray) -> np.ndarray:
     ddr_w = km[1] * hw[8]
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.vstack([km[0] * hw[0], (km[1] - ddr_w + km[2]) / hw[1], ddr_w / hw[2],
-                           np.where(km[7] > 0, km[3] / (km[7] * hw[3]), 0.0), km[4] / hw[4]])
+                           km[3] / (hw[9] * hw[3]), km[4] / hw[4]])
     return names[np.argmax(terms, axis=0)]

@@ -120,7 +120,8 @@ class Op:
 
     @property
     def collective_bytes(self) -> float:
-        """Bytes each device sends for a ring all-reduce: 2 (w - 1) / w of the tensor."""
+        """Bytes each device sends in an all-reduce: 2 (w - 1) / w of the tensor (reduce-scatter then
+        all-gather, whether as a ring or one-shot over all-to-all links)."""
         if self.kind != Kind.COLLECTIVE or self.collective_ways <= 1:
             return 0.0
         w = self.collective_ways
@@ -237,7 +238,7 @@ def gather(name: str, table: Tensor, index: Tensor, out_name: str, **tags) -> Op
 
 
 def allreduce(name: str, x: Tensor, ways: int, out_name: str, **tags) -> Op:
-    """Sum of ``x`` over ``ways`` devices (tensor parallelism); ring algorithm."""
+    """Sum of ``x`` over ``ways`` devices (tensor parallelism): a reduce-scatter and an all-gather."""
     out = Tensor(out_name, x.shape, x.dtype)
     flops = float(x.numel) * (ways - 1) / ways if ways > 1 else 0.0
     return Op(name, Kind.COLLECTIVE, (x,), out, flops=flops, collective_ways=ways, **tags)

@@ -34,7 +34,7 @@ class OpTable:
     weight_pmus: np.ndarray   # float64: PMUs holding or staging its weights when fused
     onchip_bytes: np.ndarray  # float64: bytes through PMUs (inputs + output)
     coll_bytes: np.ndarray    # float64: bytes sent over peer links
-    coll_steps: np.ndarray    # float64: latency-bound steps of its collective
+    coll_steps: np.ndarray    # float64: latency-bound steps of its collective (2 per all-reduce)
     in_ptr: np.ndarray        # int64 CSR pointers into in_tensor
     in_tensor: np.ndarray     # int64 tensor ids of activation inputs
     t_bytes: np.ndarray       # float64
@@ -80,9 +80,10 @@ def _tile_bytes(op: Op, chip: RduChip) -> float:
 
 
 def _weights_resident(op: Op, chip: RduChip) -> bool:
-    """Weights stay on chip when many tiles stream past them (rows > one tile); else they stream."""
+    """Weights stay on chip when many tiles stream past them (rows > one tile) and they fit in half
+    the PMUs; otherwise they stream through a double buffer."""
     rows = op.output.numel // op.output.shape[-1]
-    return rows > chip.stream_tile_rows
+    return rows > chip.stream_tile_rows and op.weight_bytes <= chip.sram_bytes / 2
 
 
 def build_optable(graph: Graph, chip: RduChip) -> OpTable:
@@ -129,7 +130,7 @@ def build_optable(graph: Graph, chip: RduChip) -> OpTable:
             arrays["weight_pmus"][i] = math.ceil(op.weight_bytes / pmu) if resident else 2
         arrays["onchip_bytes"][i] = op.bytes_moved
         arrays["coll_bytes"][i] = op.collective_bytes
-        arrays["coll_steps"][i] = 2 * (op.collective_ways - 1) if op.kind == Kind.COLLECTIVE else 0
+        arrays["coll_steps"][i] = 2.0 if op.kind == Kind.COLLECTIVE and op.collective_ways > 1 else 0.0
     outputs = np.zeros(len(t_bytes), dtype=np.int8)
     for name in graph.outputs:
         if name in tensor_id:

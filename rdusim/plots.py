@@ -46,3 +46,66 @@ def plot_footprint(table: pd.DataFrame, outputs: list[str]) -> None:
                  "(SN40L: HBM + DDR; DGX: HBM only, less router and KV cache)", fontsize=11)
     ax.legend(frameon=True, fontsize=9, loc="upper left")
     _save(fig, outputs)
+
+
+def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd.DataFrame, outputs: list[str]) -> None:
+    """Article Fig. 3: the Monarch FFT's three fusion levels on SN40L and A100 rooflines, and the
+    fully fused pipeline's PCUs and PMUs per stage (Fig. 3b)."""
+    import numpy as np
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    x = np.logspace(0, 4, 200)
+    for row in rooflines.itertuples():
+        roof = np.minimum(row.peak_flops, x * row.hbm_bandwidth) / 1e12
+        line, = ax.plot(x, roof, lw=2, label=f"{row.platform} roofline (ridge {row.ridge_ops_per_byte:.0f} FLOP/B)")
+        ax.axvline(row.ridge_ops_per_byte, color=line.get_color(), ls=":", lw=1)
+    labels = {"no_fusion": "no fusion", "gemm0_mul_transpose": "Gemm0+Mul+Transpose fused",
+              "fully_fused": "fully fused (streaming)"}
+    markers = ["o", "s", "D"]
+    sn = rooflines.iloc[0]
+    for (row, marker) in zip(intensity.itertuples(), markers):
+        y = min(sn.peak_flops, row.ops_per_byte * sn.hbm_bandwidth) / 1e12
+        ax.scatter(row.ops_per_byte, y, s=80, marker=marker, zorder=5, color="black")
+        ax.annotate(f"{labels.get(row.variant, row.variant)}\n{row.ops_per_byte:.1f} FLOP/B", (row.ops_per_byte, y),
+                    textcoords="offset points", xytext=(8, -28), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (FLOP per off-chip byte)")
+    ax.set_ylabel("attainable TFLOP/s (BF16)")
+    ax.set_title("Monarch FFT (Fig. 3a) on the roofline", fontsize=11)
+    ax.legend(fontsize=8, loc="lower right")
+    pos = np.arange(len(pipeline))
+    bx.bar(pos - 0.2, pipeline["pcus"], width=0.4, label="PCUs (compute)")
+    bx.bar(pos + 0.2, pipeline["buffer_pmus"] + pipeline["weight_pmus"], width=0.4, label="PMUs (buffers, constants)")
+    bx.set_xticks(pos, pipeline["stage"])
+    bx.set_yscale("symlog", linthresh=10)
+    bx.set_ylabel("units allotted")
+    bx.set_title("Fully fused pipeline (Fig. 3b): units per stage\n(transpose = buffer access pattern, 0 PCUs)",
+                 fontsize=10)
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, outputs)
+
+
+def plot_fusion(table: pd.DataFrame, outputs: list[str]) -> None:
+    """Article Fig. 6: speedup over unfused of fused-SO and fused-HO per benchmark and phase (log)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    t = table[table["fits"]].copy()
+    t["run"] = t["benchmark"] + " " + (t["seq_len"] // 1024).astype(str) + "K " + t["phase"]
+    long = t.melt(id_vars="run", value_vars=["speedup_so", "speedup_ho"], var_name="mode", value_name="speedup")
+    long["mode"] = long["mode"].map({"speedup_so": "fused + SO", "speedup_ho": "fused + HO"})
+    fig, ax = plt.subplots(figsize=(13, 4.8))
+    sns.barplot(data=long, x="run", y="speedup", hue="mode", ax=ax)
+    ax.axhline(1.0, color="black", lw=1)
+    ax.set_yscale("log")
+    ax.set_ylim(0.8, long["speedup"].max() * 2.5)
+    ax.set_ylabel("speedup over unfused (8 sockets; FlashFFTConv 1)")
+    ax.set_xlabel("")
+    ax.set_title("Operator fusion on the SN40L (model of the article's Fig. 6)", fontsize=11)
+    ax.tick_params(axis="x", labelsize=8)
+    plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
+    ax.legend(title="", loc="upper left", fontsize=9)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.1f", fontsize=6, padding=1)
+    _save(fig, outputs)

@@ -14,7 +14,7 @@ import yaml
 from .errors import ConfigError
 
 CLAIMS_FILE = Path(__file__).parent / "data" / "paper_claims.yaml"
-CHECKS = ("rel", "range", "below", "above")
+CHECKS = ("rel", "range", "below", "above", "at_least")
 COLUMNS = ["id", "claim", "source", "paper", "reproduced", "tolerance", "check", "status", "note"]
 
 
@@ -42,6 +42,8 @@ def passes(check: str, paper, reproduced: float, tolerance: float) -> bool:
         return reproduced < float(paper)
     if check == "above":
         return reproduced > float(paper)
+    if check == "at_least":
+        return reproduced >= float(paper)
     raise ConfigError("check", check, ", ".join(CHECKS))
 
 

@@ -1,4 +1,4 @@
-CLAIM_PARTS = ["footprint"]
+CLAIM_PARTS = ["footprint", "fig3", "fig6"]
 
 
 rule claims:

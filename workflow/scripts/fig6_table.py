@@ -1,0 +1,9 @@
+"""Write the Figure 6 table: every Table 1 run unfused, fused SO and fused HO."""
+import numba
+
+from rdusim.pipeline import logged, write_csv
+from rdusim.tables import fig6_fusion
+
+with logged(snakemake.log[0]):  # noqa: F821
+    numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))  # noqa: F821
+    write_csv(fig6_fusion(snakemake.config), snakemake.output[0])  # noqa: F821
