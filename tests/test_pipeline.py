@@ -39,7 +39,9 @@ def small_run(repo_root, tmp_path_factory):
 def test_pipeline_writes_results_contract(small_run):
     for rel in ("results/tables/table1_benchmarks.csv", "results/tables/fig8_footprint.csv",
                 "results/figures/fig8_footprint.png", "results/figures/fig8_footprint.svg",
-                "results/validation/claims.csv"):
+                "results/validation/claims.csv", "results/tables/fig3_operational_intensity.csv",
+                "results/figures/fig3_roofline.png", "results/tables/fig6_fusion.csv",
+                "results/figures/fig6_fusion.svg"):
         assert (small_run / rel).stat().st_size > 0, rel
     table1 = pd.read_csv(small_run / "results/tables/table1_benchmarks.csv")
     assert table1["benchmark"].tolist() == ["llama2-7b", "flashfftconv"]
@@ -63,6 +65,7 @@ def test_config_change_reruns_only_dependants(small_run):
     out = proc.stdout + proc.stderr
     assert "fig8_footprint_table" in out
     assert "table1" not in out.replace("table1_benchmarks", "")
+    assert "fig6_table" not in out
 
 
 def test_bad_config_names_field_and_allowed_values(repo_root, tmp_path):
@@ -78,5 +81,6 @@ def test_report_holds_every_figure_and_table(small_run):
     proc = _run(small_run, "--report", "results/report.html")
     assert proc.returncode == 0, proc.stderr[-2000:]
     html = (small_run / "results/report.html").read_text(errors="replace")
-    for name in ("fig8_footprint.png", "table1_benchmarks.csv", "claims.csv"):
+    for name in ("fig8_footprint.png", "table1_benchmarks.csv", "claims.csv", "fig3_roofline.png",
+                 "fig6_fusion.png", "fig6_fusion.csv", "fig3_operational_intensity.csv"):
         assert name in html, name

@@ -1,0 +1,79 @@
+"""Speed of the hot paths (pytest-benchmark). Run with ``make bench``; in ``make test`` each runs once
+as a smoke test. Figures are reported in the issue notes, never asserted against the clock."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks.decoder import workload_graph
+from benchmarks.models import get_model
+from rdusim.cost import hw_vector, kernel_matrix, total_times_jit, total_times_reference
+from rdusim.fusion import plan
+from rdusim.optable import build_optable
+from rdusim.rdu import RduChip
+
+CHIP = RduChip.from_platform("sn40l")
+
+
+@pytest.fixture(scope="module")
+def decode_kernels():
+    g = workload_graph(get_model("llama2-7b"), "decode", 1, 4096, 8)
+    return kernel_matrix(plan(build_optable(g, CHIP), CHIP, "unfused"))
+
+
+@pytest.fixture(scope="module")
+def configs():
+    base = hw_vector(CHIP, "so")
+    hws = np.vstack([base] * 1000)
+    hws[:, 1] *= np.linspace(0.5, 2.0, 1000)  # sweep HBM bandwidth
+    return hws
+
+
+def test_kernel_cost_evaluations_jit(benchmark, decode_kernels, configs):
+    """Kernel-cost evaluations per second: kernels x configurations per call."""
+    total_times_jit(decode_kernels, configs[:2])  # warm-up (compilation)
+    out = benchmark(total_times_jit, decode_kernels, configs)
+    benchmark.extra_info["evaluations_per_call"] = decode_kernels.shape[1] * configs.shape[0]
+    assert out.shape == (1000,)
+
+
+def test_kernel_cost_evaluations_reference(benchmark, decode_kernels, configs):
+    """The same evaluation in pure Python (the 'before' figure), on 20 configurations."""
+    out = benchmark.pedantic(total_times_reference, args=(decode_kernels, configs[:20]), rounds=3, iterations=1)
+    benchmark.extra_info["evaluations_per_call"] = decode_kernels.shape[1] * 20
+    assert out.shape == (20,)
+
+
+def test_plan_bloom_prefill(benchmark):
+    """Planning (op table + fused partition + kernel summaries) of BLOOM-176B prefill, 70 layers."""
+    g = workload_graph(get_model("bloom-176b"), "prefill", 1, 8192, 8)
+    plan(build_optable(g, CHIP), CHIP, "fused")  # warm-up
+    k = benchmark(lambda: plan(build_optable(g, CHIP), CHIP, "fused"))
+    assert k.n_kernels > 70
+
+
+def test_plan_bloom_prefill_reference(benchmark):
+    g = workload_graph(get_model("bloom-176b"), "prefill", 1, 8192, 8)
+    k = benchmark.pedantic(lambda: plan(build_optable(g, CHIP), CHIP, "fused", use_jit=False), rounds=2, iterations=1)
+    assert k.n_kernels > 70
+
+
+def test_all_table1_runs(benchmark, repo_root):
+    """Building, planning and costing every Table 1 run in all three modes (Figure 6)."""
+    from rdusim.tables import fig6_fusion
+
+    cfg = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    fig6_fusion(cfg)  # warm-up
+    table = benchmark.pedantic(fig6_fusion, args=(cfg,), rounds=2, iterations=1)
+    assert len(table) == 17
+
+
+def test_import_time(benchmark):
+    """Cold import of the SN40L model in a fresh process (numba's compiled functions come from its cache)."""
+    code = "import rdusim.sn40l, rdusim.tables"
+
+    def run():
+        subprocess.run([sys.executable, "-c", code], check=True)
+    benchmark.pedantic(run, rounds=3, iterations=1)
