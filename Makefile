@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 8
+EXTRAS ?= test      # CI adds gpu (the CPU build of PyTorch) to run the calibration harness tests
 
 .PHONY: reproduce test goldens lint bench clean
 
@@ -14,8 +15,8 @@ $(BIN)/python:
 
 # Reinstall whenever the dependency list changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $@
+	$(BIN)/python -m pip install -q -e '.[$(strip $(EXTRAS))]'
+	echo '$(strip $(EXTRAS))' > $@
 
 reproduce: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)

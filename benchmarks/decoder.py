@@ -20,6 +20,7 @@ from dataclasses import replace
 from rdusim.errors import ConfigError
 from rdusim.graph import (
     Graph,
+    attention,
     Kind,
     Op,
     Role,
@@ -36,6 +37,9 @@ from rdusim.graph import (
 from .models import ModelConfig, attended_positions
 
 PHASES = ("prefill", "decode", "train")
+# eager: attention as separate PyTorch operators (scores materialised), as Hugging Face's eager code;
+# sdpa: one fused scaled-dot-product-attention operator (F.scaled_dot_product_attention).
+ATTENTION_IMPLS = ("eager", "sdpa")
 # Element-wise FLOPs: SiLU and GELU ~4 per element (exp, add, divide, multiply); ReLU 1.
 ACTIVATION_FLOPS = {"swiglu": 4.0, "gelu": 4.0, "relu": 1.0}
 
@@ -43,7 +47,8 @@ ACTIVATION_FLOPS = {"swiglu": 4.0, "gelu": 4.0, "relu": 1.0}
 class _Builder:
     """Adds ops to a graph with unique names and the current layer tag."""
 
-    def __init__(self, graph: Graph, model: ModelConfig, tp: int, sparsity: float):
+    def __init__(self, graph: Graph, model: ModelConfig, tp: int, sparsity: float, attention_impl: str = "eager"):
+        self.attention_impl = attention_impl
         self.g = graph
         self.m = model
         self.tp = tp
@@ -141,6 +146,11 @@ def _attention(b: _Builder, x: Tensor, batch: int, tokens: int, context: int, ph
             b.ew((keys,), "k_cache.write", 0.0)
             b.ew((vals,), "v_cache.write", 0.0)
         attended = tokens  # eager attention scores every pair, then masks
+    if b.attention_impl == "sdpa":
+        ctx = b.add(attention(b.name("sdpa"), qh, keys, vals, b.name("sdpa.out"), causal=phase != "decode"))
+        ctx = b.add(transpose(b.name("merge_heads"), ctx, (0, 2, 1, 3), b.name("merge_heads.out")))
+        ctx = Tensor(ctx.name, (batch, tokens, hq * d), ctx.dtype)
+        return b.linear(ctx, "o_proj", m.hidden, m.attn_bias)
     if hkv < hq:  # grouped-query attention: eager code materialises repeated KV heads
         rep = hq // hkv
         keys = b.ew((keys,), "repeat_k", 0.0, out_shape=(batch, hq, keys.shape[2], d))
@@ -237,13 +247,15 @@ def _vision_tower(b: _Builder, batch: int) -> Tensor:
 
 
 def forward_graph(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int = 1,
-                  sparsity: float = 0.0) -> Graph:
+                  sparsity: float = 0.0, attention_impl: str = "eager") -> Graph:
     """Forward operator graph of one device for ``phase`` (``prefill``, ``decode``, or the forward of ``train``)."""
     _check(model, phase, batch, seq_len, tp)
+    if attention_impl not in ATTENTION_IMPLS:
+        raise ConfigError("attention", attention_impl, ", ".join(ATTENTION_IMPLS))
     if not 0 <= sparsity < 1:
         raise ConfigError("sparsity", sparsity, "a fraction in [0, 1)")
     g = Graph(f"{model.name}-{phase}-b{batch}-s{seq_len}-tp{tp}")
-    b = _Builder(g, model, tp, sparsity)
+    b = _Builder(g, model, tp, sparsity, attention_impl)
     tokens = 1 if phase == "decode" else seq_len
     if model.vision and phase != "decode":
         _vision_tower(b, batch)
@@ -329,8 +341,8 @@ def train_graph(model: ModelConfig, batch: int, seq_len: int, tp: int = 1, spars
 
 
 def workload_graph(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int = 1,
-                   sparsity: float = 0.0) -> Graph:
+                   sparsity: float = 0.0, attention_impl: str = "eager") -> Graph:
     """The graph of ``phase`` (``prefill``, ``decode`` or ``train``) for one device."""
     if phase == "train":
         return train_graph(model, batch, seq_len, tp, sparsity)
-    return forward_graph(model, phase, batch, seq_len, tp, sparsity)
+    return forward_graph(model, phase, batch, seq_len, tp, sparsity, attention_impl)

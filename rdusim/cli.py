@@ -22,16 +22,51 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_predict(args) -> int:
+    import json
+
+    from .predict import predict_one
+
+    out = predict_one(args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution)
+    if args.json:
+        print(json.dumps(out))
+    elif out["fits"]:
+        print(f"{out['platform']} {out['model']} {out['execution']} batch {out['batch']} tp {out['tp']}: "
+              f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
+              f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens")
+    else:
+        print(f"{out['platform']} {out['model']}: does not fit ({out['reason']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdusim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("list", help="list known platforms and models").set_defaults(func=_cmd_list)
+    pr = sub.add_parser("predict", help="time to first token and decode time of a model on a platform")
+    pr.add_argument("--platform", required=True, help="platform name (rdusim list) or a platform .yaml path")
+    pr.add_argument("--model", required=True, help="model name (rdusim list)")
+    pr.add_argument("--batch", default=1, help="sequences per batch (default 1)")
+    pr.add_argument("--tp", default=1, help="tensor-parallel devices (default 1)")
+    pr.add_argument("--prompt", default=128, help="prompt tokens L (default 128)")
+    pr.add_argument("--gen", default=128, help="generated tokens G (default 128)")
+    pr.add_argument("--execution", default=None,
+                    help="GPU: eager, cuda-graph, fused; SN40L: unfused, fused-so, fused-ho (default: the best)")
+    pr.add_argument("--json", action="store_true", help="print one JSON object")
+    pr.set_defaults(func=_cmd_predict)
+    sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra) and write a platform "
+                   "file usable as --platform FILE (rdusim calibrate-gpu --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rdusim`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["calibrate-gpu"]:  # its own argument parser
+        from baselines.calibrate import main as calibrate_main
+
+        return calibrate_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

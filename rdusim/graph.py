@@ -29,6 +29,7 @@ class Kind(str, Enum):
     TRANSPOSE = "transpose"
     GATHER = "gather"
     COLLECTIVE = "collective"
+    ATTENTION = "attention"   # fused scaled-dot-product attention (flash style: scores never leave the chip)
 
 
 class Role(str, Enum):
@@ -235,6 +236,17 @@ def gather(name: str, table: Tensor, index: Tensor, out_name: str, **tags) -> Op
     out = Tensor(out_name, (*index.shape, row), table.dtype)
     return Op(name, Kind.GATHER, (table, index), out,
               read_bytes_override={table.name: min(table.nbytes, out.nbytes)}, **tags)
+
+
+def attention(name: str, q: Tensor, k: Tensor, v: Tensor, out_name: str, causal: bool, **tags) -> Op:
+    """Fused attention softmax(q k^T / sqrt(d)) v over (B, heads, T, d) queries and (B, kv_heads, C, d)
+    keys and values (grouped heads read in place). FLOPs: 4 B h T C d, halved when causal over T = C
+    (blocks above the diagonal are skipped)."""
+    b, h, t, d = q.shape
+    c = k.shape[2]
+    flops = 4.0 * b * h * t * c * d * (0.5 if causal and t == c else 1.0)
+    out = Tensor(out_name, q.shape, q.dtype)
+    return Op(name, Kind.ATTENTION, (q, k, v), out, flops=flops, mm=(b * h, t, c, d), **tags)
 
 
 def allreduce(name: str, x: Tensor, ways: int, out_name: str, **tags) -> Op:

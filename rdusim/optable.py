@@ -60,7 +60,7 @@ def matmul_utilisation(op: Op, chip: RduChip) -> float:
 
 def op_work_seconds(op: Op, chip: RduChip) -> float:
     """Time the op would take on a single PCU: systolic for matmuls, SIMD passes for the rest."""
-    if op.kind == Kind.MATMUL:
+    if op.kind in (Kind.MATMUL, Kind.ATTENTION):
         return op.flops / (chip.mm_flops_per_pcu * matmul_utilisation(op, chip))
     if op.kind in NON_STAGE:
         return 0.0
@@ -86,8 +86,12 @@ def _weights_resident(op: Op, chip: RduChip) -> bool:
     return rows > chip.stream_tile_rows and op.weight_bytes <= chip.sram_bytes / 2
 
 
-def build_optable(graph: Graph, chip: RduChip) -> OpTable:
-    """Flatten ``graph`` into an :class:`OpTable` for ``chip``."""
+def build_optable(graph: Graph, chip: RduChip | None = None) -> OpTable:
+    """Flatten ``graph`` into an :class:`OpTable` for ``chip``.
+
+    Without a chip only the chip-independent arrays (kinds, FLOPs, bytes, tensors) are filled; the
+    RDU fields (work, PMUs) stay zero. The GPU baselines use it that way.
+    """
     n = len(graph.ops)
     tensor_id: dict[str, int] = {}
     t_bytes: list[float] = []
@@ -100,7 +104,7 @@ def build_optable(graph: Graph, chip: RduChip) -> OpTable:
     kind = np.zeros(n, dtype=np.int8)
     layer = np.zeros(n, dtype=np.int32)
     is_stage = np.zeros(n, dtype=np.int8)
-    pmu = chip.pmu_bytes
+    pmu = chip.pmu_bytes if chip is not None else 0.0
     for i, op in enumerate(graph.ops):
         for t in op.inputs:
             if t.role in (Role.WEIGHT, Role.STATE):
@@ -121,11 +125,12 @@ def build_optable(graph: Graph, chip: RduChip) -> OpTable:
         kind[i] = KIND_CODES[op.kind]
         layer[i] = op.layer
         is_stage[i] = op.kind not in NON_STAGE
-        arrays["work_s"][i] = op_work_seconds(op, chip)
         arrays["flops"][i] = op.flops
         arrays["weight_bytes"][i] = op.weight_bytes
-        arrays["buffer_pmus"][i] = max(1, math.ceil(2 * _tile_bytes(op, chip) / pmu))
-        if op.weight_bytes:
+        if chip is not None:
+            arrays["work_s"][i] = op_work_seconds(op, chip)
+            arrays["buffer_pmus"][i] = max(1, math.ceil(2 * _tile_bytes(op, chip) / pmu))
+        if op.weight_bytes and chip is not None:
             resident = _weights_resident(op, chip)
             arrays["weight_pmus"][i] = math.ceil(op.weight_bytes / pmu) if resident else 2
         arrays["onchip_bytes"][i] = op.bytes_moved

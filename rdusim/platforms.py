@@ -1,7 +1,9 @@
 """Hardware platforms, loaded from YAML files with unit-bearing keys and converted to SI once.
 
 A platform is a node of ``devices`` identical devices (SN40L sockets or GPUs) plus node-level
-values (host memory). Device values come from the platform's own ``device`` block or, for a node,
+values (host memory). A device block has ``published`` values (datasheets, papers), ``assumed``
+values (not published; each with a reason in a comment) and optionally ``measured`` values (from a
+measurement run such as ``rdusim calibrate-gpu``). Device values come from the platform's own ``device`` block or, for a node,
 from the single-device file it names in ``device_file``. Built-in files live in
 ``rdusim/data/platforms``; any path to a ``.yaml`` file with the same layout works too.
 """
@@ -81,12 +83,13 @@ def _spec_block(data: dict, block: str, where: str) -> tuple[dict[str, float], s
     section = data.get(block) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}.{block}", section, "a mapping with 'published' and 'assumed'")
-    unknown = set(section) - {"published", "assumed"}
+    unknown = set(section) - {"published", "assumed", "measured"}
     if unknown:
-        raise ConfigError(f"{where}.{block}", sorted(unknown), "'published', 'assumed'")
+        raise ConfigError(f"{where}.{block}", sorted(unknown), "'published', 'assumed', 'measured'")
     published = to_si(section.get("published") or {}, f"{where}.{block}.published")
     assumed = to_si(section.get("assumed") or {}, f"{where}.{block}.assumed")
-    return {**published, **assumed}, set(assumed)
+    measured = to_si(section.get("measured") or {}, f"{where}.{block}.measured")
+    return {**published, **assumed, **measured}, set(assumed)
 
 
 def _resolve(name_or_path: str) -> Path:

@@ -77,3 +77,32 @@ def test_import_time(benchmark):
     def run():
         subprocess.run([sys.executable, "-c", code], check=True)
     benchmark.pedantic(run, rounds=3, iterations=1)
+
+
+def test_predict_rows_per_second(benchmark):
+    """rdusim.predict over 100,000 GPU rows (one numba pass per platform/model/tp/mode group)."""
+    import pandas as pd
+
+    from rdusim.predict import predict
+
+    rng = np.random.default_rng(0)
+    n = 100_000
+    frame = pd.DataFrame({"platform": rng.choice(["dgx-h100", "dgx-a100", "dgx-h200"], n), "model": "llama2-7b",
+                          "batch": rng.integers(1, 64, n), "tp": 8, "prompt": rng.integers(16, 4096, n),
+                          "gen": rng.integers(1, 512, n), "execution": "fused"})
+    predict(frame.head(10))  # warm-up: templates and compilation
+    out = benchmark.pedantic(predict, args=(frame,), rounds=1, iterations=1)
+    benchmark.extra_info["rows"] = n
+    assert out.fits.all()
+
+
+def test_predict_row_by_row(benchmark):
+    """The same prediction one call per row (the comparison figure), on 200 rows."""
+    from rdusim.predict import predict_one
+
+    predict_one("dgx-h100", "llama2-7b", 8, 8, 512, 64, "fused")
+
+    def run():
+        for b in range(1, 201):
+            predict_one("dgx-h100", "llama2-7b", b % 64 + 1, 8, 512 + b, 64, "fused")
+    benchmark.pedantic(run, rounds=1, iterations=1)

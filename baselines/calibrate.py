@@ -1,0 +1,600 @@
+"""Optional PyTorch measurement harness behind ``rdusim calibrate-gpu``.
+
+It measures, on whatever device PyTorch sees (the first CUDA GPU, else the CPU with small sizes):
+
+* HBM copy bandwidth (device-to-device copy of a large buffer; bytes read + written per second),
+* the dense GEMM rate (bf16 on a GPU, float32 on the CPU),
+* the cost of one tiny kernel issued eagerly and, on CUDA, replayed from one CUDA graph,
+* host-to-device copy bandwidth from pinned and from pageable host memory (CUDA only),
+* optionally, prefill and decode latency of a minimal Llama-family decoder with random weights,
+  eager and (CUDA) one CUDA graph per decode step.
+
+:func:`platform_yaml` turns a measurement into a platform mapping in the layout that
+:func:`rdusim.platforms.load_platform` reads (``published`` datasheet values from the caller,
+``measured`` values from the run), and :func:`write_platform` writes it as YAML.
+
+PyTorch is imported lazily, inside the functions, so that importing this module works without it;
+:func:`main` says in one line how to install it when it is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform as _platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+TORCH_MISSING = "rdusim calibrate-gpu needs PyTorch: pip install -e .[gpu]"
+
+# Model shapes measured by default on a GPU (random weights; only the shapes matter).
+DEFAULT_MODELS: dict[str, dict] = {
+    "llama2-7b": {"layers": 32, "hidden": 4096, "heads": 32, "kv_heads": 32, "ffn": 11008, "vocab": 32000},
+    "mistral-7b": {"layers": 32, "hidden": 4096, "heads": 32, "kv_heads": 8, "ffn": 14336, "vocab": 32000},
+}
+# The model used with tiny=True (CPU dry runs, tests).
+TINY_MODELS: dict[str, dict] = {
+    "tiny-llama": {"layers": 2, "hidden": 64, "heads": 4, "kv_heads": 2, "ffn": 128, "vocab": 256},
+}
+# Run settings of the model section; a model config may override any of them.
+MODEL_RUN = {"prompt": 128, "decode_steps": 32, "batches": (1, 8)}
+TINY_MODEL_RUN = {"prompt": 16, "decode_steps": 4, "batches": (1, 2)}
+
+# measurement section, measurement key -> platform ``measured`` key (each ends in a unit of rdusim.units)
+MEASURED_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("hbm", "d2d_GBps_rw", "hbm_copy_GBps"),
+    ("gemm", "bf16_TFLOPs", "gemm_bf16_TFLOPs"),
+    ("launch", "eager_us_per_kernel", "launch_eager_us"),
+    ("launch", "graph_us_per_kernel", "launch_graph_us"),
+    ("h2d", "pinned_GBps", "h2d_pinned_GBps"),
+    ("h2d", "pageable_GBps", "h2d_pageable_GBps"),
+)
+
+# Why a datasheet value was replaced by a stand-in (written as comments next to ``assumed``).
+ASSUMED_REASONS = {
+    "hbm_capacity_GB": "no --hbm-capacity-GB given; CPU run, so the host RAM stands in",
+    "hbm_bandwidth_GBps": "no --hbm-bandwidth-GBps given; the measured copy bandwidth stands in",
+    "peak_bf16_TFLOPs": "no --peak-bf16-TFLOPs given; the measured GEMM rate stands in",
+    "host_link_GBps": "no --host-link-GBps given; the measured pinned host-to-device rate stands in",
+}
+
+
+def _torch():
+    import torch  # noqa: PLC0415 - lazy on purpose: the module must import without PyTorch
+
+    return torch
+
+
+def _sig(x: float, digits: int = 4) -> float:
+    """``x`` rounded to ``digits`` significant digits (keeps tiny launch costs non-zero)."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+
+
+def _median_seconds(fn: Callable[[], object], sync: Callable[[], None], reps: int = 5, warmup: int = 2) -> float:
+    """Median wall time in seconds of ``fn()`` over ``reps`` runs after ``warmup`` untimed runs.
+
+    The device is synchronised before each timed run starts and after it ends, so every
+    repetition covers the device work that ``fn`` queued.
+    """
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class _Ctx:
+    """Device, dtype, sizes and synchronisation of one measurement run."""
+
+    def __init__(self, tiny: bool):
+        torch = _torch()
+        self.torch = torch
+        self.cuda = torch.cuda.is_available()
+        self.device = torch.device("cuda", torch.cuda.current_device()) if self.cuda else torch.device("cpu")
+        # the CPU only gets a dry run with small sizes
+        self.tiny = tiny or not self.cuda
+        self.dtype = torch.bfloat16 if self.cuda else torch.float32
+
+    def sync(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize(self.device)
+
+    def time(self, fn: Callable[[], object], reps: int = 5, warmup: int = 2) -> float:
+        return _median_seconds(fn, self.sync, reps, warmup)
+
+
+def _host_memory_bytes() -> float | None:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return _platform.processor() or _platform.machine() or "cpu"
+
+
+def _info(ctx: _Ctx) -> dict:
+    torch = ctx.torch
+    out = {"device": ctx.device.type, "torch": torch.__version__, "tiny": ctx.tiny,
+           "dtype": str(ctx.dtype).removeprefix("torch.")}
+    if ctx.cuda:
+        props = torch.cuda.get_device_properties(ctx.device)
+        out.update(name=props.name, memory_GB=_sig(props.total_memory / 1e9),
+                   memory_source="cuda device properties", sms=props.multi_processor_count,
+                   cuda=torch.version.cuda)
+    else:
+        out["name"] = _cpu_name()
+        host = _host_memory_bytes()
+        if host:
+            out.update(memory_GB=_sig(host / 1e9), memory_source="host RAM")
+        out["threads"] = torch.get_num_threads()
+    return out
+
+
+def measure_hbm(ctx: _Ctx) -> dict:
+    """Device-to-device copy of one large buffer into another: (bytes read + bytes written) / time."""
+    torch = ctx.torch
+    nbytes = (8 << 20) if ctx.tiny else (1 << 30)
+    src = torch.ones(nbytes, dtype=torch.uint8, device=ctx.device)
+    dst = torch.empty_like(src)
+    seconds = ctx.time(lambda: dst.copy_(src), reps=10, warmup=3)
+    return {"d2d_GBps_rw": _sig(2 * nbytes / seconds / 1e9), "buffer_bytes": nbytes}
+
+
+def measure_gemm(ctx: _Ctx) -> dict:
+    """Square n x n x n matrix product (2 n^3 FLOP) in bf16 on a GPU, float32 on the CPU."""
+    torch = ctx.torch
+    n = 256 if ctx.tiny else 8192
+    gen = torch.Generator(device=ctx.device).manual_seed(0)
+    a = torch.randn(n, n, dtype=ctx.dtype, device=ctx.device, generator=gen)
+    b = torch.randn(n, n, dtype=ctx.dtype, device=ctx.device, generator=gen)
+    c = torch.empty(n, n, dtype=ctx.dtype, device=ctx.device)
+    seconds = ctx.time(lambda: torch.matmul(a, b, out=c), reps=10, warmup=3)
+    return {"bf16_TFLOPs": _sig(2 * n**3 / seconds / 1e12), "n": n, "dtype": str(ctx.dtype).removeprefix("torch.")}
+
+
+def measure_launch(ctx: _Ctx) -> dict:
+    """Cost per tiny kernel (an in-place add on a one-element tensor) issued many times in a row.
+
+    ``eager_us_per_kernel``: each kernel issued from Python (host dispatch + launch).
+    ``graph_us_per_kernel`` (CUDA only): the same kernels captured once into a CUDA graph and
+    replayed with a single launch.
+    """
+    torch = ctx.torch
+    kernels = 200 if ctx.tiny else 2000
+    x = torch.zeros(1, device=ctx.device)
+
+    def issue():
+        for _ in range(kernels):
+            x.add_(1.0)
+
+    out = {"eager_us_per_kernel": _sig(ctx.time(issue, reps=5, warmup=1) / kernels * 1e6), "kernels": kernels}
+    if ctx.cuda:
+        graph = _capture(ctx, issue)
+        out["graph_us_per_kernel"] = _sig(ctx.time(graph.replay, reps=5, warmup=2) / kernels * 1e6)
+        del graph
+    return out
+
+
+def _capture(ctx: _Ctx, fn: Callable[[], object], warm_runs: int = 2):
+    """Capture ``fn`` into a CUDA graph after warming it up on a side stream, as PyTorch requires."""
+    torch = ctx.torch
+    side = torch.cuda.Stream(device=ctx.device)
+    side.wait_stream(torch.cuda.current_stream(ctx.device))
+    with torch.cuda.stream(side):
+        for _ in range(warm_runs):
+            fn()
+    torch.cuda.current_stream(ctx.device).wait_stream(side)
+    ctx.sync()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    ctx.sync()
+    return graph
+
+
+def measure_h2d(ctx: _Ctx) -> dict:
+    """Host-to-device copy of one large buffer from pinned and from pageable host memory (CUDA only).
+
+    Returns an empty dict on the CPU, where there is no host-to-device link.
+    """
+    if not ctx.cuda:
+        return {}
+    torch = ctx.torch
+    nbytes = (8 << 20) if ctx.tiny else (1 << 30)
+    dev_buf = torch.empty(nbytes, dtype=torch.uint8, device=ctx.device)
+    out = {"buffer_bytes": nbytes}
+    for tag, pinned in (("pinned", True), ("pageable", False)):
+        host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=pinned)
+        host.fill_(7)
+        seconds = ctx.time(lambda: dev_buf.copy_(host, non_blocking=pinned), reps=5, warmup=1)
+        out[f"{tag}_GBps"] = _sig(nbytes / seconds / 1e9)
+        del host
+    return out
+
+
+# ---------------------------------------------------------------- minimal Llama-family decoder
+
+class TinyLlama:
+    """A Llama-family decoder with random weights and a static KV cache, just enough to time it.
+
+    Per layer: RMSNorm, fused QKV projection, rotary embeddings (rotate-half form), grouped-query
+    attention over a preallocated KV cache, output projection, RMSNorm and a SwiGLU MLP; then a
+    final RMSNorm and the LM head on the last position. Token and position inputs are tensors, so
+    one decode step can be captured into a CUDA graph.
+    """
+
+    def __init__(self, cfg: dict, ctx: _Ctx, max_batch: int, max_len: int, seed: int = 0):
+        torch = ctx.torch
+        self.torch, self.ctx = torch, ctx
+        self.layers_n = int(cfg["layers"])
+        self.hidden = int(cfg["hidden"])
+        self.heads = int(cfg["heads"])
+        self.kv_heads = int(cfg.get("kv_heads", self.heads))
+        self.ffn = int(cfg["ffn"])
+        self.vocab = int(cfg["vocab"])
+        if self.hidden % self.heads or self.heads % self.kv_heads:
+            raise ValueError(f"model config {cfg}: hidden must divide by heads and heads by kv_heads")
+        self.head_dim = self.hidden // self.heads
+        if self.head_dim % 2:
+            raise ValueError(f"model config {cfg}: head dimension {self.head_dim} must be even for RoPE")
+        self.max_len = max_len
+        dev, dt = ctx.device, ctx.dtype
+        gen = torch.Generator(device=dev).manual_seed(seed)
+
+        def weight(rows: int, cols: int):
+            w = torch.empty(rows, cols, dtype=dt, device=dev)
+            return w.normal_(0.0, rows ** -0.5, generator=gen)
+
+        q_out, kv_out = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        self.embed = weight(self.vocab, self.hidden)
+        self.blocks = []
+        for _ in range(self.layers_n):
+            self.blocks.append({
+                "attn_norm": torch.ones(self.hidden, dtype=dt, device=dev),
+                "wqkv": weight(self.hidden, q_out + 2 * kv_out),
+                "wo": weight(q_out, self.hidden),
+                "mlp_norm": torch.ones(self.hidden, dtype=dt, device=dev),
+                "w_gate_up": weight(self.hidden, 2 * self.ffn),
+                "w_down": weight(self.ffn, self.hidden),
+            })
+        self.final_norm = torch.ones(self.hidden, dtype=dt, device=dev)
+        self.lm_head = weight(self.hidden, self.vocab)
+        cache_shape = (max_batch, self.kv_heads, max_len, self.head_dim)
+        self.k_cache = [torch.zeros(cache_shape, dtype=dt, device=dev) for _ in range(self.layers_n)]
+        self.v_cache = [torch.zeros(cache_shape, dtype=dt, device=dev) for _ in range(self.layers_n)]
+        half = self.head_dim // 2
+        freqs = 1.0 / (10000.0 ** (torch.arange(half, device=dev, dtype=torch.float32) / half))
+        angles = torch.arange(max_len, device=dev, dtype=torch.float32)[:, None] * freqs[None, :]
+        angles = torch.cat([angles, angles], dim=-1)  # [max_len, head_dim]
+        self.cos, self.sin = angles.cos().to(dt), angles.sin().to(dt)
+        self.positions = torch.arange(max_len, device=dev)
+
+    def parameters_count(self) -> int:
+        tensors = [self.embed, self.final_norm, self.lm_head] + [t for b in self.blocks for t in b.values()]
+        return sum(t.numel() for t in tensors)
+
+    def _rms_norm(self, x, gain, eps: float = 1e-5):
+        xf = x.float()
+        return (xf * self.torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * gain
+
+    def _rope(self, x, cos, sin):
+        half = x.shape[-1] // 2
+        rotated = self.torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+        return x * cos + rotated * sin
+
+    def forward(self, tokens, start):
+        """Logits [B, vocab] of the last position.
+
+        ``tokens`` [B, T]; ``start`` a one-element long tensor, the position of ``tokens[:, 0]``.
+        T > 1 is a prefill into an empty cache (causal attention over the prompt); T == 1 is a
+        decode step attending to cache positions 0..start.
+        """
+        torch = self.torch
+        F = torch.nn.functional
+        batch, steps = tokens.shape
+        hd, nh, nkv = self.head_dim, self.heads, self.kv_heads
+        pos = start + self.positions[:steps]
+        cos, sin = self.cos[pos], self.sin[pos]  # [T, hd], broadcast over batch and heads
+        gqa = nkv != nh
+        mask = (self.positions <= start).view(1, 1, 1, -1) if steps == 1 else None
+        x = self.embed[tokens]
+        for i, blk in enumerate(self.blocks):
+            qkv = self._rms_norm(x, blk["attn_norm"]) @ blk["wqkv"]
+            q, k, v = qkv.split([nh * hd, nkv * hd, nkv * hd], dim=-1)
+            q = self._rope(q.view(batch, steps, nh, hd).transpose(1, 2), cos, sin)
+            k = self._rope(k.view(batch, steps, nkv, hd).transpose(1, 2), cos, sin)
+            v = v.view(batch, steps, nkv, hd).transpose(1, 2)
+            k_all, v_all = self.k_cache[i][:batch], self.v_cache[i][:batch]
+            k_all.index_copy_(2, pos, k)
+            v_all.index_copy_(2, pos, v)
+            if steps == 1:
+                attn = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask, enable_gqa=gqa)
+            else:
+                attn = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+            x = x + attn.transpose(1, 2).reshape(batch, steps, nh * hd) @ blk["wo"]
+            gate, up = (self._rms_norm(x, blk["mlp_norm"]) @ blk["w_gate_up"]).chunk(2, dim=-1)
+            x = x + (F.silu(gate) * up) @ blk["w_down"]
+        return self._rms_norm(x[:, -1], self.final_norm) @ self.lm_head
+
+
+def measure_model(ctx: _Ctx, cfg: dict) -> dict:
+    """Prefill and decode latency (ms) of one decoder config with random weights.
+
+    For each batch size B: ``prefill_ms_bs{B}`` (one forward over a ``prompt``-token prompt) and
+    ``decode_eager_ms_per_step_bs{B}`` (``decode_steps`` greedy steps issued op by op, time / steps);
+    on CUDA also ``decode_graph_ms_per_step_bs{B}`` with each step replayed from one CUDA graph.
+    ``cfg`` holds layers/hidden/heads/kv_heads/ffn/vocab and may override prompt, decode_steps and
+    batches.
+    """
+    torch = ctx.torch
+    run = {**(TINY_MODEL_RUN if ctx.tiny else MODEL_RUN), **{k: cfg[k] for k in MODEL_RUN if k in cfg}}
+    prompt, steps, batches = int(run["prompt"]), int(run["decode_steps"]), tuple(int(b) for b in run["batches"])
+    # the graph warm-up and capture run a few extra steps past the timed ones
+    model = TinyLlama(cfg, ctx, max(batches), prompt + steps + 4)
+    out: dict = {"params_B": _sig(model.parameters_count() / 1e9), "prompt": prompt, "decode_steps": steps}
+    gen = torch.Generator(device=ctx.device).manual_seed(1)
+    with torch.no_grad():
+        for batch in batches:
+            prompt_tokens = torch.randint(0, model.vocab, (batch, prompt), device=ctx.device, generator=gen)
+            zero = torch.zeros(1, dtype=torch.long, device=ctx.device)
+            out[f"prefill_ms_bs{batch}"] = _sig(ctx.time(lambda: model.forward(prompt_tokens, zero), reps=3, warmup=1) * 1e3)
+            model.forward(prompt_tokens, zero)  # leave the prompt in the cache for the decode steps
+            token = torch.zeros(batch, 1, dtype=torch.long, device=ctx.device)
+            pos = torch.full((1,), prompt, dtype=torch.long, device=ctx.device)
+
+            def step():
+                logits = model.forward(token, pos)
+                token.copy_(logits.argmax(dim=-1, keepdim=True))
+                pos.add_(1)
+
+            def decode(one_step: Callable[[], object]):
+                pos.fill_(prompt)
+                for _ in range(steps):
+                    one_step()
+
+            eager = ctx.time(lambda: decode(step), reps=3, warmup=1)
+            out[f"decode_eager_ms_per_step_bs{batch}"] = _sig(eager / steps * 1e3)
+            if ctx.cuda:
+                pos.fill_(prompt)
+                graph = _capture(ctx, step)
+                replay = ctx.time(lambda: decode(graph.replay), reps=3, warmup=1)
+                out[f"decode_graph_ms_per_step_bs{batch}"] = _sig(replay / steps * 1e3)
+                del graph
+    if ctx.cuda:
+        out["peak_memory_GB"] = _sig(torch.cuda.max_memory_allocated(ctx.device) / 1e9)
+    return out
+
+
+def measure(tiny: bool = False, models: bool = False, model_configs: dict | None = None) -> dict:
+    """Measure the device PyTorch sees and return the results as a nested dict.
+
+    Uses the first CUDA GPU if there is one, else the CPU; the CPU always gets the small
+    ``tiny`` sizes (float32 instead of bf16). Every number is the median of several timed
+    repetitions after warm-up runs, with the device synchronised around each repetition.
+
+    Keys: ``device``, ``name``, ``torch``, ``tiny``, ``memory_GB`` (GPU memory from the CUDA device
+    properties, or host RAM on the CPU); ``hbm`` {``d2d_GBps_rw``}: device-to-device copy, bytes
+    read + written per second; ``gemm`` {``bf16_TFLOPs``}: n x n x n GEMM rate; ``launch``
+    {``eager_us_per_kernel``, ``graph_us_per_kernel`` (CUDA)}: cost per tiny kernel; ``h2d``
+    {``pinned_GBps``, ``pageable_GBps``} (CUDA only; empty on the CPU): host-to-device copy;
+    with ``models=True``, ``models`` {name: {...}}: prefill and per-step decode latency in ms of
+    a random-weight Llama-family decoder per config (see :func:`measure_model`). ``model_configs``
+    maps names to configs; by default the Llama-2-7B and Mistral-7B shapes, or a 2-layer,
+    hidden-64 model when tiny. A model that fails (out of memory, say) gets ``{"error": ...}``
+    and the others still run.
+    """
+    torch = _torch()
+    ctx = _Ctx(tiny)
+    started = time.perf_counter()
+    result = _info(ctx)
+    result["hbm"] = measure_hbm(ctx)
+    result["gemm"] = measure_gemm(ctx)
+    result["launch"] = measure_launch(ctx)
+    result["h2d"] = measure_h2d(ctx)
+    if models:
+        configs = model_configs if model_configs is not None else (TINY_MODELS if ctx.tiny else DEFAULT_MODELS)
+        result["models"] = {}
+        if ctx.cuda:  # peak_memory_GB then counts the model alone, not the buffers above
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(ctx.device)
+        for name, cfg in configs.items():
+            try:
+                result["models"][name] = measure_model(ctx, cfg)
+            except (RuntimeError, ValueError, KeyError) as exc:  # OOM or a bad config: keep the rest
+                result["models"][name] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
+            finally:
+                if ctx.cuda:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats(ctx.device)
+    result["wall_s"] = _sig(time.perf_counter() - started, 3)
+    return result
+
+
+# ---------------------------------------------------------------- platform file
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "gpu"
+
+
+def _usable(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def measured_values(measurement: dict) -> dict[str, float]:
+    """The ``measured`` block of a platform file: unit-suffixed keys for the values that were measured."""
+    out = {}
+    for section, key, platform_key in MEASURED_KEYS:
+        value = (measurement.get(section) or {}).get(key)
+        if _usable(value):
+            out[platform_key] = float(value)
+    return out
+
+
+def platform_yaml(measurement: dict, name: str, hbm_capacity_GB: float | None = None,
+                  hbm_bandwidth_GBps: float | None = None, peak_bf16_TFLOPs: float | None = None,
+                  host_link_GBps: float | None = None, nvlink_bandwidth_GBps: float = 0) -> dict:
+    """Build a one-device ``kind: gpu`` platform mapping from a :func:`measure` result.
+
+    The datasheet values given by the caller go to ``device.published``; the measured ones to
+    ``device.measured`` (``hbm_copy_GBps``, ``gemm_bf16_TFLOPs``, ``launch_eager_us``,
+    ``launch_graph_us``, ``h2d_pinned_GBps``, ``h2d_pageable_GBps``; only those measured).
+    A datasheet value left as ``None`` is filled in: ``hbm_capacity_GB`` from the CUDA device
+    properties (published) or, on a CPU run, the host RAM (assumed); ``hbm_bandwidth_GBps``,
+    ``peak_bf16_TFLOPs`` and ``host_link_GBps`` from the matching measured value, under
+    ``device.assumed`` (``host_link_GBps`` is left out when no host link was measured).
+    ``nvlink_bandwidth_GBps`` is written only when above 0. Raises ``ValueError`` when a required
+    value can be neither taken nor filled in.
+    """
+    measured = measured_values(measurement)
+    published: dict[str, float] = {}
+    assumed: dict[str, float] = {}
+    on_gpu = measurement.get("device") == "cuda"
+
+    if hbm_capacity_GB is not None:
+        published["hbm_capacity_GB"] = float(hbm_capacity_GB)
+    elif _usable(measurement.get("memory_GB")):
+        (published if on_gpu else assumed)["hbm_capacity_GB"] = float(measurement["memory_GB"])
+    else:
+        raise ValueError("no HBM capacity: give hbm_capacity_GB (--hbm-capacity-GB)")
+
+    stand_ins = (("hbm_bandwidth_GBps", hbm_bandwidth_GBps, "hbm_copy_GBps"),
+                 ("peak_bf16_TFLOPs", peak_bf16_TFLOPs, "gemm_bf16_TFLOPs"),
+                 ("host_link_GBps", host_link_GBps, "h2d_pinned_GBps"))
+    for key, given, measured_key in stand_ins:
+        if given is not None:
+            published[key] = float(given)
+        elif measured_key in measured:
+            assumed[key] = measured[measured_key]
+        elif key != "host_link_GBps":
+            raise ValueError(f"no {key}: give it, or measure {measured_key}")
+    if nvlink_bandwidth_GBps:
+        published["nvlink_bandwidth_GBps"] = float(nvlink_bandwidth_GBps)
+
+    for block in (published, assumed):
+        for key, value in block.items():
+            if not _usable(value):
+                raise ValueError(f"{key}: got {value!r}; allowed: a finite number > 0")
+
+    details = [f"torch {measurement['torch']}" if measurement.get("torch") else "",
+               f"CUDA {measurement['cuda']}" if measurement.get("cuda") else "",
+               f"device {measurement.get('device', '?')}",
+               "tiny sizes" if measurement.get("tiny") else ""]
+    gemm_dtype = (measurement.get("gemm") or {}).get("dtype")
+    if gemm_dtype and gemm_dtype != "bfloat16":
+        details.append(f"GEMM in {gemm_dtype}")
+    description = (f"{measurement.get('name', 'unknown device')}, measured with rdusim calibrate-gpu ("
+                   + ", ".join(d for d in details if d) + ")")
+    if assumed:
+        description += "; assumed (no datasheet value given): " + ", ".join(sorted(assumed))
+    return {
+        "name": name,
+        "kind": "gpu",
+        "description": description,
+        "devices": 1,
+        "device": {"published": published, "assumed": assumed, "measured": measured},
+    }
+
+
+def write_platform(path: str | os.PathLike, mapping: dict) -> Path:
+    """Write a platform mapping (as built by :func:`platform_yaml`) to ``path`` as YAML.
+
+    A comment header says where the values come from and why each ``assumed`` value is one.
+    Missing parent folders are created. Returns the path written.
+    """
+    import yaml  # noqa: PLC0415 - a dependency of rdusim, imported here to keep module import light
+
+    path = Path(path)
+    lines = ["# Platform written by `rdusim calibrate-gpu`.",
+             "# published: datasheet values given on the command line (or the CUDA device properties);",
+             "# measured: this run (median of repetitions after warm-up)."]
+    for key in (mapping.get("device") or {}).get("assumed") or {}:
+        lines.append(f"# assumed {key}: {ASSUMED_REASONS.get(key, 'not given; stand-in value')}.")
+    body = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False, width=1000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n" + body)
+    return path
+
+
+# ---------------------------------------------------------------- command line
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rdusim calibrate-gpu",
+        description="Measure this machine's GPU with PyTorch and write an rdusim platform file.")
+    p.add_argument("--out", required=True, metavar="PATH.yaml", help="platform file to write")
+    p.add_argument("--name", help="platform name (default: from the device name)")
+    p.add_argument("--tiny", action="store_true", help="small sizes (a quick dry run; always on for the CPU)")
+    p.add_argument("--models", action="store_true", help="also time prefill and decode of Llama-family decoders")
+    p.add_argument("--json", metavar="PATH", help="also write the raw measurement as JSON")
+    p.add_argument("--hbm-capacity-GB", type=float, dest="hbm_capacity_GB",
+                   help="datasheet HBM capacity (default: CUDA device properties)")
+    p.add_argument("--hbm-bandwidth-GBps", type=float, dest="hbm_bandwidth_GBps",
+                   help="datasheet HBM bandwidth (default: the measured copy rate, marked assumed)")
+    p.add_argument("--peak-bf16-TFLOPs", type=float, dest="peak_bf16_TFLOPs",
+                   help="datasheet dense bf16 peak (default: the measured GEMM rate, marked assumed)")
+    p.add_argument("--host-link-GBps", type=float, dest="host_link_GBps",
+                   help="datasheet host link bandwidth per direction (default: measured pinned H2D, marked assumed)")
+    p.add_argument("--nvlink-GBps", type=float, default=0.0, dest="nvlink_GBps",
+                   help="datasheet NVLink bandwidth per GPU (default: none)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rdusim calibrate-gpu``: measure, write the platform YAML (and the raw JSON); exit status.
+
+    0 on success; 2 with one line on stderr when PyTorch is missing or a value is unusable.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        _torch()
+    except ImportError:
+        print(TORCH_MISSING, file=sys.stderr)
+        return 2
+    result = measure(tiny=args.tiny, models=args.models)
+    if args.json:
+        json_path = Path(args.json)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=1) + "\n")
+    try:
+        mapping = platform_yaml(result, args.name or _slug(str(result.get("name", "gpu"))),
+                                hbm_capacity_GB=args.hbm_capacity_GB,
+                                hbm_bandwidth_GBps=args.hbm_bandwidth_GBps,
+                                peak_bf16_TFLOPs=args.peak_bf16_TFLOPs,
+                                host_link_GBps=args.host_link_GBps,
+                                nvlink_bandwidth_GBps=args.nvlink_GBps)
+    except ValueError as exc:
+        print(f"rdusim calibrate-gpu: {exc}", file=sys.stderr)
+        return 2
+    path = write_platform(args.out, mapping)
+    measured = mapping["device"]["measured"]
+    print(f"{result.get('name')} ({result.get('device')}): "
+          + ", ".join(f"{k}={v:g}" for k, v in measured.items()))
+    for model, values in (result.get("models") or {}).items():
+        print(f"{model}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    print(f"wrote {path}" + (f" and {args.json}" if args.json else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
