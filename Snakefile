@@ -28,6 +28,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/table1.smk"
 include: "workflow/rules/footprint.smk"
 include: "workflow/rules/fusion.smk"
+include: "workflow/rules/gpu.smk"
 include: "workflow/rules/validation.smk"
 
 
@@ -40,5 +41,7 @@ rule all:
         expand("results/figures/fig3_roofline.{ext}", ext=["png", "svg"]),
         "results/tables/fig6_fusion.csv",
         expand("results/figures/fig6_fusion.{ext}", ext=["png", "svg"]),
+        "results/validation/gpu_calibration.csv",
+        expand("results/figures/gpu_calibration.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",
     default_target: True

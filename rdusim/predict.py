@@ -82,19 +82,33 @@ def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> d
 
 
 # ------------------------------------------------------------------------------- memory check
-def memory_check(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int) -> tuple[bool, str]:
-    """Whether weights and the KV cache of one device fit its memory (HBM for GPUs, HBM + DDR for RDUs)."""
+def memory_need(platform: str, model: str, tp: int, batch, prompt, gen):
+    """Bytes one device needs (weights and KV cache) and its capacity (HBM for GPUs, HBM + DDR for RDUs).
+
+    ``batch``, ``prompt`` and ``gen`` may be arrays. The embedding is replicated on every device, the
+    rest of the weights is split ``tp`` ways, and KV heads are split while there are enough of them.
+    """
     p = load_platform(platform)
     m = get_model(model)
     embedding = m.vocab * m.hidden * 2
     weights = (weight_bytes(m) - embedding) / tp + embedding
     kv_heads = max(1, m.kv_heads // tp)
-    kv = 2 * m.layers * kv_heads * m.head_dim * 2 * batch * attended_positions(m, prompt + gen)
+    positions = np.asarray(prompt) + np.asarray(gen)
+    if m.sliding_window:
+        positions = np.minimum(positions, m.sliding_window)
+    kv = 2 * m.layers * kv_heads * m.head_dim * 2 * np.asarray(batch) * positions
     capacity = p.dev("hbm_capacity") + (p.device.get("ddr_capacity", 0.0) if p.kind == "rdu" else 0.0)
-    need = weights + kv
+    return weights, kv, capacity
+
+
+def memory_check(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int) -> tuple[bool, str]:
+    """Whether weights and the KV cache of one device fit its memory (HBM for GPUs, HBM + DDR for RDUs)."""
+    weights, kv, capacity = memory_need(platform, model, tp, batch, prompt, gen)
+    need = weights + float(kv)
     if need > capacity:
-        where = "HBM + DDR" if p.kind == "rdu" else "HBM"
-        return False, f"needs {need / 1e9:.1f} GB per device (weights {weights / 1e9:.1f}, KV {kv / 1e9:.1f}) > {capacity / 1e9:.0f} GB {where}"
+        where = "HBM + DDR" if load_platform(platform).kind == "rdu" else "HBM"
+        return False, (f"needs {need / 1e9:.1f} GB per device (weights {weights / 1e9:.1f}, KV {float(kv) / 1e9:.1f})"
+                       f" > {capacity / 1e9:.0f} GB {where}")
     return True, ""
 
 
@@ -185,7 +199,9 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
     tpl = gpu_template(model, tp, mode)
     m = get_model(model)
     prompt = rows["prompt"].to_numpy(float)
-    ctx = np.array([attended_positions(m, int(p + g / 2)) for p, g in zip(rows["prompt"], rows["gen"])], dtype=float)
+    ctx = (rows["prompt"].to_numpy() + rows["gen"].to_numpy() // 2).astype(float)
+    if m.sliding_window:
+        ctx = np.minimum(ctx, m.sliding_window)
     host = max(const.eager_host, dev.eager_launch)
     return _gpu_rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
                      tpl.decode_ops, rows["batch"].to_numpy(float), prompt, ctx, dev.gemm_rate * const.gemm_efficiency,
@@ -207,6 +223,16 @@ def _rdu_times(platform: str, model: str, batch: int, tp: int, prompt: int, gen:
 
 
 # ------------------------------------------------------------------------------- public API
+def _check_sizes(df: pd.DataFrame) -> None:
+    for col in ("batch", "tp", "prompt", "gen"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | (values < 1) | (values != values.round())
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise ConfigError(f"row {i}: {col}", df[col].iloc[i], "a whole number >= 1")
+        df[col] = values.astype(np.int64)
+
+
 def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     """Add ``ttft_ms``, ``decode_ms_per_token``, ``total_ms``, ``weight_bytes``, ``fits``, ``reason`` to a
     frame with columns platform, model, batch, tp, prompt, gen, execution (missing columns take the
@@ -217,46 +243,56 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     const = constants or GpuConstants.load()
     if "platform" not in frame or "model" not in frame:
         raise ConfigError("frame columns", sorted(frame.columns), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
-    df = frame.copy()
+    df = frame.copy().reset_index(drop=True)
     for col, default in DEFAULTS.items():
         if col not in df:
             df[col] = default
-    checked = []
-    for i, r in enumerate(df[list(INPUT_COLUMNS)].itertuples(index=False)):
+    _check_sizes(df)
+    df["execution"] = df["execution"].astype(object).where(df["execution"].notna(), None)
+    keys = ["platform", "model", "tp", "execution"]
+    kinds = {}
+    for combo, group in df.groupby(keys, dropna=False, sort=False):
+        platform, model, tp, execution = combo
+        execution = None if execution is None or (isinstance(execution, float) and math.isnan(execution)) else execution
         try:
-            checked.append(check_row(*r))
+            row = check_row(platform, model, 1, tp, 1, 1, execution)
         except ConfigError as err:
-            raise ConfigError(f"row {i}: {err.field}", err.given, err.allowed) from None
-    norm = pd.DataFrame(checked, index=df.index)
-    for col in ("batch", "tp", "prompt", "gen", "execution"):
-        df[col] = norm[col]
-    ttft = np.full(len(df), np.nan)
-    dec = np.full(len(df), np.nan)
-    fits = np.ones(len(df), dtype=bool)
-    reasons = np.array([""] * len(df), dtype=object)
-    mem = {}
-    for pos, r in enumerate(norm.itertuples(index=False)):
-        key = (r.platform, r.model, r.batch, r.tp, r.prompt, r.gen)
-        if key not in mem:
-            mem[key] = memory_check(*key)
-        fits[pos], reasons[pos] = mem[key]
-    positions = np.arange(len(df))
-    norm = norm.assign(_pos=positions, _fits=fits)
-    for (platform, model, tp, mode, kind), group in norm[norm._fits].groupby(["platform", "model", "tp", "execution", "kind"]):
-        idx = group["_pos"].to_numpy()
-        if kind == "gpu":
-            t, d = _gpu_group(group, platform, model, int(tp), mode, const)
+            raise ConfigError(f"row {int(group.index[0])}: {err.field}", err.given, err.allowed) from None
+        df.loc[group.index, "execution"] = row["execution"]
+        kinds[(platform, model, int(tp), row["execution"])] = row["kind"]
+    n = len(df)
+    ttft = np.full(n, np.nan)
+    dec = np.full(n, np.nan)
+    fits = np.ones(n, dtype=bool)
+    reasons = np.full(n, "", dtype=object)
+    wbytes = np.zeros(n)
+    for (platform, model, tp, mode), group in df.groupby(keys, sort=False):
+        idx = group.index.to_numpy()
+        weights, kv, capacity = memory_need(platform, model, int(tp), group["batch"].to_numpy(),
+                                            group["prompt"].to_numpy(), group["gen"].to_numpy())
+        ok = weights + kv <= capacity
+        fits[idx] = ok
+        wbytes[idx] = weight_bytes(get_model(model))
+        for pos in idx[~ok]:
+            r = df.loc[pos]
+            reasons[pos] = memory_check(platform, model, int(r.batch), int(tp), int(r.prompt), int(r.gen))[1]
+        run = group[ok]
+        if run.empty:
+            continue
+        if kinds[(platform, model, int(tp), mode)] == "gpu":
+            t, d = _gpu_group(run, platform, model, int(tp), mode, const)
         else:
             pairs = [_rdu_times(platform, model, int(r.batch), int(tp), int(r.prompt), int(r.gen), mode)
-                     for r in group.itertuples(index=False)]
+                     for r in run.itertuples(index=False)]
             t, d = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-        ttft[idx], dec[idx] = t, d
+        ttft[run.index.to_numpy()], dec[run.index.to_numpy()] = t, d
     df["ttft_ms"] = ttft * 1e3
     df["decode_ms_per_token"] = dec * 1e3
     df["total_ms"] = df["ttft_ms"] + df["gen"] * df["decode_ms_per_token"]
-    df["weight_bytes"] = [weight_bytes(get_model(m)) for m in df["model"]]
+    df["weight_bytes"] = wbytes.astype(np.int64)
     df["fits"] = fits
     df["reason"] = reasons
+    df.index = frame.index
     return df
 
 
