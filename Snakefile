@@ -29,6 +29,7 @@ include: "workflow/rules/table1.smk"
 include: "workflow/rules/footprint.smk"
 include: "workflow/rules/fusion.smk"
 include: "workflow/rules/gpu.smk"
+include: "workflow/rules/coe.smk"
 include: "workflow/rules/validation.smk"
 
 
@@ -43,5 +44,13 @@ rule all:
         expand("results/figures/fig6_fusion.{ext}", ext=["png", "svg"]),
         "results/validation/gpu_calibration.csv",
         expand("results/figures/gpu_calibration.{ext}", ext=["png", "svg"]),
+        "results/tables/fig2_breakdown.csv",
+        "results/tables/fig7_latency_vs_experts.csv",
+        "results/tables/table2_coe_speedups.csv",
+        expand(
+            "results/figures/{fig}.{ext}",
+            fig=["fig2_breakdown", "fig7_latency_vs_experts", "fig7_latency_vs_experts_measured", "coe_sensitivity"],
+            ext=["png", "svg"],
+        ),
         "results/validation/claims.csv",
     default_target: True

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from . import __version__
-from .errors import RdusimError
+from .errors import ConfigError, RdusimError
 
 
 def _cmd_list(args) -> int:
@@ -39,6 +39,32 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_coe(args) -> int:
+    import json
+
+    from .coe import coe_latency
+
+    for name in ("experts", "batch", "gen"):
+        value = getattr(args, name)
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(name, value, "a whole number >= 1")
+    r = coe_latency(args.platform, int(args.experts), int(args.batch), int(args.gen), args.profile)
+    out = r.as_dict()
+    out = {k: (None if isinstance(v, float) and v != v else v) for k, v in out.items()}
+    for key in ("router_s", "switching_s", "execution_s", "total_s"):
+        out[key.replace("_s", "_ms")] = None if out[key] is None else out[key] * 1e3
+        del out[key]
+    if args.json:
+        print(json.dumps(out))
+    elif r.fits:
+        print(f"{args.platform}, {args.experts} experts, batch {args.batch}, {args.gen} tokens ({args.profile}): "
+              f"{out['total_ms']:.1f} ms = router {out['router_ms']:.1f} + switching {out['switching_ms']:.1f} "
+              f"+ execution {out['execution_ms']:.1f} (expected {r.expected_misses:.2f} experts copied)")
+    else:
+        print(f"{args.platform}, {args.experts} experts: OOM ({r.reason})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdusim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
@@ -55,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="GPU: eager, cuda-graph, fused; SN40L: unfused, fused-so, fused-ho (default: the best)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=_cmd_predict)
+    co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")
+    co.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200, ...")
+    co.add_argument("--experts", required=True, help="Llama-2-7B experts in the CoE")
+    co.add_argument("--batch", default="1", help="prompts per CoE batch (default 1)")
+    co.add_argument("--gen", default="20", help="output tokens per prompt (default 20)")
+    co.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")
+    co.add_argument("--json", action="store_true", help="print one JSON object")
+    co.set_defaults(func=_cmd_coe)
     sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra) and write a platform "
                    "file usable as --platform FILE (rdusim calibrate-gpu --help)")
     return parser

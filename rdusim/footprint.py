@@ -35,9 +35,11 @@ class CoEDeployment:
     hbm_reserve_fraction: float
     slow_tier_reserve_fraction: float
     tiering: str
+    prompt_tokens: int = 128
+    table2_experts: str | int = "largest_common"
 
     def __post_init__(self):
-        for name in ("tensor_parallel", "kv_batch", "kv_context_tokens"):
+        for name in ("tensor_parallel", "kv_batch", "kv_context_tokens", "prompt_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"coe.{name}", value, "a whole number >= 1")
@@ -45,6 +47,9 @@ class CoEDeployment:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ConfigError(f"coe.{name}", value, "a fraction in [0, 1)")
+        if self.table2_experts != "largest_common" and (
+                isinstance(self.table2_experts, bool) or not isinstance(self.table2_experts, int) or self.table2_experts < 1):
+            raise ConfigError("coe.table2_experts", self.table2_experts, "largest_common or a whole number >= 1")
         if self.tiering not in TIERINGS:
             raise ConfigError("coe.tiering", self.tiering, ", ".join(TIERINGS))
         get_model(self.expert_model)

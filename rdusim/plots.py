@@ -140,3 +140,76 @@ def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
     ax.set_title("GPU model calibration: prefill and decode runs", fontsize=11)
     ax.legend(fontsize=7, loc="upper left")
     _save(fig, outputs)
+
+
+def plot_breakdown(table: pd.DataFrame, outputs: list[str]) -> None:
+    """Article Fig. 2: switching vs execution time for one non-resident Llama-2-7B expert, 20 tokens."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    profiles = list(dict.fromkeys(table["profile"]))
+    batches = sorted(table["batch"].unique(), reverse=True)
+    fig, axes = plt.subplots(len(profiles), len(batches), figsize=(5.5 * len(batches), 3.4 * len(profiles)),
+                             squeeze=False, sharey="row")
+    for i, profile in enumerate(profiles):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            t = table[(table.profile == profile) & (table.batch == batch)]
+            labels = [PLATFORM_LABELS.get(p, p).split(" (")[0] for p in t.platform]
+            ax.barh(labels, t.execution_ms, label="execution (20 tokens)", color="#4c72b0")
+            ax.barh(labels, t.switching_ms, left=t.execution_ms, label="model switching (copy one expert)",
+                    color="#dd8452")
+            for y, r in enumerate(t.itertuples()):
+                ax.text(r.total_ms, y, f" {r.total_ms:.0f} ms", va="center", fontsize=8)
+            ax.set_xlim(0, t.total_ms.max() * 1.25)
+            ax.invert_yaxis()
+            ax.set_title(f"BS={batch}, TP=8 ({profile} profile)", fontsize=10)
+            ax.set_xlabel("ms")
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("CoE latency breakdown: switching vs execution for one Llama-2-7B expert", fontsize=11)
+    fig.tight_layout()
+    _save(fig, outputs)
+
+
+def plot_latency_vs_experts(table: pd.DataFrame, outputs: list[str], profile: str = "paper", gen: int = 20) -> None:
+    """Article Fig. 7: expected CoE latency vs number of experts, BS 8 and BS 1; OOM marked."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    t = table[(table.profile == profile) & (table.gen == gen)]
+    batches = sorted(t["batch"].unique(), reverse=True)
+    fig, axes = plt.subplots(1, len(batches), figsize=(6.5 * len(batches), 4.5), squeeze=False, sharey=True)
+    for ax, batch in zip(axes[0], batches):
+        for platform, g in t[t.batch == batch].groupby("platform", sort=False):
+            ok = g[g.fits]
+            line, = ax.plot(ok.experts, ok.total_ms / 1e3, lw=2, label=PLATFORM_LABELS.get(platform, platform))
+            if (~g.fits).any():
+                last = ok.iloc[-1]
+                ax.scatter([last.experts], [last.total_ms / 1e3], marker="X", s=90, color=line.get_color(), zorder=5)
+                ax.annotate(f"OOM above {int(g.max_experts.iloc[0])}", (last.experts, last.total_ms / 1e3),
+                            textcoords="offset points", xytext=(5, 6), fontsize=8, color=line.get_color())
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("Llama-2-7B experts in the CoE")
+        ax.set_title(f"BS={batch}, TP=8, {gen} output tokens ({profile} profile)", fontsize=10)
+    axes[0][0].set_ylabel("expected latency per batch (s)")
+    axes[0][0].legend(fontsize=8, loc="upper left")
+    _save(fig, outputs)
+
+
+def plot_sensitivity(table: pd.DataFrame, outputs: list[str]) -> None:
+    """Overall BS 8 speedup over DGX H100 vs host-link and DDR-to-HBM bandwidth, one panel per expert
+    count; cells under 1.5x are marked."""
+    sns.set_theme(style="white", context="notebook")
+    counts = sorted(table["experts"].unique())
+    fig, axes = plt.subplots(1, len(counts), figsize=(4.2 * len(counts), 4.0), squeeze=False)
+    vmax = table["speedup_vs_dgx_h100"].max()
+    for ax, n in zip(axes[0], counts):
+        grid = table[table.experts == n].pivot(index="ddr_to_hbm_node_GBps", columns="host_link_GBps",
+                                               values="speedup_vs_dgx_h100").sort_index(ascending=False)
+        annot = grid.map(lambda v: f"{v:.1f}" + ("*" if v < 1.5 else ""))
+        sns.heatmap(grid, ax=ax, annot=annot, fmt="", cmap="viridis", vmin=1, vmax=vmax, cbar=ax is axes[0][-1],
+                    annot_kws={"fontsize": 7})
+        ax.set_title(f"{n} experts", fontsize=10)
+        ax.tick_params(axis="y", rotation=0)
+        ax.set_xlabel("DGX host-to-GPU GB/s (node)")
+        ax.set_ylabel("SN40L DDR-to-HBM GB/s (node)" if ax is axes[0][0] else "")
+    fig.suptitle("SN40L node speedup over DGX H100, BS 8, 20 tokens (* = under 1.5x)", fontsize=11)
+    fig.tight_layout()
+    _save(fig, outputs)

@@ -223,6 +223,17 @@ def _rdu_times(platform: str, model: str, batch: int, tp: int, prompt: int, gen:
 
 
 # ------------------------------------------------------------------------------- public API
+_ACTIVE_CONSTANTS = [None]
+
+
+def use_gpu_constants(constants) -> None:
+    """Make ``constants`` (a :class:`baselines.gpu.GpuConstants`) the default of every later prediction in
+    this process; the pipeline passes the constants its calibration rule fitted."""
+    _ACTIVE_CONSTANTS[0] = constants
+    from .coe import expert_times_ms, _router_ttft_ms
+    expert_times_ms.cache_clear()
+    _router_ttft_ms.cache_clear()
+
 def _check_sizes(df: pd.DataFrame) -> None:
     for col in ("batch", "tp", "prompt", "gen"):
         values = pd.to_numeric(df[col], errors="coerce")
@@ -240,7 +251,7 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     :class:`ConfigError` naming the row and field."""
     from baselines.gpu import GpuConstants
 
-    const = constants or GpuConstants.load()
+    const = constants or _ACTIVE_CONSTANTS[0] or GpuConstants.load()
     if "platform" not in frame or "model" not in frame:
         raise ConfigError("frame columns", sorted(frame.columns), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
     df = frame.copy().reset_index(drop=True)

@@ -191,3 +191,19 @@ GOLDEN_TABLES.update({
     "fig3_operational_intensity": fig3_operational_intensity,
     "fig6_fusion": fig6_fusion,
 })
+
+
+def _table2_all_profiles(config: dict) -> pd.DataFrame:
+    from .coe_tables import table2_coe_speedups
+
+    profiles = config["coe"].get("profiles", ["paper", "measured"])
+    return pd.concat([table2_coe_speedups(config, p) for p in profiles], ignore_index=True)
+
+
+def _fig2(config: dict) -> pd.DataFrame:
+    from .coe_tables import fig2_breakdown
+
+    return fig2_breakdown(config)
+
+
+GOLDEN_TABLES.update({"table2_coe_speedups": _table2_all_profiles, "fig2_breakdown": _fig2})

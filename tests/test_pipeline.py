@@ -41,7 +41,10 @@ def test_pipeline_writes_results_contract(small_run):
                 "results/figures/fig8_footprint.png", "results/figures/fig8_footprint.svg",
                 "results/validation/claims.csv", "results/tables/fig3_operational_intensity.csv",
                 "results/figures/fig3_roofline.png", "results/tables/fig6_fusion.csv",
-                "results/figures/fig6_fusion.svg"):
+                "results/figures/fig6_fusion.svg", "results/tables/fig2_breakdown.csv",
+                "results/tables/fig7_latency_vs_experts.csv", "results/tables/table2_coe_speedups.csv",
+                "results/figures/fig7_latency_vs_experts.png", "results/figures/coe_sensitivity.png",
+                "results/validation/gpu_calibration.csv", "results/calibration/gpu_constants.yaml"):
         assert (small_run / rel).stat().st_size > 0, rel
     table1 = pd.read_csv(small_run / "results/tables/table1_benchmarks.csv")
     assert table1["benchmark"].tolist() == ["llama2-7b", "flashfftconv"]

@@ -1,4 +1,4 @@
-CLAIM_PARTS = ["footprint", "fig3", "fig6"]
+CLAIM_PARTS = ["footprint", "fig3", "fig6", "table2"]
 
 
 rule claims:

@@ -1,0 +1,220 @@
+"""Samba-CoE latency: a router and N experts on one node (article, "Composition of Experts").
+
+A batch of B prompts (over the whole CoE) runs the router on all prompts; each prompt goes to one
+expert (uniform by default, or any popularity vector); the distinct experts needed are made resident
+in HBM (copied from DDR on the SN40L, from host DRAM on a DGX, when not already there); each runs its
+prompts as one sub-batch for G output tokens, one expert after another, every model tensor-parallel
+over the node. Router and KV cache stay in HBM. HBM holds the ``experts_in_hbm`` most popular experts;
+past the node's capacity (``max_experts``) the configuration is OOM.
+
+The latency is the exact expectation over routing draws: with p_e the probability that a prompt
+picks expert e, the count of prompts on e is Binomial(B, p_e), so
+
+    E[execution] = sum_e sum_{b>=1} P(count_e = b) * t_expert(b)
+    E[switching] = sum_{e not resident} (1 - (1 - p_e)^B) * expert bytes / copy bandwidth
+
+:func:`sample_latency` draws routings with a seed to check the expectation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.stats import binom
+
+from .errors import ConfigError
+from .footprint import CoEDeployment, experts_in_hbm, max_experts
+from .platforms import Platform, load_platform
+
+PROFILES_FILE = Path(__file__).parent / "data" / "coe_profiles.yaml"
+GPU_COPIES = ("node_one_link_datasheet", "per_gpu_pinned", "per_gpu_pageable")
+RDU_COPIES = ("per_device_ddr_to_hbm",)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How experts run and move on each kind of platform (``rdusim/data/coe_profiles.yaml``)."""
+
+    name: str
+    gpu_execution: str
+    rdu_execution: str
+    gpu_copy: str
+    rdu_copy: str
+
+    def execution(self, platform: Platform) -> str:
+        return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
+
+
+@lru_cache(maxsize=None)
+def load_profile(name: str) -> Profile:
+    """A named assumption profile; unknown names list the allowed ones."""
+    with open(PROFILES_FILE) as fh:
+        profiles = yaml.safe_load(fh)
+    if name not in profiles:
+        raise ConfigError("profile", name, ", ".join(profiles))
+    p = profiles[name]
+    prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"])
+    if prof.gpu_copy not in GPU_COPIES:
+        raise ConfigError(f"profile {name}.gpu_copy", prof.gpu_copy, ", ".join(GPU_COPIES))
+    if prof.rdu_copy not in RDU_COPIES:
+        raise ConfigError(f"profile {name}.rdu_copy", prof.rdu_copy, ", ".join(RDU_COPIES))
+    return prof
+
+
+def profile_names() -> list[str]:
+    with open(PROFILES_FILE) as fh:
+        return list(yaml.safe_load(fh))
+
+
+def switch_bandwidth(platform: Platform, profile: Profile, tp: int) -> float:
+    """Bytes/s at which a node makes one expert resident in HBM (all ``tp`` shards together).
+
+    SN40L: each socket copies its shard from its own DDR (``ddr_to_hbm`` per socket). GPU: per the
+    profile, one datasheet PCIe link for the whole node (the article), or every GPU over its own link
+    at the measured pinned or pageable host-copy rate.
+    """
+    if platform.kind == "rdu":
+        return tp * platform.dev("ddr_to_hbm")
+    if profile.gpu_copy == "node_one_link_datasheet":
+        return platform.dev("host_link")
+    from baselines.gpu import GpuConstants, GpuDevice
+
+    dev = GpuDevice.from_platform(platform, GpuConstants.load())
+    if profile.gpu_copy == "per_gpu_pinned":
+        per_gpu = dev.host_link_pinned if "h2d_pinned" in platform.device else dev.host_link * _h100_ratio("h2d_pinned")
+    else:
+        per_gpu = dev.host_link_pageable if "h2d_pageable" in platform.device else dev.host_link * _h100_ratio("h2d_pageable")
+    return tp * per_gpu
+
+
+@lru_cache(maxsize=None)
+def _h100_ratio(key: str) -> float:
+    """Measured / datasheet host-link rate on the one GPU that was measured (H100 SXM)."""
+    h100 = load_platform("h100-sxm")
+    return h100.dev(key) / h100.dev("host_link")
+
+
+@lru_cache(maxsize=4096)
+def expert_times_ms(platform: str, model: str, tp: int, prompt: int, gen: int, execution: str,
+                    max_batch: int) -> np.ndarray:
+    """``t[b]`` = time (ms) for one expert to serve a sub-batch of b prompts: its prompt pass plus G
+    decode steps (``rdusim predict``'s total_ms), for b = 0..max_batch (t[0] = 0)."""
+    import pandas as pd
+
+    from .predict import predict
+
+    rows = pd.DataFrame({"platform": platform, "model": model, "batch": np.arange(1, max_batch + 1), "tp": tp,
+                         "prompt": prompt, "gen": gen, "execution": execution})
+    out = predict(rows)
+    times = np.concatenate([[0.0], out["total_ms"].to_numpy()])
+    if not out["fits"].all():
+        times[1:][~out["fits"].to_numpy()] = np.inf
+    return times
+
+
+@dataclass(frozen=True)
+class CoELatency:
+    """Expected latency of one CoE batch and its parts (seconds)."""
+
+    platform: str
+    experts: int
+    batch: int
+    gen: int
+    profile: str
+    fits: bool
+    reason: str
+    router_s: float
+    switching_s: float
+    execution_s: float
+    expected_distinct_experts: float
+    expected_misses: float
+    experts_in_hbm: int
+
+    @property
+    def total_s(self) -> float:
+        return self.router_s + self.switching_s + self.execution_s
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+        d = asdict(self)
+        d["total_s"] = self.total_s
+        return d
+
+
+def _popularity(n: int, popularity) -> np.ndarray:
+    if popularity is None:
+        return np.full(n, 1.0 / n)
+    p = np.asarray(popularity, dtype=float)
+    if p.shape != (n,) or np.any(p < 0) or p.sum() <= 0:
+        raise ConfigError("popularity", f"{p.shape} values", f"{n} non-negative weights, not all zero")
+    return np.sort(p / p.sum())[::-1]
+
+
+def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile: str = "paper",
+                dep: CoEDeployment | None = None, popularity=None) -> CoELatency:
+    """Expected latency of a CoE batch of ``batch`` prompts over ``experts`` experts on one node.
+
+    See the module docstring for the model. Out-of-memory configurations return ``fits=False``.
+    """
+    for field, value in (("experts", experts), ("batch", batch), ("gen", gen)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(field, value, "a whole number >= 1")
+    dep = dep or CoEDeployment.from_config()
+    prof = load_profile(profile)
+    platform = load_platform(platform_name)
+    tp = min(dep.tensor_parallel, platform.devices)
+    resident = experts_in_hbm(platform, dep)
+    limit = max_experts(platform, dep)
+    nan = float("nan")
+    if experts > limit:
+        where = "HBM + DDR" if platform.kind == "rdu" else "HBM + host DRAM"
+        return CoELatency(platform_name, experts, batch, gen, profile, False,
+                          f"{experts} experts > {limit} that fit in {where}", nan, nan, nan, nan, nan, resident)
+    execution = prof.execution(platform)
+    router = expert_times_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, 1, execution, batch)
+    router_s = _router_ttft_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, execution, batch) / 1e3
+    del router
+    t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, execution, batch) / 1e3
+    p = _popularity(experts, popularity)
+    counts = np.arange(0, batch + 1)
+    pmf = binom.pmf(counts[None, :], batch, p[:, None])           # experts x (0..B)
+    execution_s = float(np.sum(pmf[:, 1:] @ t[1:]))
+    used = 1.0 - pmf[:, 0]
+    misses = float(np.sum(used[resident:]))
+    switching_s = misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
+    return CoELatency(platform_name, experts, batch, gen, profile, True, "", router_s, switching_s, execution_s,
+                      float(used.sum()), misses, resident)
+
+
+@lru_cache(maxsize=1024)
+def _router_ttft_ms(platform: str, model: str, tp: int, prompt: int, execution: str, batch: int) -> float:
+    """The router's prompt pass over the whole batch (it picks an expert from its first output)."""
+    from .predict import predict_one
+
+    out = predict_one(platform, model, batch, tp, prompt, 1, execution)
+    return out["ttft_ms"] if out["fits"] else float("inf")
+
+
+def sample_latency(platform_name: str, experts: int, batch: int, gen: int, profile: str = "paper",
+                   dep: CoEDeployment | None = None, popularity=None, samples: int = 20000, seed: int = 0) -> float:
+    """Monte-Carlo mean total latency (s) over ``samples`` seeded routing draws (checks :func:`coe_latency`)."""
+    exact = coe_latency(platform_name, experts, batch, gen, profile, dep, popularity)
+    if not exact.fits:
+        return float("nan")
+    dep = dep or CoEDeployment.from_config()
+    prof = load_profile(profile)
+    platform = load_platform(platform_name)
+    tp = min(dep.tensor_parallel, platform.devices)
+    t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, prof.execution(platform), batch) / 1e3
+    p = _popularity(experts, popularity)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(experts, size=(samples, batch), p=p)
+    copy_s = dep.expert_bytes / switch_bandwidth(platform, prof, tp)
+    total = np.empty(samples)
+    for s in range(samples):
+        ids, counts = np.unique(picks[s], return_counts=True)
+        total[s] = t[counts].sum() + np.count_nonzero(ids >= exact.experts_in_hbm) * copy_s
+    return float(total.mean() + exact.router_s)

@@ -1,0 +1,103 @@
+"""The Samba-CoE model: monotonicity, OOM boundary, consistency with rdusim predict, sampling."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from rdusim.coe import coe_latency, expert_times_ms, load_profile, sample_latency, switch_bandwidth
+from rdusim.coe_tables import table2_coe_speedups, table2_experts
+from rdusim.errors import ConfigError
+from rdusim.footprint import CoEDeployment, experts_in_hbm, max_experts
+from rdusim.platforms import load_platform
+from rdusim.predict import predict_one
+
+DEP = CoEDeployment.from_config()
+PLATFORMS = ["sn40l-node", "dgx-a100", "dgx-h100", "dgx-h200"]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("batch", [1, 8])
+def test_latency_never_decreases_with_experts(platform, batch):
+    limit = max_experts(load_platform(platform), DEP)
+    counts = sorted(set(list(range(1, 120)) + [limit - 1, limit]))
+    totals = [coe_latency(platform, n, batch, 20).total_s for n in counts if n <= limit]
+    assert np.all(np.diff(totals) >= -1e-12)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_oom_exactly_where_capacity_runs_out(platform):
+    limit = max_experts(load_platform(platform), DEP)
+    assert coe_latency(platform, limit, 8, 20).fits
+    over = coe_latency(platform, limit + 1, 8, 20)
+    assert not over.fits and "experts" in over.reason and np.isnan(over.total_s)
+
+
+def test_no_switching_while_experts_fit_in_hbm():
+    h = experts_in_hbm(load_platform("dgx-h100"), DEP)
+    assert coe_latency("dgx-h100", h, 8, 20).switching_s == 0
+    assert coe_latency("dgx-h100", h + 1, 8, 20).switching_s > 0
+
+
+@pytest.mark.parametrize("platform,profile", [("dgx-h100", "paper"), ("sn40l-node", "paper"), ("dgx-a100", "measured")])
+def test_single_expert_time_is_rdusim_predict(platform, profile):
+    r = coe_latency(platform, 1, 4, 20, profile)
+    p = load_platform(platform)
+    mode = load_profile(profile).execution(p)
+    pred = predict_one(platform, DEP.expert_model, 4, 8, DEP.prompt_tokens, 20, mode)
+    assert r.execution_s * 1e3 == pytest.approx(pred["total_ms"], rel=1e-12)
+    router = predict_one(platform, DEP.router_model, 4, 8, DEP.prompt_tokens, 1, mode)
+    assert r.router_s * 1e3 == pytest.approx(router["ttft_ms"], rel=1e-12)
+
+
+def test_expectation_matches_seeded_sampling_within_1pct():
+    exact = coe_latency("dgx-h100", 100, 8, 20).total_s
+    mc = sample_latency("dgx-h100", 100, 8, 20, samples=20000, seed=7)
+    assert mc == pytest.approx(exact, rel=0.01)
+    assert sample_latency("dgx-h100", 100, 8, 20, samples=2000, seed=3) == sample_latency(
+        "dgx-h100", 100, 8, 20, samples=2000, seed=3)
+
+
+def test_skewed_routing_keeps_popular_experts_resident():
+    n = 120
+    zipf = 1.0 / np.arange(1, n + 1) ** 1.2
+    skewed = coe_latency("dgx-h100", n, 8, 20, popularity=zipf)
+    uniform = coe_latency("dgx-h100", n, 8, 20)
+    assert skewed.expected_misses < uniform.expected_misses
+    with pytest.raises(ConfigError, match="popularity"):
+        coe_latency("dgx-h100", n, 8, 20, popularity=[1.0, 2.0])
+
+
+def test_switch_bandwidths_follow_the_profiles():
+    node, dgx = load_platform("sn40l-node"), load_platform("dgx-h100")
+    assert switch_bandwidth(node, load_profile("paper"), 8) == pytest.approx(1.0e12)
+    assert switch_bandwidth(dgx, load_profile("paper"), 8) == pytest.approx(64e9)
+    assert switch_bandwidth(dgx, load_profile("measured"), 8) == pytest.approx(8 * 55.11e9)
+    assert switch_bandwidth(dgx, load_profile("measured-pageable"), 8) == pytest.approx(8 * 7.61e9)
+
+
+def test_table2_switching_and_oom_cells_reproduce_the_article(repo_root):
+    cfg = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    t = table2_coe_speedups(cfg, "paper").set_index(["metric", "baseline"])
+    assert t.loc[("model_switching", "dgx-a100"), "reproduced"] == pytest.approx(31, rel=0.10)
+    assert t.loc[("model_switching", "dgx-h100"), "reproduced"] == pytest.approx(15, rel=0.10)
+    assert t.loc[("oom_150_experts", "dgx-h100"), "reproduced"] == "DGX OOM"
+    assert table2_experts(cfg) == 148
+
+
+def test_expert_times_are_cached_and_monotone_in_batch():
+    t = expert_times_ms("dgx-h100", "llama2-7b", 8, 128, 20, "fused", 8)
+    assert t[0] == 0 and np.all(np.diff(t[1:]) >= 0)
+
+
+def test_cli_coe_json_and_errors():
+    proc = subprocess.run([sys.executable, "-m", "rdusim.cli", "coe", "--platform", "sn40l-node", "--experts", "150",
+                           "--batch", "8", "--gen", "20", "--profile", "paper", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["fits"] and out["total_ms"] == pytest.approx(out["router_ms"] + out["switching_ms"] + out["execution_ms"])
+    bad = subprocess.run([sys.executable, "-m", "rdusim.cli", "coe", "--platform", "sn40l-node", "--experts", "10",
+                          "--profile", "optimistic"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "paper, measured" in bad.stderr and "Traceback" not in bad.stderr

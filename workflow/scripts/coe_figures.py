@@ -1,0 +1,13 @@
+"""Draw Figures 2 and 7 and the sensitivity heatmaps."""
+import pandas as pd
+
+from rdusim.pipeline import logged
+from rdusim.plots import plot_breakdown, plot_latency_vs_experts, plot_sensitivity
+
+with logged(snakemake.log[0]):  # noqa: F821
+    inp, out = snakemake.input, snakemake.output  # noqa: F821
+    plot_breakdown(pd.read_csv(inp.fig2), [out.fig2, out.fig2_svg])
+    fig7 = pd.read_csv(inp.fig7)
+    plot_latency_vs_experts(fig7, [out.fig7, out.fig7_svg], "paper")
+    plot_latency_vs_experts(fig7, [out.fig7m, out.fig7m_svg], "measured")
+    plot_sensitivity(pd.read_csv(inp.sensitivity), [out.sens, out.sens_svg])

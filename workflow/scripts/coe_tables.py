@@ -1,0 +1,17 @@
+"""Write the CoE tables (Figures 2 and 7, Table 2 under every profile, sensitivity), using the
+GPU constants fitted by the gpu_calibration rule."""
+import pandas as pd
+
+from baselines.gpu import GpuConstants
+from rdusim.coe_tables import fig2_breakdown, fig7_latency_vs_experts, sensitivity, table2_coe_speedups
+from rdusim.pipeline import logged, write_csv
+from rdusim.predict import use_gpu_constants
+
+with logged(snakemake.log[0]):  # noqa: F821
+    cfg, out = snakemake.config, snakemake.output  # noqa: F821
+    use_gpu_constants(GpuConstants.load(snakemake.input.constants))  # noqa: F821
+    profiles = cfg["coe"].get("profiles", ["paper", "measured"])
+    write_csv(fig2_breakdown(cfg), out.fig2)
+    write_csv(fig7_latency_vs_experts(cfg), out.fig7)
+    write_csv(pd.concat([table2_coe_speedups(cfg, p) for p in profiles], ignore_index=True), out.table2)
+    write_csv(sensitivity(cfg), out.sensitivity)
