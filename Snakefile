@@ -30,6 +30,7 @@ include: "workflow/rules/footprint.smk"
 include: "workflow/rules/fusion.smk"
 include: "workflow/rules/gpu.smk"
 include: "workflow/rules/coe.smk"
+include: "workflow/rules/serving.smk"
 include: "workflow/rules/validation.smk"
 
 
@@ -52,5 +53,9 @@ rule all:
             fig=["fig2_breakdown", "fig7_latency_vs_experts", "fig7_latency_vs_experts_measured", "coe_sensitivity"],
             ext=["png", "svg"],
         ),
+        "results/tables/serving_load.csv",
+        expand("results/figures/{fig}.{ext}", fig=["serving_load", "serving_policies", "serving_cost"], ext=["png", "svg"]),
+        "results/tables/sweep_default.csv",
+        expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",
     default_target: True

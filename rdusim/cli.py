@@ -65,6 +65,44 @@ def _cmd_coe(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    import json
+
+    from .serve import poisson_requests, read_trace, simulate, zipf_popularity
+
+    experts = _whole(args.experts, "experts")
+    requests = _whole(args.requests, "requests")
+    seed = _whole(args.seed, "seed", minimum=0)
+    try:
+        rate, skew = float(args.rate), float(args.zipf)
+    except ValueError:
+        raise ConfigError("rate/zipf", (args.rate, args.zipf), "numbers (requests/s > 0, skew >= 0)") from None
+    if args.trace:
+        trace = read_trace(args.trace, experts)
+    else:
+        trace = poisson_requests(rate, requests, experts, skew, seed=seed)
+    summary, per_request = simulate(args.platform, experts, trace, args.policy, popularity=zipf_popularity(experts, skew),
+                                    profile=args.profile)
+    if args.requests_csv and len(per_request):
+        per_request.to_csv(args.requests_csv, index=False)
+    summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in summary.items()}
+    if args.json:
+        print(json.dumps(summary))
+    elif summary["fits"]:
+        print(f"{args.platform}, {experts} experts, {summary['requests']} requests: p50 {summary['p50_s'] * 1e3:.0f} ms, "
+              f"p99 {summary['p99_s'] * 1e3:.0f} ms, {summary['throughput_rps']:.2f} req/s, "
+              f"HBM hit rate {summary['hbm_hit_rate']:.0%}, utilisation {summary['utilisation']:.0%}")
+    else:
+        print(f"{args.platform}, {experts} experts: OOM ({summary['reason']})")
+    return 0
+
+
+def _whole(value, name: str, minimum: int = 1) -> int:
+    if not str(value).isdigit() or int(value) < minimum:
+        raise ConfigError(name, value, f"a whole number >= {minimum}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdusim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
@@ -89,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")
     co.add_argument("--json", action="store_true", help="print one JSON object")
     co.set_defaults(func=_cmd_coe)
+    sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment")
+    sv.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200")
+    sv.add_argument("--experts", required=True, help="Llama-2-7B experts")
+    sv.add_argument("--rate", default="2", help="Poisson arrival rate, requests/s (default 2)")
+    sv.add_argument("--requests", default="10000", help="requests to simulate (default 10000)")
+    sv.add_argument("--zipf", default="0", help="Zipf skew of expert popularity (default 0: uniform)")
+    sv.add_argument("--policy", default="lru", choices=["lru", "lfu", "pinned"], help="HBM expert cache policy")
+    sv.add_argument("--seed", default="0", help="random seed (default 0)")
+    sv.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")
+    sv.add_argument("--trace", help="replay a CSV log (arrival_s, expert) instead of Poisson arrivals")
+    sv.add_argument("--requests-csv", help="write one row per request to this CSV")
+    sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sv.set_defaults(func=_cmd_serve)
     sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra) and write a platform "
                    "file usable as --platform FILE (rdusim calibrate-gpu --help)")
     return parser

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+PLATFORM_COLORS = {"sn40l-node": "#4c72b0", "dgx-a100": "#dd8452", "dgx-h100": "#55a868", "dgx-h200": "#c44e52"}
 PLATFORM_LABELS = {
     "sn40l-node": "SN40L Node (8 sockets)",
     "dgx-a100": "DGX A100 (8x A100 80 GB)",
@@ -211,5 +212,101 @@ def plot_sensitivity(table: pd.DataFrame, outputs: list[str]) -> None:
         ax.set_xlabel("DGX host-to-GPU GB/s (node)")
         ax.set_ylabel("SN40L DDR-to-HBM GB/s (node)" if ax is axes[0][0] else "")
     fig.suptitle("SN40L node speedup over DGX H100, BS 8, 20 tokens (* = under 1.5x)", fontsize=11)
+    fig.tight_layout()
+    _save(fig, outputs)
+
+
+def plot_serving_load(table: pd.DataFrame, outputs: list[str]) -> None:
+    """p99 latency vs offered load, one panel per (experts, skew); OOM platforms noted."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    experts = sorted(table["experts"].unique())
+    skews = sorted(table["zipf"].unique())
+    fig, axes = plt.subplots(len(skews), len(experts), figsize=(4.6 * len(experts), 3.6 * len(skews)),
+                             squeeze=False, sharex=True, sharey=True)
+    for i, skew in enumerate(skews):
+        for j, n in enumerate(experts):
+            ax = axes[i][j]
+            t = table[(table.experts == n) & (table.zipf == skew)]
+            oom = []
+            for platform, g in t.groupby("platform", sort=False):
+                if not g.fits.any():
+                    oom.append(PLATFORM_LABELS.get(platform, platform).split(" (")[0])
+                    continue
+                ax.plot(g.offered_rps, g.p99_s, marker="o", lw=2, label=PLATFORM_LABELS.get(platform, platform),
+                        color=PLATFORM_COLORS.get(platform))
+            if oom:
+                ax.text(0.03, 0.95, "OOM: " + ", ".join(oom), transform=ax.transAxes, fontsize=8, va="top")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{n} experts, Zipf {skew:g}", fontsize=10)
+            if i == len(skews) - 1:
+                ax.set_xlabel("offered load (requests/s)")
+            if j == 0:
+                ax.set_ylabel("p99 latency (s)")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("CoE serving: p99 latency vs offered load (20 tokens, batches up to 8, LRU HBM cache)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _save(fig, outputs)
+
+
+def plot_serving_policies(table: pd.DataFrame, outputs: list[str]) -> None:
+    """HBM hit rate and p99 vs routing skew for LRU, LFU and pinned."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    platforms = list(dict.fromkeys(table["platform"]))
+    fig, axes = plt.subplots(2, len(platforms), figsize=(5.5 * len(platforms), 6.5), squeeze=False, sharex=True)
+    for j, platform in enumerate(platforms):
+        t = table[table.platform == platform]
+        for policy, g in t.groupby("policy", sort=False):
+            axes[0][j].plot(g.zipf, g.hbm_hit_rate, marker="o", lw=2, label=policy)
+            axes[1][j].plot(g.zipf, g.p99_s, marker="o", lw=2, label=policy)
+        n, rate = int(t.experts.iloc[0]), t.offered_rps.iloc[0]
+        axes[0][j].set_title(f"{PLATFORM_LABELS.get(platform, platform)}\n{n} experts, {rate:g} requests/s", fontsize=10)
+        axes[0][j].set_ylabel("HBM hit rate (expert batches)")
+        axes[1][j].set_ylabel("p99 latency (s)")
+        axes[1][j].set_yscale("log")
+        axes[1][j].set_xlabel("Zipf skew of expert popularity")
+        axes[0][j].legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, outputs)
+
+
+def plot_serving_cost(table: pd.DataFrame, outputs: list[str]) -> None:
+    """Nodes needed to serve a target load at a p99 bound, vs experts."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    styles = ["-", "--", ":", "-."]
+    for i, (platform, g) in enumerate(table.groupby("platform", sort=False)):
+        ax.plot(g.experts, g.nodes, marker="os^D"[i % 4], ls=styles[i % 4], lw=2,
+                label=PLATFORM_LABELS.get(platform, platform), color=PLATFORM_COLORS.get(platform))
+        ax.plot(g.experts, g.capacity_nodes, ls="", marker="_", ms=14, color=PLATFORM_COLORS.get(platform))
+    r = table.iloc[0]
+    ax.set_xscale("log")
+    ax.set_xlabel("Llama-2-7B experts")
+    ax.set_ylabel("nodes needed (bars: nodes to hold the experts)")
+    ax.set_title(f"Nodes to serve {r.target_rps:g} requests/s with p99 under {r.p99_bound_s:g} s (Zipf-skewed routing)",
+                 fontsize=10)
+    ax.legend(fontsize=9)
+    _save(fig, outputs)
+
+
+def plot_sweep(table: pd.DataFrame, outputs: list[str]) -> None:
+    """Heatmaps of the design-space sweep: median speedup over DGX H100 by pairs of hardware axes."""
+    sns.set_theme(style="white", context="notebook")
+    t = table[table.sn40l_fits & table.dgx_fits]
+    pairs = [("hbm_bandwidth_GBps", "ddr_to_hbm_GBps"), ("host_link_GBps", "ddr_to_hbm_GBps"),
+             ("experts", "batch")]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.2))
+    for ax, (x, y) in zip(axes, pairs):
+        grid = t.groupby([y, x])["speedup"].median().unstack(x).sort_index(ascending=False)
+        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="viridis", annot_kws={"fontsize": 7}, cbar=False)
+        ax.tick_params(axis="y", rotation=0)
+        ax.set_title(f"median speedup by {y} x {x}", fontsize=9)
+    fig.suptitle(f"Design-space sweep: SN40L node over DGX H100 ({len(t)} points where both fit)", fontsize=11)
     fig.tight_layout()
     _save(fig, outputs)

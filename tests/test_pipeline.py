@@ -20,6 +20,10 @@ def _copy_workflow(root: Path, dest: Path, **coe_overrides) -> Path:
     cfg["coe"]["experts_max"] = 60
     cfg["coe"].update(coe_overrides)
     cfg["benchmarks"] = ["llama2-7b", "flashfftconv"]
+    cfg["serving"].update(requests=2000, rates=[1, 8], experts=[100, 850])
+    cfg["serving"]["cost"].update(experts=[10, 300], requests=1000)
+    cfg["sweeps"] = {"default": dict(cfg["sweeps"]["default"], shards=2, hbm_bandwidth_GBps=[2000], gen=[20],
+                                     batch=[1, 8], ddr_capacity_TB=[1.5])}
     (dest / "config/config.yaml").write_text(yaml.safe_dump(cfg))
     return dest
 
@@ -44,7 +48,10 @@ def test_pipeline_writes_results_contract(small_run):
                 "results/figures/fig6_fusion.svg", "results/tables/fig2_breakdown.csv",
                 "results/tables/fig7_latency_vs_experts.csv", "results/tables/table2_coe_speedups.csv",
                 "results/figures/fig7_latency_vs_experts.png", "results/figures/coe_sensitivity.png",
-                "results/validation/gpu_calibration.csv", "results/calibration/gpu_constants.yaml"):
+                "results/validation/gpu_calibration.csv", "results/calibration/gpu_constants.yaml",
+                "results/tables/serving_load.csv", "results/figures/serving_policies.png",
+                "results/figures/serving_cost.svg", "results/tables/sweep_default.csv",
+                "results/sweeps/default/shard_1.csv", "results/figures/sweep_default.png"):
         assert (small_run / rel).stat().st_size > 0, rel
     table1 = pd.read_csv(small_run / "results/tables/table1_benchmarks.csv")
     assert table1["benchmark"].tolist() == ["llama2-7b", "flashfftconv"]

@@ -106,3 +106,26 @@ def test_predict_row_by_row(benchmark):
         for b in range(1, 201):
             predict_one("dgx-h100", "llama2-7b", b % 64 + 1, 8, 512 + b, 64, "fused")
     benchmark.pedantic(run, rounds=1, iterations=1)
+
+
+def test_serving_million_requests(benchmark):
+    """Simulated requests per second: 1,000,000 requests on an SN40L node, 150 experts, Zipf 1."""
+    from rdusim.serve import poisson_requests, simulate, zipf_popularity
+
+    trace = poisson_requests(20.0, 1_000_000, 150, 1.0, seed=0)
+    pop = zipf_popularity(150, 1.0)
+    simulate("sn40l-node", 150, trace.head(1000), popularity=pop)  # warm-up
+    summary = benchmark.pedantic(simulate, args=("sn40l-node", 150, trace), kwargs={"popularity": pop},
+                                 rounds=1, iterations=1)[0]
+    benchmark.extra_info["requests"] = 1_000_000
+    assert summary["requests"] == 1_000_000
+
+
+def test_sweep_points_per_second(benchmark, repo_root):
+    """Design-space sweep throughput on one core (default sweep, one shard of four, caches warm)."""
+    from rdusim.sweep import run_shard
+
+    spec = yaml.safe_load((repo_root / "config/config.yaml").read_text())["sweeps"]["default"]
+    run_shard(spec, 0, 4, progress=False)  # warm-up: plans the SN40L variants once
+    table = benchmark.pedantic(run_shard, args=(spec, 1, 4), kwargs={"progress": False}, rounds=1, iterations=1)
+    benchmark.extra_info["points"] = len(table)

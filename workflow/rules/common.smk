@@ -17,3 +17,9 @@ def coe_params():
 
 def all_platforms():
     return config["platforms"]["rdu"] + config["platforms"]["gpu"]
+
+
+def sweep_shards(wildcards):
+    """The shard files of a sweep (config: sweeps.<name>.shards)."""
+    n = int(config["sweeps"][wildcards.sweep]["shards"])
+    return expand("results/sweeps/{sweep}/shard_{shard}.csv", sweep=wildcards.sweep, shard=range(n))

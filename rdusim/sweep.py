@@ -1,0 +1,131 @@
+"""Design-space sweeps of the CoE comparison: hardware and workload parameters, in shards.
+
+A sweep (``config/config.yaml``, section ``sweeps``) lists values for SN40L hardware (HBM capacity and
+bandwidth, DDR capacity, DDR-to-HBM copy rate, all per socket), the DGX H100's host-link rate, and
+the workload (experts, batch, output tokens, Zipf skew of routing). Every combination is a point;
+:func:`points` enumerates them in a fixed order and :func:`run_shard` evaluates shard ``i`` of ``n``
+(the points ``i, i + n, i + 2n, ...``), so Snakemake can run shards as separate jobs, locally or on a
+cluster, and gather them into one table.
+
+Each point is the expected latency of a CoE batch (as :mod:`rdusim.coe`, paper profile) on the
+modified SN40L node and on the DGX H100 with the given host link, and the speedup. Execution times
+of the expert on the modified SN40L come from the SN40L model (planned once per HBM bandwidth and
+output length, cached); routing expectations are cached per (experts, skew, batch).
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binom
+
+from .errors import ConfigError
+
+AXES = ("hbm_capacity_GB", "hbm_bandwidth_GBps", "ddr_capacity_TB", "ddr_to_hbm_GBps", "host_link_GBps",
+        "experts", "batch", "gen", "zipf")
+
+
+def points(spec: dict) -> pd.DataFrame:
+    """Every combination of the sweep's axis values (columns in :data:`AXES` order)."""
+    missing = [a for a in AXES if a not in spec]
+    if missing:
+        raise ConfigError("sweep axes", missing, "values for every axis: " + ", ".join(AXES))
+    grid = itertools.product(*(list(spec[a]) for a in AXES))
+    return pd.DataFrame(list(grid), columns=list(AXES))
+
+
+def size(spec: dict) -> int:
+    """Number of points of a sweep."""
+    return int(np.prod([len(spec[a]) for a in AXES]))
+
+
+@lru_cache(maxsize=None)
+def _routing(experts: int, skew: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(expected experts with b prompts for b = 0..B, expected misses when the top s are resident, s = 0..N)."""
+    w = 1.0 / np.arange(1, experts + 1) ** skew
+    p = w / w.sum()
+    pmf = binom.pmf(np.arange(batch + 1)[None, :], batch, p[:, None])
+    used = 1.0 - pmf[:, 0]
+    misses = np.concatenate([np.cumsum(used[::-1])[::-1], [0.0]])
+    return pmf.sum(axis=0), misses
+
+
+@lru_cache(maxsize=None)
+def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, model: str, router: str) -> tuple:
+    """Expert and router times (s) on an SN40L node with the given per-socket HBM bandwidth, batch 0..B."""
+    from benchmarks.decoder import workload_graph
+    from benchmarks.models import get_model
+
+    from .rdu import RduChip
+    from .sn40l import evaluate
+
+    chip = RduChip.from_platform("sn40l-node").with_(hbm_bandwidth=hbm_bandwidth)
+    ex, rt = [0.0], [0.0]
+    for b in range(1, max_batch + 1):
+        pre = evaluate(workload_graph(get_model(model), "prefill", b, prompt, 8), chip, "fused-ho").time_s
+        dec = evaluate(workload_graph(get_model(model), "decode", b, prompt + gen // 2, 8), chip, "fused-ho").time_s
+        ex.append(pre + gen * dec)
+        rt.append(evaluate(workload_graph(get_model(router), "prefill", b, prompt, 8), chip, "fused-ho").time_s)
+    return np.array(ex), np.array(rt)
+
+
+@lru_cache(maxsize=None)
+def _gpu_times(gen: int, max_batch: int) -> tuple:
+    from .coe import _router_ttft_ms, expert_times_ms
+    from .footprint import CoEDeployment
+
+    dep = CoEDeployment.from_config()
+    ex = expert_times_ms("dgx-h100", dep.expert_model, 8, dep.prompt_tokens, gen, "fused", max_batch) / 1e3
+    rt = np.array([0.0] + [_router_ttft_ms("dgx-h100", dep.router_model, 8, dep.prompt_tokens, "fused", b) / 1e3
+                           for b in range(1, max_batch + 1)])
+    return ex, rt
+
+
+def evaluate_points(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
+    """SN40L node and DGX H100 expected CoE latency and speedup at each sweep point."""
+    from .footprint import CoEDeployment, experts_in_hbm, max_experts
+    from .platforms import load_platform
+
+    dep = CoEDeployment.from_config()
+    prompt = dep.prompt_tokens
+    gpu = load_platform("dgx-h100")
+    gpu_slots, gpu_max = experts_in_hbm(gpu, dep), max_experts(gpu, dep)
+    fixed = dep.hbm_fixed_bytes
+    eb = dep.expert_bytes
+    out = np.full((len(frame), 5), np.nan)
+    rows = frame.itertuples(index=False)
+    if progress:
+        from tqdm import tqdm
+        rows = tqdm(rows, total=len(frame), file=sys.stderr, mininterval=2.0, desc="sweep points")
+    for i, r in enumerate(rows):
+        n, b, g = int(r.experts), int(r.batch), int(r.gen)
+        hist, misses = _routing(n, float(r.zipf), b)
+        # SN40L node with this point's hardware
+        slots = max(0, int((8 * r.hbm_capacity_GB * 1e9 - fixed) // eb))
+        capacity = int(8 * r.ddr_capacity_TB * 1e12 // eb)
+        if n <= max(slots, capacity):
+            ex, rt = _rdu_times(r.hbm_bandwidth_GBps * 1e9, g, b, prompt, dep.expert_model, dep.router_model)
+            t_rdu = rt[b] + hist @ ex + misses[min(slots, n)] * eb / (8 * r.ddr_to_hbm_GBps * 1e9)
+            out[i, 0] = t_rdu
+        out[i, 2] = min(slots, n)
+        if n <= gpu_max:
+            ex, rt = _gpu_times(g, b)
+            out[i, 1] = rt[b] + hist @ ex + misses[min(gpu_slots, n)] * eb / (r.host_link_GBps * 1e9)
+        out[i, 3] = capacity
+    result = frame.copy()
+    result["sn40l_ms"] = out[:, 0] * 1e3
+    result["dgx_h100_ms"] = out[:, 1] * 1e3
+    result["speedup"] = out[:, 1] / out[:, 0]
+    result["sn40l_fits"] = ~np.isnan(out[:, 0])
+    result["dgx_fits"] = ~np.isnan(out[:, 1])
+    return result
+
+
+def run_shard(spec: dict, shard: int, shards: int, progress: bool = True) -> pd.DataFrame:
+    """Evaluate shard ``shard`` of ``shards`` (points shard, shard + shards, ...)."""
+    if not 0 <= shard < shards:
+        raise ConfigError("shard", shard, f"0 to {shards - 1}")
+    return evaluate_points(points(spec).iloc[shard::shards], progress=progress)

@@ -1,0 +1,77 @@
+"""Serving simulator: Little's law, analytic agreement at zero load, cache policies, OOM, determinism."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from rdusim.coe import coe_latency
+from rdusim.errors import ConfigError
+from rdusim.serve import poisson_requests, read_trace, simulate, zipf_popularity
+
+
+def run(platform="dgx-h100", experts=100, rate=4.0, requests=20000, skew=0.0, policy="lru", **kw):
+    trace = poisson_requests(rate, requests, experts, skew, seed=kw.pop("seed", 11))
+    return simulate(platform, experts, trace, policy, popularity=zipf_popularity(experts, skew), **kw)
+
+
+@pytest.mark.parametrize("platform,rate", [("dgx-h100", 4.0), ("sn40l-node", 20.0)])
+def test_littles_law(platform, rate):
+    s, _ = run(platform, rate=rate, skew=1.0)
+    assert s["mean_in_system"] == pytest.approx(s["throughput_rps"] * s["mean_s"], rel=0.02)
+
+
+@pytest.mark.parametrize("platform", ["dgx-h100", "sn40l-node"])
+def test_zero_load_matches_analytic_coe_latency(platform):
+    s, _ = run(platform, experts=100, rate=0.05, requests=20000, max_batch=1, max_wait_s=0.0)
+    analytic = coe_latency(platform, 100, 1, 20).total_s
+    assert s["mean_s"] == pytest.approx(analytic, rel=0.02)
+
+
+def test_hit_rate_rises_with_skew_under_lfu():
+    rates = [run(skew=z, policy="lfu", requests=10000)[0]["hbm_hit_rate"] for z in (0.0, 0.5, 1.0, 1.5)]
+    assert np.all(np.diff(rates) > 0)
+
+
+def test_pinned_with_room_for_all_never_misses():
+    s, _ = run("dgx-h200", experts=60, policy="pinned", skew=0.7)
+    assert s["slots"] >= 60 and s["copies"] == 0 and s["hbm_hit_rate"] == 1.0
+
+
+def test_oom_when_experts_exceed_all_memory():
+    s, df = run("dgx-h100", experts=149, requests=200)
+    assert s["fits"] is False and "149" in s["reason"] and df.empty
+
+
+def test_identical_seeds_identical_results():
+    a = run(seed=5, requests=5000)[1]
+    b = run(seed=5, requests=5000)[1]
+    c = run(seed=6, requests=5000)[1]
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_numba_matches_python_reference():
+    trace = poisson_requests(6.0, 400, 80, 1.0, seed=2)
+    for policy in ("lru", "lfu", "pinned"):
+        fast = simulate("dgx-h100", 80, trace, policy, popularity=zipf_popularity(80, 1.0))[1]
+        slow = simulate("dgx-h100", 80, trace, policy, popularity=zipf_popularity(80, 1.0), use_jit=False)[1]
+        pd.testing.assert_frame_equal(fast, slow)
+
+
+def test_every_request_finishes_after_it_arrives():
+    s, df = run(rate=10.0, skew=1.0, requests=5000)
+    assert df.finish_s.notna().all() and (df.latency_s > 0).all() and (df.ttft_s <= df.latency_s).all()
+
+
+def test_trace_replay_and_bad_input(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"arrival_s": [0.3, 0.1, 0.2], "expert": [1, 0, 2]}).to_csv(path, index=False)
+    trace = read_trace(str(path), 3)
+    assert trace.arrival_s.is_monotonic_increasing
+    s, df = simulate("sn40l-node", 3, trace)
+    assert s["requests"] == 3 and df.latency_s.notna().all()
+    with pytest.raises(ConfigError, match="trace expert"):
+        read_trace(str(path), 2)
+    with pytest.raises(ConfigError, match="policy"):
+        simulate("sn40l-node", 3, trace, "fifo")
+    with pytest.raises(ConfigError, match="rate"):
+        poisson_requests(0, 10, 3)

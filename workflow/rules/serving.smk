@@ -1,0 +1,103 @@
+# Beyond the article: trace-driven serving simulation and design-space sweeps in shards.
+
+
+rule serving_tables:
+    input:
+        constants="results/calibration/gpu_constants.yaml",
+        code=LIBRARY_CODE,
+    output:
+        load=report("results/tables/serving_load.csv", caption="../report/serving.rst", category="Serving simulation"),
+        policies="results/tables/serving_policies.csv",
+        cost="results/tables/serving_cost.csv",
+    params:
+        serving=config["serving"],
+        coe=coe_params(),
+    threads: 1
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/serving_tables.log",
+    benchmark:
+        "results/benchmarks/serving_tables.tsv"
+    script:
+        "../scripts/serving_tables.py"
+
+
+rule serving_figures:
+    input:
+        load="results/tables/serving_load.csv",
+        policies="results/tables/serving_policies.csv",
+        cost="results/tables/serving_cost.csv",
+        code=LIBRARY_CODE,
+    output:
+        load=report("results/figures/serving_load.png", caption="../report/serving.rst", category="Serving simulation"),
+        load_svg="results/figures/serving_load.svg",
+        policies=report("results/figures/serving_policies.png", caption="../report/serving_policies.rst",
+                        category="Serving simulation"),
+        policies_svg="results/figures/serving_policies.svg",
+        cost=report("results/figures/serving_cost.png", caption="../report/serving_cost.rst",
+                    category="Serving simulation"),
+        cost_svg="results/figures/serving_cost.svg",
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/serving_figures.log",
+    benchmark:
+        "results/benchmarks/serving_figures.tsv"
+    script:
+        "../scripts/serving_figures.py"
+
+
+rule sweep_shard:
+    input:
+        code=LIBRARY_CODE,
+    output:
+        "results/sweeps/{sweep}/shard_{shard}.csv",
+    params:
+        spec=lambda wc: config["sweeps"][wc.sweep],
+    wildcard_constraints:
+        shard=r"\d+",
+    resources:
+        runtime=120,
+        mem_mb=2000,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/sweeps/{sweep}/shard_{shard}.log",
+    benchmark:
+        "results/benchmarks/sweeps/{sweep}/shard_{shard}.tsv"
+    script:
+        "../scripts/sweep_shard.py"
+
+
+rule sweep_gather:
+    input:
+        shards=sweep_shards,
+        code=LIBRARY_CODE,
+    output:
+        report("results/tables/sweep_{sweep}.csv", caption="../report/sweep.rst", category="Design-space sweeps"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/sweep_gather_{sweep}.log",
+    benchmark:
+        "results/benchmarks/sweep_gather_{sweep}.tsv"
+    script:
+        "../scripts/sweep_gather.py"
+
+
+rule sweep_figure:
+    input:
+        table="results/tables/sweep_{sweep}.csv",
+        code=LIBRARY_CODE,
+    output:
+        png=report("results/figures/sweep_{sweep}.png", caption="../report/sweep.rst", category="Design-space sweeps"),
+        svg="results/figures/sweep_{sweep}.svg",
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/sweep_figure_{sweep}.log",
+    benchmark:
+        "results/benchmarks/sweep_figure_{sweep}.tsv"
+    script:
+        "../scripts/sweep_figure.py"

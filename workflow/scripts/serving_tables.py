@@ -1,0 +1,15 @@
+"""Run the serving simulations: load curves, cache policies, nodes for a target load."""
+import numba
+
+from baselines.gpu import GpuConstants
+from rdusim.pipeline import logged, write_csv
+from rdusim.predict import use_gpu_constants
+from rdusim.serve_tables import serving_cost, serving_load, serving_policies
+
+with logged(snakemake.log[0]):  # noqa: F821
+    numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))  # noqa: F821
+    use_gpu_constants(GpuConstants.load(snakemake.input.constants))  # noqa: F821
+    cfg, out = snakemake.config, snakemake.output  # noqa: F821
+    write_csv(serving_load(cfg), out.load)
+    write_csv(serving_policies(cfg), out.policies)
+    write_csv(serving_cost(cfg), out.cost)

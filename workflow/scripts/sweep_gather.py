@@ -1,0 +1,9 @@
+"""Gather a sweep's shards into one table, in point order."""
+import pandas as pd
+
+from rdusim.pipeline import logged, write_csv
+from rdusim.sweep import AXES
+
+with logged(snakemake.log[0]):  # noqa: F821
+    table = pd.concat([pd.read_csv(p) for p in snakemake.input.shards], ignore_index=True)  # noqa: F821
+    write_csv(table.sort_values(list(AXES), kind="stable"), snakemake.output[0])  # noqa: F821
