@@ -104,7 +104,7 @@ class GpuDevice:
             raise ConfigError("platform", p.name, "a GPU platform (kind: gpu)")
         c = const or GpuConstants.load()
         d = p.device
-        link = p.dev("host_link")
+        link = d.get("host_link", 0.0)  # optional: a measured-only platform file may lack it
         return cls(
             name=p.name, hbm_bytes=p.dev("hbm_capacity"),
             copy_bandwidth=d.get("hbm_copy", p.dev("hbm_bandwidth") * c.copy_to_datasheet),

@@ -74,13 +74,14 @@ def _cmd_serve(args) -> int:
     requests = _whole(args.requests, "requests")
     seed = _whole(args.seed, "seed", minimum=0)
     try:
-        rate, skew = float(args.rate), float(args.zipf)
+        rate, skew, locality = float(args.rate), float(args.zipf), float(args.locality)
     except ValueError:
-        raise ConfigError("rate/zipf", (args.rate, args.zipf), "numbers (requests/s > 0, skew >= 0)") from None
+        raise ConfigError("rate/zipf/locality", (args.rate, args.zipf, args.locality),
+                          "numbers (requests/s > 0, skew >= 0, locality in [0, 1))") from None
     if args.trace:
         trace = read_trace(args.trace, experts)
     else:
-        trace = poisson_requests(rate, requests, experts, skew, seed=seed)
+        trace = poisson_requests(rate, requests, experts, skew, locality, seed=seed)
     summary, per_request = simulate(args.platform, experts, trace, args.policy, popularity=zipf_popularity(experts, skew),
                                     profile=args.profile)
     if args.requests_csv and len(per_request):
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--rate", default="2", help="Poisson arrival rate, requests/s (default 2)")
     sv.add_argument("--requests", default="10000", help="requests to simulate (default 10000)")
     sv.add_argument("--zipf", default="0", help="Zipf skew of expert popularity (default 0: uniform)")
+    sv.add_argument("--locality", default="0", help="probability a request repeats the previous expert (bursts)")
     sv.add_argument("--policy", default="lru", choices=["lru", "lfu", "pinned"], help="HBM expert cache policy")
     sv.add_argument("--seed", default="0", help="random seed (default 0)")
     sv.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")

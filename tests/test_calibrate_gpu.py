@@ -123,3 +123,16 @@ def test_main_tiny_writes_loadable_platform_and_json(torch, tmp_path, capsys):
     data = json.loads(raw.read_text())
     assert data["hbm"]["d2d_GBps_rw"] > 0 and "models" not in data
     assert "wrote" in capsys.readouterr().out
+
+
+def test_written_platform_drives_rdusim_predict(torch, tmp_path):
+    """A measured platform file is usable as --platform PATH, and its measured ceilings are what the model uses."""
+    from baselines.gpu import GpuDevice
+    from rdusim.predict import predict_one
+
+    out = tmp_path / "mine.yaml"
+    assert calibrate.main(["--tiny", "--out", str(out), "--name", "mine", "--hbm-capacity-GB", "80"]) == 0
+    dev = GpuDevice.from_platform(load_platform(str(out)))
+    assert dev.copy_bandwidth == pytest.approx(load_platform(str(out)).dev("hbm_copy"))
+    r = predict_one(str(out), "llama2-7b", 1, 1, 16, 2, "cuda-graph")
+    assert r["fits"] and r["ttft_ms"] > 0 and r["decode_ms_per_token"] > 0
