@@ -132,11 +132,9 @@ def _attention(b: _Builder, x: Tensor, batch: int, tokens: int, context: int, ph
         # append this step's K and V to the cache, then attend over the cached window
         cache_k = Tensor(b.name("k_cache"), (batch, hkv, attended, d), "bf16", Role.KV_CACHE)
         cache_v = Tensor(b.name("v_cache"), (batch, hkv, attended, d), "bf16", Role.KV_CACHE)
-        kh = b.ew((k,), "k_cache.update", 0.0)
-        vh = b.ew((v,), "v_cache.update", 0.0)
-        keys = Tensor(cache_k.name, cache_k.shape, "bf16", Role.KV_CACHE)
-        vals = Tensor(cache_v.name, cache_v.shape, "bf16", Role.KV_CACHE)
-        del kh, vh
+        b.ew((k,), "k_cache.update", 0.0)
+        b.ew((v,), "v_cache.update", 0.0)
+        keys, vals = cache_k, cache_v
     else:
         keys = b.add(transpose(b.name("k_heads"), Tensor(k.name, (batch, tokens, hkv, d), k.dtype), (0, 2, 1, 3),
                                b.name("k_heads.out")))
@@ -152,10 +150,8 @@ def _attention(b: _Builder, x: Tensor, batch: int, tokens: int, context: int, ph
         ctx = Tensor(ctx.name, (batch, tokens, hq * d), ctx.dtype)
         return b.linear(ctx, "o_proj", m.hidden, m.attn_bias)
     if hkv < hq:  # grouped-query attention: eager code materialises repeated KV heads
-        rep = hq // hkv
         keys = b.ew((keys,), "repeat_k", 0.0, out_shape=(batch, hq, keys.shape[2], d))
         vals = b.ew((vals,), "repeat_v", 0.0, out_shape=(batch, hq, vals.shape[2], d))
-        del rep
     scores = b.add(matmul(b.name("qk"), qh, keys, b.name("qk.out"), transpose_b=True))
     scores = b.ew((scores,), "scale")
     if m.position == "alibi":

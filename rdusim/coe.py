@@ -174,9 +174,7 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
         return CoELatency(platform_name, experts, batch, gen, profile, False,
                           f"{experts} experts > {limit} that fit in {where}", nan, nan, nan, nan, nan, resident)
     execution = prof.execution(platform)
-    router = expert_times_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, 1, execution, batch)
     router_s = _router_ttft_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, execution, batch) / 1e3
-    del router
     t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, execution, batch) / 1e3
     p = _popularity(experts, popularity)
     counts = np.arange(0, batch + 1)

@@ -151,11 +151,6 @@ def fig7_latency_vs_experts(config: dict) -> pd.DataFrame:
 def sensitivity(config: dict) -> pd.DataFrame:
     """Overall BS 8, 20-token speedup of the SN40L node over DGX H100 as host-link bandwidth, DDR->HBM
     bandwidth and the number of experts vary (paper profile otherwise)."""
-    from dataclasses import replace
-
-    from .coe import Profile
-    from . import coe as coe_mod
-
     dep = _dep(config)
     sens = config.get("sensitivity", {})
     host_links = sens.get("host_link_GBps", [16, 32, 64, 128, 256, 512])
@@ -179,5 +174,4 @@ def sensitivity(config: dict) -> pd.DataFrame:
                 t_r = base_r.router_s + base_r.execution_s + sw_r
                 rows.append({"experts": n, "host_link_GBps": link, "ddr_to_hbm_node_GBps": bw,
                              "speedup_vs_dgx_h100": t_g / t_r})
-    del replace, Profile, coe_mod
     return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .fusion import KernelArrays, plan, plan_bounds
 from .graph import Graph
-from .optable import build_optable, matmul_utilisation  # noqa: F401  (re-exported for callers)
+from .optable import build_optable
 from .rdu import RduChip
 
 
