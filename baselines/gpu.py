@@ -66,10 +66,9 @@ def _load_constants(path: str) -> GpuConstants:
     si: dict[str, float] = {}
     for block in ("fitted", "derived", "assumed"):
         si.update(to_si(raw.get(block) or {}, f"gpu_constants.{block}"))
-    names = {"bw_efficiency": "bw_efficiency", "gemm_efficiency": "gemm_efficiency", "kernel_floor": "kernel_floor",
-             "eager_host": "eager_host", "copy_to_datasheet": "copy_to_datasheet",
-             "gemm_to_datasheet": "gemm_to_datasheet", "graph_launch": "graph_launch",
-             "eager_launch": "eager_launch", "allreduce_latency": "allreduce_latency"}
+    from dataclasses import fields
+
+    names = [f.name for f in fields(GpuConstants)]
     missing = set(names) - set(si)
     if missing:
         raise ConfigError(f"{path}", sorted(missing), "every constant of baselines/data/gpu_constants.yaml")

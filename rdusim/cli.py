@@ -44,11 +44,8 @@ def _cmd_coe(args) -> int:
 
     from .coe import coe_latency
 
-    for name in ("experts", "batch", "gen"):
-        value = getattr(args, name)
-        if not value.isdigit() or int(value) < 1:
-            raise ConfigError(name, value, "a whole number >= 1")
-    r = coe_latency(args.platform, int(args.experts), int(args.batch), int(args.gen), args.profile)
+    r = coe_latency(args.platform, _whole(args.experts, "experts"), _whole(args.batch, "batch"),
+                    _whole(args.gen, "gen"), args.profile)
     out = r.as_dict()
     out = {k: (None if isinstance(v, float) and v != v else v) for k, v in out.items()}
     for key in ("router_s", "switching_s", "execution_s", "total_s"):

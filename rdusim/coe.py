@@ -64,11 +64,6 @@ def load_profile(name: str) -> Profile:
     return prof
 
 
-def profile_names() -> list[str]:
-    with open(PROFILES_FILE) as fh:
-        return list(yaml.safe_load(fh))
-
-
 def switch_bandwidth(platform: Platform, profile: Profile, tp: int) -> float:
     """Bytes/s at which a node makes one expert resident in HBM (all ``tp`` shards together).
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .coe import coe_latency, expert_times_ms, load_profile, switch_bandwidth
-from .footprint import CoEDeployment, max_experts
+from .footprint import SAMBA_COE_EXPERTS, CoEDeployment, max_experts
 from .platforms import load_platform
 
 TABLE2_METRICS = {  # metric -> (kind, batch, gen)
@@ -22,7 +22,6 @@ TABLE2_METRICS = {  # metric -> (kind, batch, gen)
     "oom_150_experts": ("oom", 1, 1),
 }
 TABLE2_BASELINES = ("dgx-a100", "dgx-h100")
-SAMBA_COE_EXPERTS = 150  # the article's Samba-CoE size (configuration, not a result)
 
 
 def _dep(config: dict) -> CoEDeployment:

@@ -87,13 +87,3 @@ def total_times_jit(km: np.ndarray, hws: np.ndarray) -> np.ndarray:
     for c in range(hws.shape[0]):
         out[c] = kernel_times_jit(km, hws[c]).sum()
     return out
-
-
-def kernel_bound(km: np.ndarray, hw: np.ndarray) -> np.ndarray:
-    """Name of the binding resource of each kernel: compute, hbm, ddr, onchip or p2p."""
-    names = np.array(["compute", "hbm", "ddr", "onchip", "p2p"])
-    ddr_w = km[1] * hw[8]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.vstack([km[0] * hw[0], (km[1] - ddr_w + km[2]) / hw[1], ddr_w / hw[2],
-                           km[3] / (hw[9] * hw[3]), km[4] / hw[4]])
-    return names[np.argmax(terms, axis=0)]

@@ -21,6 +21,7 @@ from .platforms import Platform, load_platform
 
 COE_DEFAULTS_FILE = Path(__file__).parent / "data" / "coe_defaults.yaml"
 TIERINGS = ("inclusive", "exclusive")
+SAMBA_COE_EXPERTS = 150  # the article's Samba-CoE configuration: 150 Llama-2-7B experts (an input, not a result)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,6 @@ def footprint_claims(dep: CoEDeployment, rdu: str = "sn40l-node", gpu: str = "dg
     rdu_p, gpu_p = load_platform(rdu), load_platform(gpu)
     sn_max = full_speed_experts(rdu_p, dep)
     gb = dep.expert_bytes / 1e9
-    samba_coe_experts = 150  # the article's Samba-CoE configuration (an input, not a result)
     rows = [
         ("sn40l_node_max_experts", sn_max,
          f"{dep.tiering} tiering: {slow_tier_bytes(rdu_p) / 1e12:.1f} TB DDR / {gb:.2f} GB per expert"),
@@ -163,6 +163,6 @@ def footprint_claims(dep: CoEDeployment, rdu: str = "sn40l-node", gpu: str = "dg
          f"{gpu}: {dep.tiering} tiering over {gpu_p.host_memory / 1e12:.1f} TB host DRAM and "
          f"{gpu_p.hbm_total / 1e9:.0f} GB HBM; the claim passes if the largest CoE is under 150"),
         ("dgx_spill_experts", experts_in_hbm(gpu_p, dep), f"experts in {gpu} HBM beside router and KV cache"),
-        ("samba_coe_total_params", samba_coe_experts * dep.expert_bytes / 2, "150 experts x parameters of one"),
+        ("samba_coe_total_params", SAMBA_COE_EXPERTS * dep.expert_bytes / 2, "150 experts x parameters of one"),
     ]
     return pd.DataFrame(rows, columns=["id", "reproduced", "note"])

@@ -146,10 +146,6 @@ class Graph:
         self.ops.append(op)
         return op.output
 
-    def extend(self, other: "Graph") -> None:
-        self.ops.extend(other.ops)
-        self.outputs |= other.outputs
-
     @property
     def flops(self) -> float:
         return sum(op.flops for op in self.ops)

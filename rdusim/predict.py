@@ -210,16 +210,27 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
 
 
 # ------------------------------------------------------------------------------- RDU rows
+def rdu_prefill_s(chip, model: str, batch: int, tp: int, prompt: int, mode: str) -> float:
+    """Time (s) of the prompt pass of ``model`` on one SN40L socket ``chip`` of a ``tp``-socket group."""
+    from .sn40l import evaluate
+
+    return evaluate(workload_graph(get_model(model), "prefill", batch, prompt, tp), chip, mode).time_s
+
+
+def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, mode: str) -> float:
+    """Mean time (s) of one of ``gen`` decode steps after ``prompt`` tokens (evaluated at context L + G/2)."""
+    from .sn40l import evaluate
+
+    return evaluate(workload_graph(get_model(model), "decode", batch, prompt + gen // 2, tp), chip, mode).time_s
+
+
 @lru_cache(maxsize=4096)
 def _rdu_times(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int, mode: str) -> tuple[float, float]:
     from .rdu import RduChip
-    from .sn40l import evaluate
 
     chip = RduChip.from_platform(platform)
-    m = get_model(model)
-    pre = evaluate(workload_graph(m, "prefill", batch, prompt, tp), chip, mode)
-    dec = evaluate(workload_graph(m, "decode", batch, int(prompt + gen / 2), tp), chip, mode)
-    return pre.time_s, dec.time_s
+    return (rdu_prefill_s(chip, model, batch, tp, prompt, mode),
+            rdu_decode_s(chip, model, batch, tp, prompt, gen, mode))
 
 
 # ------------------------------------------------------------------------------- public API

@@ -15,7 +15,9 @@ Model (issue "Beyond the article"):
   (``overlap=False`` makes the node wait for copies instead).
 * Service times come from the same model as ``rdusim predict``: a batch of b requests of the expert
   takes its prompt pass plus G decode steps; the router takes its prompt pass. They are computed once
-  per batch size (and length bucket) and looked up in the loop.
+  per batch size for one prompt length and output length (the simulation's arguments) and looked up
+  in the loop; per-request lengths in a trace are not used yet (the tables keep a length-bucket axis
+  of size one for that).
 
 :func:`simulate` returns per-request times and a summary: p50/p95/p99 latency, mean time to first
 token, throughput, expert switch rate, HBM hit rate, utilisation, and the time-average number of
@@ -34,7 +36,6 @@ from .errors import ConfigError
 
 POLICIES = ("lru", "lfu", "pinned")
 _POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
-STAT_FIELDS = ("makespan_s", "busy_s", "copies", "expert_batches", "hits", "in_system_integral", "router_batches")
 
 
 @njit(cache=True)
@@ -240,7 +241,7 @@ def _run(arrival, expert, bucket, n_experts, slots, policy, popularity_rank, max
 
 @dataclass(frozen=True)
 class ServiceTables:
-    """Service times (s) by batch size (rows 0..max_batch) and length bucket (columns)."""
+    """Service times (s) by batch size (rows 0..max_batch) and length bucket (one column for now)."""
 
     router: np.ndarray
     expert: np.ndarray
@@ -307,7 +308,7 @@ def poisson_requests(rate: float, requests: int, experts: int, skew: float = 0.0
 
 
 def read_trace(path: str, experts: int) -> pd.DataFrame:
-    """A user's log: CSV with columns arrival_s, expert (0-based), and optionally prompt, gen."""
+    """A user's log: CSV with columns arrival_s and expert (0-based); other columns are kept but unused."""
     trace = pd.read_csv(path)
     for col in ("arrival_s", "expert"):
         if col not in trace:

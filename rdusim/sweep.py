@@ -55,20 +55,17 @@ def _routing(experts: int, skew: float, batch: int) -> tuple[np.ndarray, np.ndar
 
 @lru_cache(maxsize=None)
 def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, model: str, router: str) -> tuple:
-    """Expert and router times (s) on an SN40L node with the given per-socket HBM bandwidth, batch 0..B."""
-    from benchmarks.decoder import workload_graph
-    from benchmarks.models import get_model
-
+    """Expert and router times (s) on an SN40L node with the given per-socket HBM bandwidth, batch 0..B
+    (``rdusim predict``'s prompt pass and decode steps on the modified chip)."""
+    from .predict import rdu_decode_s, rdu_prefill_s
     from .rdu import RduChip
-    from .sn40l import evaluate
 
     chip = RduChip.from_platform("sn40l-node").with_(hbm_bandwidth=hbm_bandwidth)
     ex, rt = [0.0], [0.0]
     for b in range(1, max_batch + 1):
-        pre = evaluate(workload_graph(get_model(model), "prefill", b, prompt, 8), chip, "fused-ho").time_s
-        dec = evaluate(workload_graph(get_model(model), "decode", b, prompt + gen // 2, 8), chip, "fused-ho").time_s
-        ex.append(pre + gen * dec)
-        rt.append(evaluate(workload_graph(get_model(router), "prefill", b, prompt, 8), chip, "fused-ho").time_s)
+        ex.append(rdu_prefill_s(chip, model, b, 8, prompt, "fused-ho")
+                  + gen * rdu_decode_s(chip, model, b, 8, prompt, gen, "fused-ho"))
+        rt.append(rdu_prefill_s(chip, router, b, 8, prompt, "fused-ho"))
     return np.array(ex), np.array(rt)
 
 
