@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 8
 EXTRAS ?= test      # CI adds gpu (the CPU build of PyTorch) to run the calibration harness tests
+comma  := ,
+# one install stamp per set of extras, so a change of EXTRAS reinstalls
+STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(strip $(EXTRAS)))
 
 .PHONY: reproduce test goldens lint bench clean
 
@@ -14,26 +17,26 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # Reinstall whenever the dependency list changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[$(strip $(EXTRAS))]'
-	echo '$(strip $(EXTRAS))' > $@
+	touch $@
 
-reproduce: $(VENV)/.installed
+reproduce: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 
-test: $(VENV)/.installed
+test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Deliberately regenerate the golden tables under tests/golden (review the diff before committing).
-goldens: $(VENV)/.installed
+goldens: $(STAMP)
 	$(BIN)/python -m rdusim.goldens --write
 
-lint: $(VENV)/.installed
+lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
 # Speed figures (pytest-benchmark); not part of `make test`.
-bench: $(VENV)/.installed
+bench: $(STAMP)
 	$(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -p no:randomly
 
 clean:
