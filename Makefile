@@ -26,11 +26,12 @@ reproduce: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Deliberately regenerate the golden tables under tests/golden (review the diff before committing).
 goldens: $(STAMP)
-	$(BIN)/python -m rdusim.goldens --write
+	$(BIN)/python -m rdusim.report.goldens --write
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -6,8 +6,8 @@ import sys
 
 from snakemake.utils import min_version
 
-from rdusim.configcheck import check_config
-from rdusim.errors import ConfigError
+from rdusim.report.configcheck import check_config
+from rdusim.core.errors import ConfigError
 
 min_version("9.0")
 

@@ -10,7 +10,7 @@ It measures, on whatever device PyTorch sees (the first CUDA GPU, else the CPU w
   eager and (CUDA) one CUDA graph per decode step.
 
 :func:`platform_yaml` turns a measurement into a platform mapping in the layout that
-:func:`rdusim.platforms.load_platform` reads (``published`` datasheet values from the caller,
+:func:`rdusim.core.platforms.load_platform` reads (``published`` datasheet values from the caller,
 ``measured`` values from the run), and :func:`write_platform` writes it as YAML.
 
 PyTorch is imported lazily, inside the functions, so that importing this module works without it;
@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 TORCH_MISSING = "rdusim calibrate-gpu needs PyTorch: pip install -e .[gpu]"
 
 # Model shapes measured by default on a GPU (random weights; only the shapes matter).
@@ -45,7 +47,7 @@ TINY_MODELS: dict[str, dict] = {
 MODEL_RUN = {"prompt": 128, "decode_steps": 32, "batches": (1, 8)}
 TINY_MODEL_RUN = {"prompt": 16, "decode_steps": 4, "batches": (1, 2)}
 
-# measurement section, measurement key -> platform ``measured`` key (each ends in a unit of rdusim.units)
+# measurement section, measurement key -> platform ``measured`` key (each ends in a unit of rdusim.core.units)
 MEASURED_KEYS: tuple[tuple[str, str, str], ...] = (
     ("hbm", "d2d_GBps_rw", "hbm_copy_GBps"),
     ("gemm", "bf16_TFLOPs", "gemm_bf16_TFLOPs"),
@@ -522,7 +524,6 @@ def write_platform(path: str | os.PathLike, mapping: dict) -> Path:
     A comment header says where the values come from and why each ``assumed`` value is one.
     Missing parent folders are created. Returns the path written.
     """
-    import yaml  # noqa: PLC0415 - a dependency of rdusim, imported here to keep module import light
 
     path = Path(path)
     lines = ["# Platform written by `rdusim calibrate-gpu`.",

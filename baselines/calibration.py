@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 

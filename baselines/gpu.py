@@ -16,20 +16,19 @@ datasheet value times the measured/datasheet ratio of the H100. Constants: ``bas
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from rdusim.errors import ConfigError
-from rdusim.fusion import plan_bounds
-from rdusim.graph import Graph, Kind
-from rdusim.memory import graph_footprint
-from rdusim.optable import OpTable, build_optable
-from rdusim.platforms import Platform, load_platform
-from rdusim.units import to_si
+from rdusim.core.accounting import graph_footprint, summarise_partition
+from rdusim.core.errors import ConfigError
+from rdusim.core.graph import Graph, Kind
+from rdusim.core.optable import OpTable, build_optable
+from rdusim.core.platforms import Platform, load_platform
+from rdusim.core.units import to_si
 
 GPU_MODES = ("eager", "cuda-graph", "fused")
 CONSTANTS_FILE = Path(__file__).parent / "data" / "gpu_constants.yaml"
@@ -55,7 +54,6 @@ class GpuConstants:
         return _load_constants(str(path or CONSTANTS_FILE))
 
     def with_fitted(self, values: dict[str, float]) -> "GpuConstants":
-        from dataclasses import replace
         return replace(self, **values)
 
 
@@ -66,8 +64,6 @@ def _load_constants(path: str) -> GpuConstants:
     si: dict[str, float] = {}
     for block in ("fitted", "derived", "assumed"):
         si.update(to_si(raw.get(block) or {}, f"gpu_constants.{block}"))
-    from dataclasses import fields
-
     names = [f.name for f in fields(GpuConstants)]
     missing = set(names) - set(si)
     if missing:
@@ -176,22 +172,12 @@ def lower(graph: Graph, mode: str) -> GpuKernels:
         bounds = fused_boundaries(tab, graph)
     else:
         bounds = np.arange(tab.n_ops + 1, dtype=np.int64)
-    k = plan_bounds(tab, _NULL_CHIP, bounds)
+    k = summarise_partition(tab, bounds)
     is_mm = (tab.kind == _CODES[Kind.MATMUL]) | (tab.kind == _CODES[Kind.ATTENTION])
     mm = np.add.reduceat(np.where(is_mm, tab.flops, 0.0), bounds[:-1])
     is_coll = (tab.kind == _CODES[Kind.COLLECTIVE]).astype(float)
     return GpuKernels(mode=mode, mm_flops=mm, bytes=k.weight_bytes + k.act_bytes, coll_bytes=k.coll_bytes,
                       collectives=np.add.reduceat(is_coll, bounds[:-1]), ops=np.diff(bounds))
-
-
-class _NullChip:
-    """Stands in for an RDU chip when only byte summaries of a partition are needed."""
-
-    pcus = 1
-    pmus = 1
-
-
-_NULL_CHIP = _NullChip()
 
 
 def kernel_times(k: GpuKernels, dev: GpuDevice, const: GpuConstants) -> np.ndarray:

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rdusim.errors import ConfigError
-from rdusim.graph import (
+from rdusim.core.errors import ConfigError
+from rdusim.core.graph import (
     Graph,
-    attention,
     Kind,
     Op,
     Role,
     Tensor,
     allreduce,
+    attention,
     elementwise,
     gather,
     matmul,

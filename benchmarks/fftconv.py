@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rdusim.errors import ConfigError
-from rdusim.graph import Graph, Role, Tensor, elementwise, matmul, transpose
+from rdusim.core.errors import ConfigError
+from rdusim.core.graph import Graph, Role, Tensor, elementwise, matmul, transpose
 
 
 def _radix(n: int, order: int) -> int:

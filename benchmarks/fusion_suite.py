@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdusim.errors import ConfigError
-from rdusim.graph import Graph
+from rdusim.core.errors import ConfigError
+from rdusim.core.graph import Graph
 
 from .decoder import workload_graph
 from .fftconv import fftconv_graph

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from rdusim.errors import ConfigError
+from rdusim.core.errors import ConfigError
 
 MODELS_FILE = Path(__file__).parent / "data" / "models.yaml"
 MLP_KINDS = ("swiglu", "gelu", "relu")

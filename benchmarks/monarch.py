@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rdusim.graph import Graph, Role, Tensor, elementwise, matmul, transpose
+from rdusim.core.graph import Graph, Role, Tensor, elementwise, matmul, transpose
 
 
 def monarch_fft_graph(sequences: int = 1024, length: int = 16384, n1: int = 256, n2: int = 128) -> Graph:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from rdusim.errors import ConfigError
+from rdusim.core.errors import ConfigError
 
 from .models import (
     flops_per_token,

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from . import __version__
-from .errors import ConfigError, RdusimError
+from benchmarks.models import load_models, param_count
+from rdusim import __version__
+from rdusim.core.errors import ConfigError, RdusimError
+from rdusim.core.platforms import builtin_names, load_platform
+
+# Each subcommand imports its scenario module inside its function, on purpose: a command pays only
+# for the heavy modules it runs (numba kernels, pandas, scipy), which keeps `rdusim --help` and
+# `rdusim list` fast. These are the only function-local imports besides torch (tests/test_architecture.py).
 
 
 def _cmd_list(args) -> int:
-    from benchmarks.models import load_models, param_count
-    from .platforms import builtin_names, load_platform
-
     print("platforms:")
     for name in builtin_names():
         p = load_platform(name)
@@ -23,9 +27,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    import json
-
-    from .predict import predict_one
+    from rdusim.scenarios.predict import predict_one
 
     out = predict_one(args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution)
     if args.json:
@@ -40,9 +42,7 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_coe(args) -> int:
-    import json
-
-    from .coe import coe_latency
+    from rdusim.scenarios.coe import coe_latency
 
     r = coe_latency(args.platform, _whole(args.experts, "experts"), _whole(args.batch, "batch"),
                     _whole(args.gen, "gen"), args.profile)
@@ -63,9 +63,12 @@ def _cmd_coe(args) -> int:
 
 
 def _cmd_serve(args) -> int:
-    import json
-
-    from .serve import poisson_requests, read_trace, simulate, zipf_popularity
+    from rdusim.scenarios.serve import (
+        poisson_requests,
+        read_trace,
+        simulate,
+        zipf_popularity,
+    )
 
     experts = _whole(args.experts, "experts")
     requests = _whole(args.requests, "requests")

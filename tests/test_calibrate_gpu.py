@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from baselines import calibrate
-from rdusim.platforms import load_platform
-from rdusim.units import split_unit
+from rdusim.core.platforms import load_platform
+from rdusim.core.units import split_unit
 
 
 def test_main_without_torch_says_how_to_install(monkeypatch, tmp_path, capsys):
@@ -128,7 +128,7 @@ def test_main_tiny_writes_loadable_platform_and_json(torch, tmp_path, capsys):
 def test_written_platform_drives_rdusim_predict(torch, tmp_path):
     """A measured platform file is usable as --platform PATH, and its measured ceilings are what the model uses."""
     from baselines.gpu import GpuDevice
-    from rdusim.predict import predict_one
+    from rdusim.scenarios.predict import predict_one
 
     out = tmp_path / "mine.yaml"
     assert calibrate.main(["--tiny", "--out", str(out), "--name", "mine", "--hbm-capacity-GB", "80"]) == 0

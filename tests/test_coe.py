@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 import yaml
 
-from rdusim.coe import coe_latency, expert_times_ms, load_profile, sample_latency, switch_bandwidth
-from rdusim.coe_tables import table2_coe_speedups, table2_experts
-from rdusim.errors import ConfigError
-from rdusim.footprint import CoEDeployment, experts_in_hbm, max_experts
-from rdusim.platforms import load_platform
-from rdusim.predict import predict_one
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import load_platform
+from rdusim.report.coe_tables import table2_coe_speedups, table2_experts
+from rdusim.scenarios.coe import (
+    coe_latency,
+    expert_times_ms,
+    load_profile,
+    sample_latency,
+    switch_bandwidth,
+)
+from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
+from rdusim.scenarios.predict import predict_one
 
 DEP = CoEDeployment.from_config()
 PLATFORMS = ["sn40l-node", "dgx-a100", "dgx-h100", "dgx-h200"]

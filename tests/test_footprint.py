@@ -2,17 +2,17 @@
 import pytest
 
 from benchmarks.models import get_model, weight_bytes
-from rdusim.errors import ConfigError
-from rdusim.footprint import (
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import load_platform
+from rdusim.report.validation import claims_frame
+from rdusim.scenarios.footprint import (
     CoEDeployment,
     experts_in_hbm,
+    footprint_claims,
     full_speed_experts,
     max_experts,
     nodes_needed,
 )
-from rdusim.platforms import load_platform
-from rdusim.validation import claims_frame
-from rdusim.footprint import footprint_claims
 
 DEP = CoEDeployment.from_config()
 EXPERT = weight_bytes(get_model("llama2-7b"))

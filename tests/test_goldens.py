@@ -1,12 +1,12 @@
 """CI regression of numbers: tables recomputed now must equal the committed goldens.
 
-A deliberate model change regenerates them with ``make goldens`` (``python -m rdusim.goldens --write``).
+A deliberate model change regenerates them with ``make goldens`` (``python -m rdusim.report.goldens --write``).
 """
 import pandas as pd
 import pytest
 
-from rdusim.goldens import GOLDEN_DIR, RELATIVE_TOLERANCE, compute
-from rdusim.tables import GOLDEN_TABLES
+from rdusim.report.goldens import GOLDEN_DIR, RELATIVE_TOLERANCE, compute
+from rdusim.report.tables import GOLDEN_TABLES
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_TABLES))

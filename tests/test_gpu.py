@@ -1,14 +1,19 @@
 """GPU baselines: lowering, costing, calibration against the H100 measurements, generalisation."""
-import numpy as np
-import pandas as pd
 import pytest
 
-from baselines.calibration import calibration_table, fit, measured_points, predict_ms
-from baselines.gpu import GpuConstants, GpuDevice, evaluate, fused_boundaries, lower, total_time
+from baselines.calibration import calibration_table, fit, measured_points
+from baselines.gpu import (
+    GpuConstants,
+    GpuDevice,
+    evaluate,
+    fused_boundaries,
+    lower,
+    total_time,
+)
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
-from rdusim.errors import ConfigError
-from rdusim.optable import build_optable
+from rdusim.core.errors import ConfigError
+from rdusim.core.optable import build_optable
 
 CONST = GpuConstants.load()
 

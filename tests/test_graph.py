@@ -1,7 +1,7 @@
 """FLOP and byte counts of each operator kind against hand calculations."""
 import pytest
 
-from rdusim.graph import (
+from rdusim.core.graph import (
     Graph,
     Kind,
     Role,

@@ -11,7 +11,7 @@ from benchmarks.models import (
     param_count,
     weight_bytes,
 )
-from rdusim.errors import ConfigError
+from rdusim.core.errors import ConfigError
 
 # Published parameter counts (model cards and papers), independent of models.yaml's own field.
 PUBLISHED = {

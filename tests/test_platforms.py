@@ -1,9 +1,9 @@
 import pytest
 import yaml
 
-from rdusim.errors import ConfigError
-from rdusim.platforms import builtin_names, load_platform
-from rdusim.units import split_unit, to_si
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import builtin_names, load_platform
+from rdusim.core.units import split_unit, to_si
 
 
 def test_units_convert_once_to_si():

@@ -1,19 +1,18 @@
-"""rdusim predict (CLI) and rdusim.predict (pandas) agree, are exact, and refuse bad input clearly."""
+"""rdusim predict (CLI) and rdusim.scenarios.predict (pandas) agree, are exact, and refuse bad input clearly."""
 import json
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from baselines.gpu import GpuConstants, GpuDevice, lower, total_time
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
-from rdusim.errors import ConfigError
-from rdusim.predict import predict, predict_one
-from rdusim.rdu import RduChip
-from rdusim.sn40l import evaluate
+from rdusim.core.errors import ConfigError
+from rdusim.scenarios.predict import predict, predict_one
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.run import evaluate
 
 CONST = GpuConstants.load()
 

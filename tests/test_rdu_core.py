@@ -6,7 +6,20 @@ from hypothesis import strategies as st
 
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
-from rdusim.cost import (
+from rdusim.core.accounting import summarise_jit, summarise_reference
+from rdusim.core.errors import ConfigError
+from rdusim.core.graph import (
+    Graph,
+    Role,
+    Tensor,
+    allreduce,
+    elementwise,
+    matmul,
+    softmax,
+    transpose,
+)
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.cost import (
     hw_vector,
     kernel_matrix,
     kernel_times_jit,
@@ -14,13 +27,10 @@ from rdusim.cost import (
     total_times_jit,
     total_times_reference,
 )
-from rdusim.errors import ConfigError
-from rdusim.fusion import partition_jit, partition_reference, plan, summarise_jit, summarise_reference
-from rdusim.graph import Graph, Role, Tensor, allreduce, elementwise, matmul, softmax, transpose
-from rdusim.memory import place
-from rdusim.optable import build_optable
-from rdusim.rdu import RduChip
-from rdusim.sn40l import evaluate, evaluate_modes
+from rdusim.sn40l.fusion import partition_jit, partition_reference, plan
+from rdusim.sn40l.memory import place
+from rdusim.sn40l.opcost import rdu_optable
+from rdusim.sn40l.run import evaluate, evaluate_modes
 
 CHIP = RduChip.from_platform("sn40l")
 
@@ -56,7 +66,7 @@ op_specs = st.lists(
 
 
 def _summaries(tab, bounds, fn):
-    from rdusim.fusion import _op_tensor_ids
+    from rdusim.core.accounting import _op_tensor_ids
     return fn(bounds, tab.work_s, tab.is_stage.astype(float), tab.weight_bytes, tab.buffer_pmus, tab.weight_pmus,
               tab.onchip_bytes, tab.coll_bytes, tab.coll_steps, tab.flops, tab.in_ptr, tab.in_tensor, tab.t_bytes,
               tab.t_producer, tab.t_last_consumer, tab.t_is_output, _op_tensor_ids(tab), float(CHIP.pcus),
@@ -67,7 +77,7 @@ def _summaries(tab, bounds, fn):
 @given(op_specs, st.integers(1, 512), st.sampled_from([64, 1040]), st.sampled_from([16, 1040]))
 def test_numba_matches_reference(specs, rows, pcus, pmus):
     chip = CHIP.with_(pcus=pcus, pmus=pmus, sram_bytes=CHIP.pmu_bytes * pmus)
-    tab = build_optable(chain_graph(specs, rows=rows), chip)
+    tab = rdu_optable(chain_graph(specs, rows=rows), chip)
     args = (tab.layer, tab.is_stage.astype(float), tab.buffer_pmus, tab.weight_pmus, float(pcus), float(pmus), True)
     bounds = partition_jit(*args)
     assert np.array_equal(bounds, partition_reference(*args))
@@ -84,7 +94,7 @@ def test_numba_matches_reference(specs, rows, pcus, pmus):
 @given(op_specs, st.integers(1, 512))
 def test_fused_kernels_fit_the_chip(specs, rows):
     chip = CHIP.with_(pcus=24, pmus=32, sram_bytes=CHIP.pmu_bytes * 32)
-    tab = build_optable(chain_graph(specs, rows=rows), chip)
+    tab = rdu_optable(chain_graph(specs, rows=rows), chip)
     k = plan(tab, chip, "fused")
     multi = k.ops_per_kernel() > 1
     assert np.all(k.pcus[multi] <= chip.pcus)
@@ -110,9 +120,9 @@ def test_unfused_never_faster_and_ho_never_slower(specs, rows):
 @pytest.mark.parametrize("field", ["hbm_bandwidth", "ddr_bandwidth", "pmu_bandwidth", "p2p_bandwidth"])
 def test_more_bandwidth_never_slower(field):
     g = workload_graph(get_model("llama2-7b"), "decode", 1, 4096, 8)
-    km = kernel_matrix(plan(build_optable(g, CHIP), CHIP, "fused"))
+    km = kernel_matrix(plan(rdu_optable(g, CHIP), CHIP, "fused"))
     base = hw_vector(CHIP, "so", 0.3)
-    from rdusim.cost import HW_FIELDS
+    from rdusim.sn40l.cost import HW_FIELDS
     idx = HW_FIELDS.index(field)
     hws = np.vstack([base] * 5)
     hws[:, idx] *= np.array([0.5, 1, 2, 4, 8])
@@ -127,7 +137,7 @@ def test_single_kernel_pipeline_time_by_hand():
     w = Tensor("w", (1024, 1024), role=Role.WEIGHT)
     y = g.add(matmul("mm", x, w, "y"))
     g.add(softmax("sm", y, "z"))
-    tab = build_optable(g, CHIP)
+    tab = rdu_optable(g, CHIP)
     k = plan(tab, CHIP, "fused")
     assert k.n_kernels == 1
     moved = 3 * 1024 * 1024 * 2  # x and w in, z out

@@ -3,9 +3,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rdusim.coe import coe_latency
-from rdusim.errors import ConfigError
-from rdusim.serve import poisson_requests, read_trace, simulate, zipf_popularity
+from rdusim.core.errors import ConfigError
+from rdusim.scenarios.coe import coe_latency
+from rdusim.scenarios.serve import (
+    poisson_requests,
+    read_trace,
+    simulate,
+    zipf_popularity,
+)
 
 
 def run(platform="dgx-h100", experts=100, rate=4.0, requests=20000, skew=0.0, policy="lru", **kw):

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rdusim.coe import coe_latency
-from rdusim.errors import ConfigError
-from rdusim.sweep import AXES, points, run_shard, size
+from rdusim.core.errors import ConfigError
+from rdusim.scenarios.coe import coe_latency
+from rdusim.scenarios.sweep import AXES, points, run_shard, size
 
 SPEC = dict(hbm_capacity_GB=[64], hbm_bandwidth_GBps=[2000], ddr_capacity_TB=[1.5], ddr_to_hbm_GBps=[125],
             host_link_GBps=[64, 128], experts=[40, 148, 400], batch=[1, 8], gen=[20], zipf=[0.0, 1.0])

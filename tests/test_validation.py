@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from rdusim.errors import ConfigError
-from rdusim.validation import claims_frame, load_claims, passes
+from rdusim.core.errors import ConfigError
+from rdusim.report.validation import claims_frame, load_claims, passes
 
 
 def test_checks():

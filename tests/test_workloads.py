@@ -1,17 +1,21 @@
 """Workload graphs (benchmarks/) against closed-form counts, and Figure 6 against the article."""
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
 from benchmarks.decoder import forward_graph, workload_graph
 from benchmarks.fftconv import fftconv_graph
-from benchmarks.models import flops_per_token, get_model, kv_bytes_per_token, param_count, weight_bytes
-from rdusim.errors import ConfigError
-from rdusim.graph import Role
-from rdusim.memory import graph_footprint
-from rdusim.rdu import RduChip
-from rdusim.sn40l import evaluate_modes
+from benchmarks.models import (
+    flops_per_token,
+    get_model,
+    kv_bytes_per_token,
+    param_count,
+    weight_bytes,
+)
+from rdusim.core.accounting import graph_footprint
+from rdusim.core.errors import ConfigError
+from rdusim.core.graph import Role
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.run import evaluate_modes
 
 LLMS = ["llama2-7b", "llama2-13b", "llama2-70b", "sparsegpt-13b", "bloom-176b", "mistral-7b", "falcon-40b"]
 
@@ -128,7 +132,7 @@ def test_memory_footprint_counts_full_weights():
 # ---------------------------------------------------------------- Figure 6 against the article
 @pytest.fixture(scope="module")
 def fig6(repo_root):
-    from rdusim.tables import fig6_fusion
+    from rdusim.report.tables import fig6_fusion
     return fig6_fusion(yaml.safe_load((repo_root / "config/config.yaml").read_text()))
 
 

@@ -9,10 +9,15 @@ import yaml
 
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
-from rdusim.cost import hw_vector, kernel_matrix, total_times_jit, total_times_reference
-from rdusim.fusion import plan
-from rdusim.optable import build_optable
-from rdusim.rdu import RduChip
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.cost import (
+    hw_vector,
+    kernel_matrix,
+    total_times_jit,
+    total_times_reference,
+)
+from rdusim.sn40l.fusion import plan
+from rdusim.sn40l.opcost import rdu_optable
 
 CHIP = RduChip.from_platform("sn40l")
 
@@ -20,7 +25,7 @@ CHIP = RduChip.from_platform("sn40l")
 @pytest.fixture(scope="module")
 def decode_kernels():
     g = workload_graph(get_model("llama2-7b"), "decode", 1, 4096, 8)
-    return kernel_matrix(plan(build_optable(g, CHIP), CHIP, "unfused"))
+    return kernel_matrix(plan(rdu_optable(g, CHIP), CHIP, "unfused"))
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +54,20 @@ def test_kernel_cost_evaluations_reference(benchmark, decode_kernels, configs):
 def test_plan_bloom_prefill(benchmark):
     """Planning (op table + fused partition + kernel summaries) of BLOOM-176B prefill, 70 layers."""
     g = workload_graph(get_model("bloom-176b"), "prefill", 1, 8192, 8)
-    plan(build_optable(g, CHIP), CHIP, "fused")  # warm-up
-    k = benchmark(lambda: plan(build_optable(g, CHIP), CHIP, "fused"))
+    plan(rdu_optable(g, CHIP), CHIP, "fused")  # warm-up
+    k = benchmark(lambda: plan(rdu_optable(g, CHIP), CHIP, "fused"))
     assert k.n_kernels > 70
 
 
 def test_plan_bloom_prefill_reference(benchmark):
     g = workload_graph(get_model("bloom-176b"), "prefill", 1, 8192, 8)
-    k = benchmark.pedantic(lambda: plan(build_optable(g, CHIP), CHIP, "fused", use_jit=False), rounds=2, iterations=1)
+    k = benchmark.pedantic(lambda: plan(rdu_optable(g, CHIP), CHIP, "fused", use_jit=False), rounds=2, iterations=1)
     assert k.n_kernels > 70
 
 
 def test_all_table1_runs(benchmark, repo_root):
     """Building, planning and costing every Table 1 run in all three modes (Figure 6)."""
-    from rdusim.tables import fig6_fusion
+    from rdusim.report.tables import fig6_fusion
 
     cfg = yaml.safe_load((repo_root / "config/config.yaml").read_text())
     fig6_fusion(cfg)  # warm-up
@@ -72,7 +77,7 @@ def test_all_table1_runs(benchmark, repo_root):
 
 def test_import_time(benchmark):
     """Cold import of the SN40L model in a fresh process (numba's compiled functions come from its cache)."""
-    code = "import rdusim.sn40l, rdusim.tables"
+    code = "import rdusim.sn40l.run, rdusim.report.tables"
 
     def run():
         subprocess.run([sys.executable, "-c", code], check=True)
@@ -80,10 +85,10 @@ def test_import_time(benchmark):
 
 
 def test_predict_rows_per_second(benchmark):
-    """rdusim.predict over 100,000 GPU rows (one numba pass per platform/model/tp/mode group)."""
+    """rdusim.scenarios.predict over 100,000 GPU rows (one numba pass per platform/model/tp/mode group)."""
     import pandas as pd
 
-    from rdusim.predict import predict
+    from rdusim.scenarios.predict import predict
 
     rng = np.random.default_rng(0)
     n = 100_000
@@ -98,7 +103,7 @@ def test_predict_rows_per_second(benchmark):
 
 def test_predict_row_by_row(benchmark):
     """The same prediction one call per row (the comparison figure), on 200 rows."""
-    from rdusim.predict import predict_one
+    from rdusim.scenarios.predict import predict_one
 
     predict_one("dgx-h100", "llama2-7b", 8, 8, 512, 64, "fused")
 
@@ -110,7 +115,7 @@ def test_predict_row_by_row(benchmark):
 
 def test_serving_million_requests(benchmark):
     """Simulated requests per second: 1,000,000 requests on an SN40L node, 150 experts, Zipf 1."""
-    from rdusim.serve import poisson_requests, simulate, zipf_popularity
+    from rdusim.scenarios.serve import poisson_requests, simulate, zipf_popularity
 
     trace = poisson_requests(20.0, 1_000_000, 150, 1.0, seed=0)
     pop = zipf_popularity(150, 1.0)
@@ -123,7 +128,7 @@ def test_serving_million_requests(benchmark):
 
 def test_sweep_points_per_second(benchmark, repo_root):
     """Design-space sweep throughput on one core (default sweep, one shard of four, caches warm)."""
-    from rdusim.sweep import run_shard
+    from rdusim.scenarios.sweep import run_shard
 
     spec = yaml.safe_load((repo_root / "config/config.yaml").read_text())["sweeps"]["default"]
     run_shard(spec, 0, 4, progress=False)  # warm-up: plans the SN40L variants once

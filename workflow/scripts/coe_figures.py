@@ -1,8 +1,12 @@
 """Draw Figures 2 and 7 and the sensitivity heatmaps."""
 import pandas as pd
 
-from rdusim.pipeline import logged
-from rdusim.plots import plot_breakdown, plot_latency_vs_experts, plot_sensitivity
+from rdusim.report.pipeline import logged
+from rdusim.report.plots import (
+    plot_breakdown,
+    plot_latency_vs_experts,
+    plot_sensitivity,
+)
 
 with logged(snakemake.log[0]):  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821

@@ -3,9 +3,14 @@ GPU constants fitted by the gpu_calibration rule."""
 import pandas as pd
 
 from baselines.gpu import GpuConstants
-from rdusim.coe_tables import fig2_breakdown, fig7_latency_vs_experts, sensitivity, table2_coe_speedups
-from rdusim.pipeline import logged, write_csv
-from rdusim.predict import use_gpu_constants
+from rdusim.report.coe_tables import (
+    fig2_breakdown,
+    fig7_latency_vs_experts,
+    sensitivity,
+    table2_coe_speedups,
+)
+from rdusim.report.pipeline import logged, write_csv
+from rdusim.scenarios.predict import use_gpu_constants
 
 with logged(snakemake.log[0]):  # noqa: F821
     cfg, out = snakemake.config, snakemake.output  # noqa: F821

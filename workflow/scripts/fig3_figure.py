@@ -1,8 +1,8 @@
 """Draw Figure 3 (roofline and fused pipeline) from its tables."""
 import pandas as pd
 
-from rdusim.pipeline import logged
-from rdusim.plots import plot_roofline
+from rdusim.report.pipeline import logged
+from rdusim.report.plots import plot_roofline
 
 with logged(snakemake.log[0]):  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821

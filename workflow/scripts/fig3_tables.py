@@ -1,6 +1,10 @@
 """Write the Figure 3 tables: operational intensity, fused pipeline stages, roofline ridge points."""
-from rdusim.pipeline import logged, write_csv
-from rdusim.tables import fig3_operational_intensity, fig3_pipeline, fig3_rooflines
+from rdusim.report.pipeline import logged, write_csv
+from rdusim.report.tables import (
+    fig3_operational_intensity,
+    fig3_pipeline,
+    fig3_rooflines,
+)
 
 with logged(snakemake.log[0]):  # noqa: F821
     cfg, out = snakemake.config, snakemake.output  # noqa: F821

@@ -1,6 +1,6 @@
 """Write the reproduced values of the article's capacity claims."""
-from rdusim.pipeline import logged, write_csv
-from rdusim.tables import claims_footprint
+from rdusim.report.pipeline import logged, write_csv
+from rdusim.report.tables import claims_footprint
 
 with logged(snakemake.log[0]):  # noqa: F821
     write_csv(claims_footprint(snakemake.config), snakemake.output[0])  # noqa: F821

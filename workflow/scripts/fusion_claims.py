@@ -1,8 +1,8 @@
 """Write the reproduced values of the Figure 3 and Figure 6 claims."""
 import pandas as pd
 
-from rdusim.pipeline import logged, write_csv
-from rdusim.tables import claims_fig3, claims_fig6
+from rdusim.report.pipeline import logged, write_csv
+from rdusim.report.tables import claims_fig3, claims_fig6
 
 with logged(snakemake.log[0]):  # noqa: F821
     cfg, out = snakemake.config, snakemake.output  # noqa: F821

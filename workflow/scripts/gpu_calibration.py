@@ -1,6 +1,6 @@
 """Fit the GPU constants; write them and the measured-vs-predicted table."""
 from baselines.calibration import main as calibrate
-from rdusim.pipeline import logged
+from rdusim.report.pipeline import logged
 
 with logged(snakemake.log[0]):  # noqa: F821
     out = snakemake.output  # noqa: F821

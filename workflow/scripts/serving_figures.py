@@ -1,8 +1,12 @@
 """Draw the serving figures."""
 import pandas as pd
 
-from rdusim.pipeline import logged
-from rdusim.plots import plot_serving_cost, plot_serving_load, plot_serving_policies
+from rdusim.report.pipeline import logged
+from rdusim.report.plots import (
+    plot_serving_cost,
+    plot_serving_load,
+    plot_serving_policies,
+)
 
 with logged(snakemake.log[0]):  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821

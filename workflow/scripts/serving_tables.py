@@ -2,9 +2,9 @@
 import numba
 
 from baselines.gpu import GpuConstants
-from rdusim.pipeline import logged, write_csv
-from rdusim.predict import use_gpu_constants
-from rdusim.serve_tables import serving_cost, serving_load, serving_policies
+from rdusim.report.pipeline import logged, write_csv
+from rdusim.report.serve_tables import serving_cost, serving_load, serving_policies
+from rdusim.scenarios.predict import use_gpu_constants
 
 with logged(snakemake.log[0]):  # noqa: F821
     numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))  # noqa: F821

@@ -1,8 +1,8 @@
 """Draw a sweep's heatmaps."""
 import pandas as pd
 
-from rdusim.pipeline import logged
-from rdusim.plots import plot_sweep
+from rdusim.report.pipeline import logged
+from rdusim.report.plots import plot_sweep
 
 with logged(snakemake.log[0]):  # noqa: F821
     plot_sweep(pd.read_csv(snakemake.input.table), [snakemake.output.png, snakemake.output.svg])  # noqa: F821

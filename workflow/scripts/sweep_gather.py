@@ -1,8 +1,8 @@
 """Gather a sweep's shards into one table, in point order."""
 import pandas as pd
 
-from rdusim.pipeline import logged, write_csv
-from rdusim.sweep import AXES
+from rdusim.report.pipeline import logged, write_csv
+from rdusim.scenarios.sweep import AXES
 
 with logged(snakemake.log[0]):  # noqa: F821
     table = pd.concat([pd.read_csv(p) for p in snakemake.input.shards], ignore_index=True)  # noqa: F821

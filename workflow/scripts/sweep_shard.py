@@ -1,6 +1,6 @@
 """Evaluate one shard of a design-space sweep (progress bar in the log)."""
-from rdusim.pipeline import logged, write_csv
-from rdusim.sweep import run_shard
+from rdusim.report.pipeline import logged, write_csv
+from rdusim.scenarios.sweep import run_shard
 
 with logged(snakemake.log[0]):  # noqa: F821
     wc = snakemake.wildcards  # noqa: F821

@@ -7,7 +7,7 @@ the workload (experts, batch, output tokens, Zipf skew of routing). Every combin
 (the points ``i, i + n, i + 2n, ...``), so Snakemake can run shards as separate jobs, locally or on a
 cluster, and gather them into one table.
 
-Each point is the expected latency of a CoE batch (as :mod:`rdusim.coe`, paper profile) on the
+Each point is the expected latency of a CoE batch (as :mod:`rdusim.scenarios.coe`, paper profile) on the
 modified SN40L node and on the DGX H100 with the given host link, and the speedup. Execution times
 of the expert on the modified SN40L come from the SN40L model (planned once per HBM bandwidth and
 output length, cached); routing expectations are cached per (experts, skew, batch).
@@ -21,8 +21,14 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
+from tqdm import tqdm
 
-from .errors import ConfigError
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import load_platform
+from rdusim.scenarios.coe import _router_ttft_ms, expert_times_ms
+from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
+from rdusim.scenarios.predict import rdu_decode_s, rdu_prefill_s
+from rdusim.sn40l.chip import RduChip
 
 AXES = ("hbm_capacity_GB", "hbm_bandwidth_GBps", "ddr_capacity_TB", "ddr_to_hbm_GBps", "host_link_GBps",
         "experts", "batch", "gen", "zipf")
@@ -57,8 +63,6 @@ def _routing(experts: int, skew: float, batch: int) -> tuple[np.ndarray, np.ndar
 def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, model: str, router: str) -> tuple:
     """Expert and router times (s) on an SN40L node with the given per-socket HBM bandwidth, batch 0..B
     (``rdusim predict``'s prompt pass and decode steps on the modified chip)."""
-    from .predict import rdu_decode_s, rdu_prefill_s
-    from .rdu import RduChip
 
     chip = RduChip.from_platform("sn40l-node").with_(hbm_bandwidth=hbm_bandwidth)
     ex, rt = [0.0], [0.0]
@@ -71,8 +75,6 @@ def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, mode
 
 @lru_cache(maxsize=None)
 def _gpu_times(gen: int, max_batch: int) -> tuple:
-    from .coe import _router_ttft_ms, expert_times_ms
-    from .footprint import CoEDeployment
 
     dep = CoEDeployment.from_config()
     ex = expert_times_ms("dgx-h100", dep.expert_model, 8, dep.prompt_tokens, gen, "fused", max_batch) / 1e3
@@ -83,8 +85,6 @@ def _gpu_times(gen: int, max_batch: int) -> tuple:
 
 def evaluate_points(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
     """SN40L node and DGX H100 expected CoE latency and speedup at each sweep point."""
-    from .footprint import CoEDeployment, experts_in_hbm, max_experts
-    from .platforms import load_platform
 
     dep = CoEDeployment.from_config()
     prompt = dep.prompt_tokens
@@ -95,7 +95,6 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame
     out = np.full((len(frame), 5), np.nan)
     rows = frame.itertuples(index=False)
     if progress:
-        from tqdm import tqdm
         rows = tqdm(rows, total=len(frame), file=sys.stderr, mininterval=2.0, desc="sweep points")
     for i, r in enumerate(rows):
         n, b, g = int(r.experts), int(r.batch), int(r.gen)

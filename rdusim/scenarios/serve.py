@@ -32,7 +32,11 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from .errors import ConfigError
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import load_platform
+from rdusim.scenarios.coe import load_profile, switch_bandwidth
+from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
+from rdusim.scenarios.predict import predict
 
 POLICIES = ("lru", "lfu", "pinned")
 _POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
@@ -254,12 +258,7 @@ class ServiceTables:
 def service_tables(platform: str, experts: int, max_batch: int, prompt: int, gen: int, profile: str = "paper",
                    dep=None) -> ServiceTables:
     """Look-up tables of the serving loop from ``rdusim predict`` and the CoE capacity model."""
-    import pandas as pd
 
-    from .coe import load_profile, switch_bandwidth
-    from .footprint import CoEDeployment, experts_in_hbm, max_experts
-    from .platforms import load_platform
-    from .predict import predict
 
     dep = dep or CoEDeployment.from_config()
     p = load_platform(platform)

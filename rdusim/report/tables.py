@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import pandas as pd
 
+from benchmarks.fusion_suite import fusion_runs
+from benchmarks.monarch import monarch_fft_graph
 from benchmarks.table1 import table1_frame
-
-from .footprint import CoEDeployment, footprint_claims, footprint_frame
+from rdusim.core.platforms import load_platform
+from rdusim.report.coe_tables import fig2_breakdown, table2_coe_speedups
+from rdusim.report.validation import load_claims
+from rdusim.scenarios.footprint import CoEDeployment, footprint_claims, footprint_frame
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.intensity import intensity_at, stage_table
+from rdusim.sn40l.run import evaluate_modes
 
 
 def table1_benchmarks(config: dict) -> pd.DataFrame:
@@ -46,10 +53,7 @@ FIG3_VARIANTS = {
 
 def fig3_operational_intensity(config: dict) -> pd.DataFrame:
     """``results/tables/fig3_operational_intensity.csv``: the Monarch FFT at three fusion levels."""
-    from benchmarks.monarch import monarch_fft_graph
 
-    from .intensity import intensity_at
-    from .rdu import RduChip
 
     chip = RduChip.from_platform(config["fusion"]["rdu_platform"])
     graph = monarch_fft_graph()
@@ -63,10 +67,7 @@ def fig3_operational_intensity(config: dict) -> pd.DataFrame:
 
 def fig3_pipeline(config: dict) -> pd.DataFrame:
     """``results/tables/fig3_pipeline.csv``: stages of the fully fused Monarch kernel (Fig. 3b)."""
-    from benchmarks.monarch import monarch_fft_graph
 
-    from .intensity import intensity_at, stage_table
-    from .rdu import RduChip
 
     chip = RduChip.from_platform(config["fusion"]["rdu_platform"])
     graph = monarch_fft_graph()
@@ -76,7 +77,6 @@ def fig3_pipeline(config: dict) -> pd.DataFrame:
 
 def fig3_rooflines(config: dict) -> pd.DataFrame:
     """Peak compute, bandwidth and ridge point of each roofline platform (drawn in Figure 3)."""
-    from .platforms import load_platform
 
     rows = []
     for name in config["fusion"]["roofline_platforms"]:
@@ -102,10 +102,7 @@ def claims_fig3(config: dict) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- Figure 6
 def fig6_fusion(config: dict) -> pd.DataFrame:
     """``results/tables/fig6_fusion.csv``: every Table 1 run unfused, fused SO and fused HO."""
-    from benchmarks.fusion_suite import fusion_runs
 
-    from .rdu import RduChip
-    from .sn40l import evaluate_modes
 
     fus = config["fusion"]
     chip = RduChip.from_platform(fus["rdu_platform"])
@@ -141,7 +138,6 @@ def _range_value(values: pd.Series, low: float, high: float) -> float:
 
 def claims_fig6(config: dict, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Reproduced values of the Figure 6 claims from the fusion table."""
-    from .validation import load_claims
 
     t = fig6_fusion(config) if table is None else table
     paper = {c["id"]: c["paper"] for c in load_claims()}
@@ -194,14 +190,12 @@ GOLDEN_TABLES.update({
 
 
 def _table2_all_profiles(config: dict) -> pd.DataFrame:
-    from .coe_tables import table2_coe_speedups
 
     profiles = config["coe"].get("profiles", ["paper", "measured"])
     return pd.concat([table2_coe_speedups(config, p) for p in profiles], ignore_index=True)
 
 
 def _fig2(config: dict) -> pd.DataFrame:
-    from .coe_tables import fig2_breakdown
 
     return fig2_breakdown(config)
 

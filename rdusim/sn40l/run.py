@@ -11,13 +11,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .cost import hw_vector, kernel_matrix, kernel_times_jit
-from .errors import ConfigError
-from .fusion import KernelArrays, plan
-from .graph import Graph
-from .memory import Placement, place
-from .optable import build_optable
-from .rdu import RduChip
+from rdusim.core.accounting import KernelArrays
+from rdusim.core.errors import ConfigError
+from rdusim.core.graph import Graph
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.cost import hw_vector, kernel_matrix, kernel_times_jit
+from rdusim.sn40l.fusion import plan
+from rdusim.sn40l.memory import Placement, place
+from rdusim.sn40l.opcost import rdu_optable
 
 EXECUTION_MODES = {"unfused": ("unfused", "so"), "fused-so": ("fused", "so"), "fused-ho": ("fused", "ho")}
 
@@ -94,7 +95,7 @@ def evaluate(graph: Graph, chip: RduChip, mode: str, use_jit: bool = True) -> Rd
     if not placement.fits:
         return oom(mode, placement.reason)
     fusion, orchestration = EXECUTION_MODES[mode]
-    kernels = plan(build_optable(graph, chip), chip, fusion, use_jit=use_jit)
+    kernels = plan(rdu_optable(graph, chip), chip, fusion, use_jit=use_jit)
     return summarise(kernels, chip, mode, orchestration, placement)
 
 
@@ -103,7 +104,7 @@ def evaluate_modes(graph: Graph, chip: RduChip, use_jit: bool = True) -> dict[st
     placement = place(graph, chip)
     if not placement.fits:
         return {m: oom(m, placement.reason) for m in EXECUTION_MODES}
-    tab = build_optable(graph, chip)
+    tab = rdu_optable(graph, chip)
     unfused = plan(tab, chip, "unfused", use_jit=use_jit)
     fused = plan(tab, chip, "fused", use_jit=use_jit)
     return {

@@ -1,20 +1,16 @@
-"""Fusion planner: partition an operator graph into kernels, unfused or fused as streaming dataflow.
+"""Byte and FLOP accounting shared by every platform model.
 
-Article, "Streaming Dataflow" and "Impact of Operator Fusion":
+Two things both the SN40L and the GPU model need from an operator graph:
 
-* ``unfused``: every operator is its own kernel; each reads its inputs from and writes its output
-  to off-chip memory (HBM).
-* ``fused``: a run of consecutive operators becomes one kernel executed as a coarse-grained
-  pipeline. Intermediates stay in PMU stage buffers; a transpose becomes a buffer access pattern.
-  A kernel must fit the chip: one PCU at least per compute stage (at most ``pcus`` stages) and PMUs
-  for its stage buffers and weights (at most ``pmus``). A kernel never spans two decoder layers:
-  each layer is one compiled section, reused layer after layer.
+* :func:`graph_footprint`: the bytes one device must hold (weights; KV cache, optimizer state and
+  live activations);
+* :func:`summarise_partition`: given a partition of the ops into kernels (boundaries chosen by the
+  platform model: the SN40L fusion planner, or a GPU engine's kernel set), the per-kernel totals of
+  weight bytes, activation bytes that enter or leave the kernel through off-chip memory, on-chip
+  traffic, collective bytes and steps, FLOPs, and the pipeline's slowest stage with compute units
+  allotted in proportion to work (:class:`KernelArrays`).
 
-The partition is greedy in execution order (grow the kernel while it fits), which is optimal for a
-chain under additive resource limits. The plan is summarised per kernel in :class:`KernelArrays`:
-off-chip bytes, compute time of the pipeline's slowest stage with PCUs allotted in proportion to
-work, PCUs and PMUs used, on-chip traffic, collective traffic and stage count. Each numba kernel
-here has a plain-Python reference (``*_reference``) that the tests compare against.
+The numba kernel has a plain-Python reference (``summarise_reference``) that the tests compare against.
 """
 from __future__ import annotations
 
@@ -23,11 +19,28 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .errors import ConfigError
-from .optable import OpTable
-from .rdu import RduChip
+from rdusim.core.graph import Graph, Role
+from rdusim.core.optable import OpTable
 
-MODES = ("unfused", "fused")
+
+def graph_footprint(graph: Graph) -> tuple[float, float]:
+    """(weight bytes, other resident bytes) one device holds for ``graph``.
+
+    Weights are every distinct weight tensor in full (not just the rows a lookup reads); the other
+    bytes are the KV cache, optimizer state, and the largest activation alive at once (twice the
+    largest tensor, a producer's input and output).
+    """
+    weights: dict[str, int] = {}
+    other: dict[str, int] = {}
+    largest = 0
+    for op in graph.ops:
+        for t in op.inputs:
+            if t.role == Role.WEIGHT:
+                weights[t.name] = t.nbytes
+            elif t.role in (Role.KV_CACHE, Role.STATE):
+                other[t.name] = t.nbytes
+        largest = max(largest, op.output.nbytes)
+    return float(sum(weights.values())), float(sum(other.values()) + 2 * largest)
 
 
 @dataclass
@@ -53,38 +66,6 @@ class KernelArrays:
 
     def ops_per_kernel(self) -> np.ndarray:
         return self.stop - self.start
-
-
-# --------------------------------------------------------------------------- partition search
-def partition_reference(layer, is_stage, buffer_pmus, weight_pmus, pcus, pmus, respect_layers):
-    """Pure-Python greedy partition; returns kernel boundaries ``[0, b1, ..., n]``."""
-    n = len(layer)
-    bounds = [0]
-    used_pcu = used_pmu = 0.0
-    for i in range(n):
-        need_pmu = buffer_pmus[i] + weight_pmus[i]
-        start = bounds[-1]
-        new_section = respect_layers and i > start and layer[i] != layer[i - 1]
-        if i > start and (new_section or used_pcu + is_stage[i] > pcus or used_pmu + need_pmu > pmus):
-            bounds.append(i)
-            used_pcu = used_pmu = 0.0
-        used_pcu += is_stage[i]
-        used_pmu += need_pmu
-    bounds.append(n)
-    return np.asarray(bounds, dtype=np.int64)
-
-
-partition_jit = njit(cache=True)(partition_reference)
-
-
-def _partition(tab: OpTable, chip: RduChip, mode: str, respect_layers: bool, use_jit: bool) -> np.ndarray:
-    if mode == "unfused":
-        return np.arange(tab.n_ops + 1, dtype=np.int64)
-    if mode != "fused":
-        raise ConfigError("fusion mode", mode, ", ".join(MODES))
-    fn = partition_jit if use_jit else partition_reference
-    return fn(tab.layer, tab.is_stage.astype(np.float64), tab.buffer_pmus, tab.weight_pmus,
-              float(chip.pcus), float(chip.pmus), respect_layers)
 
 
 # --------------------------------------------------------------------------- kernel summaries
@@ -167,13 +148,14 @@ def _op_tensor_ids(tab: OpTable) -> np.ndarray:
     return ids
 
 
-def plan(tab: OpTable, chip: RduChip, mode: str, respect_layers: bool = True, use_jit: bool = True) -> KernelArrays:
-    """Partition the ops of ``tab`` into kernels under ``mode`` (``unfused`` or ``fused``) and summarise them."""
-    return plan_bounds(tab, chip, _partition(tab, chip, mode, respect_layers, use_jit), use_jit)
+def summarise_partition(tab: OpTable, bounds: np.ndarray, pcus: float = 1.0, pmus: float = 1.0,
+                        use_jit: bool = True) -> KernelArrays:
+    """Summarise a given partition (kernel boundaries ``[0, ..., n_ops]``) of the ops of ``tab``.
 
-
-def plan_bounds(tab: OpTable, chip: RduChip, bounds: np.ndarray, use_jit: bool = True) -> KernelArrays:
-    """Summarise a given partition (kernel boundaries ``[0, ..., n_ops]``) of the ops of ``tab``."""
+    ``pcus`` and ``pmus`` are the compute and memory units one kernel may use (an SN40L socket's
+    counts); they only affect ``compute_s``, ``pcus`` and ``pmus`` of the result. Byte and FLOP
+    totals do not depend on them, so a platform that only needs those (the GPU model) keeps 1 and 1.
+    """
     bounds = np.asarray(bounds, dtype=np.int64)
     if bounds[0] != 0 or bounds[-1] != tab.n_ops or np.any(np.diff(bounds) <= 0):
         raise ValueError(f"kernel boundaries must rise from 0 to {tab.n_ops}")
@@ -181,7 +163,7 @@ def plan_bounds(tab: OpTable, chip: RduChip, bounds: np.ndarray, use_jit: bool =
     s = fn(bounds, tab.work_s, tab.is_stage.astype(np.float64), tab.weight_bytes, tab.buffer_pmus,
            tab.weight_pmus, tab.onchip_bytes, tab.coll_bytes, tab.coll_steps, tab.flops, tab.in_ptr,
            tab.in_tensor, tab.t_bytes, tab.t_producer, tab.t_last_consumer, tab.t_is_output,
-           _op_tensor_ids(tab), float(chip.pcus), float(chip.pmus))
+           _op_tensor_ids(tab), float(pcus), float(pmus))
     return KernelArrays(start=bounds[:-1].copy(), stop=bounds[1:].copy(), compute_s=s[0], weight_bytes=s[1],
                         act_bytes=s[2], onchip_bytes=s[3], coll_bytes=s[4], coll_steps=s[5], stages=s[6],
                         pcus=s[7], pmus=s[8], flops=s[9])

@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .fusion import KernelArrays, plan, plan_bounds
-from .graph import Graph
-from .optable import build_optable
-from .rdu import RduChip
+from rdusim.core.accounting import KernelArrays
+from rdusim.core.graph import Graph
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.fusion import plan, plan_bounds
+from rdusim.sn40l.opcost import rdu_optable
 
 
 def offchip_bytes(k: KernelArrays) -> float:
@@ -24,7 +25,7 @@ def intensity_at(graph: Graph, chip: RduChip, groups: list[list[str]] | str) -> 
 
     ``groups`` lists op names per kernel in order, or is ``"unfused"`` / ``"fused"`` for the planner.
     """
-    tab = build_optable(graph, chip)
+    tab = rdu_optable(graph, chip)
     if isinstance(groups, str):
         kernels = plan(tab, chip, groups)
     else:
@@ -46,7 +47,7 @@ def stage_table(graph: Graph, chip: RduChip, kernels: KernelArrays, kernel: int 
 
     Transposes and collectives take no PCU: a transpose is an access pattern of its stage buffer.
     """
-    tab = build_optable(graph, chip)
+    tab = rdu_optable(graph, chip)
     a, b = int(kernels.start[kernel]), int(kernels.stop[kernel])
     work = tab.work_s[a:b]
     stage = tab.is_stage[a:b].astype(float)

@@ -7,9 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .coe import coe_latency, expert_times_ms, load_profile, switch_bandwidth
-from .footprint import SAMBA_COE_EXPERTS, CoEDeployment, max_experts
-from .platforms import load_platform
+from rdusim.core.platforms import load_platform
+from rdusim.report.validation import load_claims
+from rdusim.scenarios.coe import (
+    coe_latency,
+    expert_times_ms,
+    load_profile,
+    switch_bandwidth,
+)
+from rdusim.scenarios.footprint import SAMBA_COE_EXPERTS, CoEDeployment, max_experts
 
 TABLE2_METRICS = {  # metric -> (kind, batch, gen)
     "overall_bs8_20tok": ("overall", 8, 20),
@@ -54,7 +60,6 @@ def _expert_s(platform: str, dep: CoEDeployment, profile: str, batch: int, gen: 
 
 def table2_coe_speedups(config: dict, profile: str = "paper") -> pd.DataFrame:
     """``table2_coe_speedups.csv``: SN40L node speedups over each DGX (the article's Table 2 metrics)."""
-    from .validation import load_claims
 
     dep = _dep(config)
     rdu = config["platforms"]["rdu"][0]

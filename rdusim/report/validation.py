@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from .errors import ConfigError
+from rdusim.core.errors import ConfigError
+from rdusim.core.paths import DATA_DIR
 
-CLAIMS_FILE = Path(__file__).parent / "data" / "paper_claims.yaml"
+CLAIMS_FILE = DATA_DIR / "paper_claims.yaml"
 CHECKS = ("rel", "range", "below", "above", "at_least")
 COLUMNS = ["id", "claim", "source", "paper", "reproduced", "tolerance", "check", "status", "note"]
 

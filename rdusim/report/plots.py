@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -52,7 +53,6 @@ def plot_footprint(table: pd.DataFrame, outputs: list[str]) -> None:
 def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd.DataFrame, outputs: list[str]) -> None:
     """Article Fig. 3: the Monarch FFT's three fusion levels on SN40L and A100 rooflines, and the
     fully fused pipeline's PCUs and PMUs per stage (Fig. 3b)."""
-    import numpy as np
 
     sns.set_theme(style="whitegrid", context="notebook")
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
@@ -114,7 +114,6 @@ def plot_fusion(table: pd.DataFrame, outputs: list[str]) -> None:
 
 def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
     """Measured vs predicted GPU times: fitted points, held-out checks and an unseen engine."""
-    import numpy as np
 
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(7.5, 6))

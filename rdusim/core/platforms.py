@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
-from .units import to_si
+from rdusim.core.errors import ConfigError
+from rdusim.core.paths import PLATFORM_DIR
+from rdusim.core.units import to_si
 
-PLATFORM_DIR = Path(__file__).parent / "data" / "platforms"
 KINDS = ("rdu", "gpu")
 
 

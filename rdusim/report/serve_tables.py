@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .serve import poisson_requests, simulate, zipf_popularity
+from rdusim.core.platforms import load_platform
+from rdusim.scenarios.footprint import CoEDeployment, max_experts
+from rdusim.scenarios.serve import poisson_requests, simulate, zipf_popularity
 
 
 def _run(cfg: dict, platform: str, experts: int, rate: float, skew: float, policy: str, requests: int | None = None):
@@ -50,8 +52,6 @@ def serving_cost(config: dict) -> pd.DataFrame:
     With k nodes the experts are split evenly and each node takes 1/k of the load; k is the smallest
     count (from the capacity minimum up) whose node meets the bound, in simulation.
     """
-    from .footprint import CoEDeployment, max_experts
-    from .platforms import load_platform
 
     s = config["serving"]
     c = s["cost"]

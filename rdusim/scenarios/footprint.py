@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from benchmarks.models import get_model, kv_bytes_per_token, weight_bytes
+from rdusim.core.errors import ConfigError
+from rdusim.core.paths import DATA_DIR
+from rdusim.core.platforms import Platform, load_platform
 
-from .errors import ConfigError
-from .platforms import Platform, load_platform
-
-COE_DEFAULTS_FILE = Path(__file__).parent / "data" / "coe_defaults.yaml"
+COE_DEFAULTS_FILE = DATA_DIR / "coe_defaults.yaml"
 TIERINGS = ("inclusive", "exclusive")
 SAMBA_COE_EXPERTS = 150  # the article's Samba-CoE configuration: 150 Llama-2-7B experts (an input, not a result)
 
@@ -126,7 +126,6 @@ def nodes_needed(n_experts: int, platform: Platform, dep: CoEDeployment) -> int 
 
 def footprint_frame(platform_names: list[str], expert_counts: list[int], dep: CoEDeployment):
     """Fig. 8 capacity table: nodes per platform for each expert count, plus single-node OOM flag."""
-    import pandas as pd
 
     rows = []
     for name in platform_names:
@@ -149,7 +148,6 @@ def footprint_frame(platform_names: list[str], expert_counts: list[int], dep: Co
 
 def footprint_claims(dep: CoEDeployment, rdu: str = "sn40l-node", gpu: str = "dgx-h100"):
     """Reproduced values for the article's capacity claims (ids of ``paper_claims.yaml``)."""
-    import pandas as pd
 
     rdu_p, gpu_p = load_platform(rdu), load_platform(gpu)
     sn_max = full_speed_experts(rdu_p, dep)

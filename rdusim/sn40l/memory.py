@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import Graph, Role
-from .rdu import RduChip
+from rdusim.core.accounting import graph_footprint
+from rdusim.core.graph import Graph
+from rdusim.sn40l.chip import RduChip
 
 
 @dataclass(frozen=True)
@@ -25,26 +26,6 @@ class Placement:
     weight_ddr_fraction: float
     fits: bool
     reason: str = ""
-
-
-def graph_footprint(graph: Graph) -> tuple[float, float]:
-    """(weight bytes, other resident bytes) one device holds for ``graph``.
-
-    Weights are every distinct weight tensor in full (not just the rows a lookup reads); the other
-    bytes are the KV cache, optimizer state, and the largest activation alive at once (twice the
-    largest tensor, a producer's input and output).
-    """
-    weights: dict[str, int] = {}
-    other: dict[str, int] = {}
-    largest = 0
-    for op in graph.ops:
-        for t in op.inputs:
-            if t.role == Role.WEIGHT:
-                weights[t.name] = t.nbytes
-            elif t.role in (Role.KV_CACHE, Role.STATE):
-                other[t.name] = t.nbytes
-        largest = max(largest, op.output.nbytes)
-    return float(sum(weights.values())), float(sum(other.values()) + 2 * largest)
 
 
 def place(graph: Graph, chip: RduChip) -> Placement:

@@ -1,9 +1,10 @@
 """Validate a pipeline configuration against its JSON schema with one readable line per problem."""
 from __future__ import annotations
 
+import jsonschema
 import yaml
 
-from .errors import ConfigError
+from rdusim.core.errors import ConfigError
 
 
 def _path(error) -> str:
@@ -23,7 +24,6 @@ def _allowed(error) -> str:
 
 def check_config(config: dict, schema_file: str) -> None:
     """Raise :class:`ConfigError` naming the first invalid field, its value and the allowed values."""
-    import jsonschema
 
     with open(schema_file) as fh:
         schema = yaml.safe_load(fh)

@@ -7,13 +7,12 @@ Activation inputs of op i are ``in_tensor[in_ptr[i]:in_ptr[i + 1]]``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from .graph import DTYPE_BYTES, Graph, Kind, Op, Role
-from .rdu import RduChip
+from rdusim.core.graph import Graph, Kind, Op, Role
 
 KIND_CODES = {k: i for i, k in enumerate(Kind)}
 NON_STAGE = (Kind.TRANSPOSE, Kind.COLLECTIVE, Kind.GATHER)
@@ -47,50 +46,16 @@ class OpTable:
         return len(self.names)
 
 
-def matmul_utilisation(op: Op, chip: RduChip) -> float:
-    """Fraction of a systolic array's MACs doing useful work for this matmul's M and N.
-
-    An output-stationary array of rows x cols computes a rows x cols output tile at a time; a dimension
-    smaller than the array (M = batch in decode) or not a multiple of it leaves cells idle.
-    """
-    _, m, n, _ = op.mm
-    r, c = chip.systolic_rows, chip.systolic_cols
-    return (m / (math.ceil(m / r) * r)) * (n / (math.ceil(n / c) * c))
+PerOp = Callable[[Op], tuple[float, float, float]]
 
 
-def op_work_seconds(op: Op, chip: RduChip) -> float:
-    """Time the op would take on a single PCU: systolic for matmuls, SIMD passes for the rest."""
-    if op.kind in (Kind.MATMUL, Kind.ATTENTION):
-        return op.flops / (chip.mm_flops_per_pcu * matmul_utilisation(op, chip))
-    if op.kind in NON_STAGE:
-        return 0.0
-    elements = op.simd_elements
-    per_element = op.flops / elements if elements else 0.0
-    passes = max(1, math.ceil(per_element / chip.simd_stages))
-    return elements * passes / chip.simd_elements_per_pcu
+def build_optable(graph: Graph, per_op: PerOp | None = None) -> OpTable:
+    """Flatten ``graph`` into an :class:`OpTable`.
 
-
-def _tile_bytes(op: Op, chip: RduChip) -> float:
-    out = op.output
-    if op.kind == Kind.TRANSPOSE:
-        # a reordering buffer must hold a whole block of the two permuted dimensions
-        block = out.shape[-1] * (out.shape[-2] if len(out.shape) > 1 else 1)
-        return min(out.nbytes, block * DTYPE_BYTES[out.dtype])
-    return min(out.nbytes, chip.stream_tile_rows * out.shape[-1] * DTYPE_BYTES[out.dtype])
-
-
-def _weights_resident(op: Op, chip: RduChip) -> bool:
-    """Weights stay on chip when many tiles stream past them (rows > one tile) and they fit in half
-    the PMUs; otherwise they stream through a double buffer."""
-    rows = op.output.numel // op.output.shape[-1]
-    return rows > chip.stream_tile_rows and op.weight_bytes <= chip.sram_bytes / 2
-
-
-def build_optable(graph: Graph, chip: RduChip | None = None) -> OpTable:
-    """Flatten ``graph`` into an :class:`OpTable` for ``chip``.
-
-    Without a chip only the chip-independent arrays (kinds, FLOPs, bytes, tensors) are filled; the
-    RDU fields (work, PMUs) stay zero. The GPU baselines use it that way.
+    The platform-independent arrays (kinds, FLOPs, bytes, tensors) are always filled. ``per_op``, if
+    given, returns a platform's ``(work_s, buffer_pmus, weight_pmus)`` for an op (the SN40L model
+    passes its own; see :func:`rdusim.sn40l.opcost.rdu_optable`); without it those arrays stay zero,
+    which is how the GPU baselines use the table.
     """
     n = len(graph.ops)
     tensor_id: dict[str, int] = {}
@@ -104,7 +69,6 @@ def build_optable(graph: Graph, chip: RduChip | None = None) -> OpTable:
     kind = np.zeros(n, dtype=np.int8)
     layer = np.zeros(n, dtype=np.int32)
     is_stage = np.zeros(n, dtype=np.int8)
-    pmu = chip.pmu_bytes if chip is not None else 0.0
     for i, op in enumerate(graph.ops):
         for t in op.inputs:
             if t.role in (Role.WEIGHT, Role.STATE):
@@ -127,12 +91,8 @@ def build_optable(graph: Graph, chip: RduChip | None = None) -> OpTable:
         is_stage[i] = op.kind not in NON_STAGE
         arrays["flops"][i] = op.flops
         arrays["weight_bytes"][i] = op.weight_bytes
-        if chip is not None:
-            arrays["work_s"][i] = op_work_seconds(op, chip)
-            arrays["buffer_pmus"][i] = max(1, math.ceil(2 * _tile_bytes(op, chip) / pmu))
-        if op.weight_bytes and chip is not None:
-            resident = _weights_resident(op, chip)
-            arrays["weight_pmus"][i] = math.ceil(op.weight_bytes / pmu) if resident else 2
+        if per_op is not None:
+            arrays["work_s"][i], arrays["buffer_pmus"][i], arrays["weight_pmus"][i] = per_op(op)
         arrays["onchip_bytes"][i] = op.bytes_moved
         arrays["coll_bytes"][i] = op.collective_bytes
         arrays["coll_steps"][i] = 2.0 if op.kind == Kind.COLLECTIVE and op.collective_ways > 1 else 0.0

@@ -17,19 +17,22 @@ picks expert e, the count of prompts on e is Binomial(B, p_e), so
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 from scipy.stats import binom
 
-from .errors import ConfigError
-from .footprint import CoEDeployment, experts_in_hbm, max_experts
-from .platforms import Platform, load_platform
+from baselines.gpu import GpuConstants, GpuDevice
+from rdusim.core.errors import ConfigError
+from rdusim.core.paths import DATA_DIR
+from rdusim.core.platforms import Platform, load_platform
+from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
+from rdusim.scenarios.predict import clears_with_gpu_constants, predict, predict_one
 
-PROFILES_FILE = Path(__file__).parent / "data" / "coe_profiles.yaml"
+PROFILES_FILE = DATA_DIR / "coe_profiles.yaml"
 GPU_COPIES = ("node_one_link_datasheet", "per_gpu_pinned", "per_gpu_pageable")
 RDU_COPIES = ("per_device_ddr_to_hbm",)
 
@@ -75,7 +78,6 @@ def switch_bandwidth(platform: Platform, profile: Profile, tp: int) -> float:
         return tp * platform.dev("ddr_to_hbm")
     if profile.gpu_copy == "node_one_link_datasheet":
         return platform.dev("host_link")
-    from baselines.gpu import GpuConstants, GpuDevice
 
     dev = GpuDevice.from_platform(platform, GpuConstants.load())
     if profile.gpu_copy == "per_gpu_pinned":
@@ -92,14 +94,13 @@ def _h100_ratio(key: str) -> float:
     return h100.dev(key) / h100.dev("host_link")
 
 
+@clears_with_gpu_constants
 @lru_cache(maxsize=4096)
 def expert_times_ms(platform: str, model: str, tp: int, prompt: int, gen: int, execution: str,
                     max_batch: int) -> np.ndarray:
     """``t[b]`` = time (ms) for one expert to serve a sub-batch of b prompts: its prompt pass plus G
     decode steps (``rdusim predict``'s total_ms), for b = 0..max_batch (t[0] = 0)."""
-    import pandas as pd
 
-    from .predict import predict
 
     rows = pd.DataFrame({"platform": platform, "model": model, "batch": np.arange(1, max_batch + 1), "tp": tp,
                          "prompt": prompt, "gen": gen, "execution": execution})
@@ -133,7 +134,6 @@ class CoELatency:
         return self.router_s + self.switching_s + self.execution_s
 
     def as_dict(self) -> dict:
-        from dataclasses import asdict
         d = asdict(self)
         d["total_s"] = self.total_s
         return d
@@ -182,10 +182,10 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
                       float(used.sum()), misses, resident)
 
 
+@clears_with_gpu_constants
 @lru_cache(maxsize=1024)
 def _router_ttft_ms(platform: str, model: str, tp: int, prompt: int, execution: str, batch: int) -> float:
     """The router's prompt pass over the whole batch (it picks an expert from its first output)."""
-    from .predict import predict_one
 
     out = predict_one(platform, model, batch, tp, prompt, 1, execution)
     return out["ttft_ms"] if out["fits"] else float("inf")

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .fusion import KernelArrays
-from .rdu import RduChip
+from rdusim.core.accounting import KernelArrays
+from rdusim.sn40l.chip import RduChip
 
 # Layout of a hardware vector (one row per configuration in many-configuration evaluation).
 HW_FIELDS = ("compute_scale", "hbm_bandwidth", "ddr_bandwidth", "pmu_bandwidth", "p2p_bandwidth",

@@ -7,7 +7,7 @@ happens once, when a config file is loaded.
 """
 from __future__ import annotations
 
-from .errors import ConfigError
+from rdusim.core.errors import ConfigError
 
 # suffix -> (factor to SI, SI unit name). Longest suffixes are tried first.
 UNIT_FACTORS: dict[str, tuple[float, str]] = {

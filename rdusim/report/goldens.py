@@ -1,6 +1,6 @@
 """Golden copies of the result tables under ``tests/golden`` (the CI regression of numbers).
 
-``python -m rdusim.goldens --write`` (or ``make goldens``) regenerates them from
+``python -m rdusim.report.goldens --write`` (or ``make goldens``) regenerates them from
 ``config/config.yaml`` on purpose; review the diff before committing. The tests compare freshly
 computed tables with these files under the tolerances below.
 """
@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .tables import GOLDEN_TABLES
+from rdusim.core.paths import PACKAGE_DIR
+from rdusim.report.tables import GOLDEN_TABLES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PACKAGE_DIR.parent
 GOLDEN_DIR = ROOT / "tests" / "golden"
 CONFIG_FILE = ROOT / "config" / "config.yaml"
 # Numbers are computed, not measured: they only move when the model or its inputs change.

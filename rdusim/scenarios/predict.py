@@ -1,0 +1,335 @@
+"""``rdusim predict``: time to first token and decode time of a model on a platform, one row or many.
+
+A row names a platform (a GPU, a DGX, ``sn40l`` or ``sn40l-node``, or a platform YAML path), a model
+of the zoo, batch, tensor-parallel degree, prompt length L, output tokens G and an execution mode.
+``ttft_ms`` is the prompt pass that yields the first token; ``decode_ms_per_token`` the mean over the
+G decode steps, the KV cache growing from L to L + G (evaluated at the mean context L + G/2, where
+every cost is linear in the context); ``total_ms = ttft_ms + G * decode_ms_per_token``.
+
+GPU rows are evaluated in one numba pass per (platform, model, tp, mode) group: each kernel's
+matmul FLOPs, bytes and collective bytes are exact polynomials of batch and lengths (basis
+1, B, L, BL, L^2, BL^2 for prefill; 1, B, C, BC for decode), read off a few small probe graphs once.
+SN40L rows plan and cost the full graph (cached per distinct row).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from baselines.gpu import GpuConstants, GpuDevice, lower
+from benchmarks.decoder import workload_graph
+from benchmarks.models import get_model, load_models, weight_bytes
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import builtin_names, load_platform
+from rdusim.sn40l.chip import RduChip
+from rdusim.sn40l.run import evaluate
+
+GPU_MODES = ("eager", "cuda-graph", "fused")
+RDU_MODES = ("unfused", "fused-so", "fused-ho")
+BEST_MODE = {"gpu": "fused", "rdu": "fused-ho"}
+INPUT_COLUMNS = ("platform", "model", "batch", "tp", "prompt", "gen", "execution")
+DEFAULTS = {"batch": 1, "tp": 1, "prompt": 128, "gen": 128, "execution": None}
+RESULT_COLUMNS = ("ttft_ms", "decode_ms_per_token", "total_ms", "weight_bytes", "fits", "reason")
+PREFILL_PROBES = [(1, 16), (2, 16), (1, 32), (2, 32), (1, 48), (3, 48)]
+DECODE_PROBES = [(1, 16), (2, 16), (1, 32), (3, 48)]
+
+
+def _prefill_basis(b, length):
+    return np.array([1.0, b, length, b * length, length * length, b * length * length])
+
+
+def _decode_basis(b, context):
+    return np.array([1.0, b, context, b * context])
+
+
+# ------------------------------------------------------------------------------- validation
+def _positive_int(field: str, value) -> int:
+    try:
+        ok = float(value) == int(value) and int(value) >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or isinstance(value, bool):
+        raise ConfigError(field, value, "a whole number >= 1")
+    return int(value)
+
+
+def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> dict:
+    """Validate one prediction request; returns it normalised. Errors name the field and the allowed values."""
+    try:
+        p = load_platform(str(platform))
+    except ConfigError:
+        raise ConfigError("platform", platform, ", ".join(builtin_names()) + " or a path to a platform .yaml") from None
+    if model not in load_models():
+        raise ConfigError("model", model, ", ".join(load_models()))
+    row = {"platform": str(platform), "model": model, "batch": _positive_int("batch", batch),
+           "tp": _positive_int("tp", tp), "prompt": _positive_int("prompt", prompt), "gen": _positive_int("gen", gen)}
+    if row["tp"] > p.devices:
+        raise ConfigError("tp", row["tp"], f"1 to {p.devices} (devices of {p.name})")
+    m = get_model(model)
+    for field, total in (("heads", m.heads), ("ffn", m.ffn), ("vocab", m.vocab)):
+        if total % row["tp"]:
+            raise ConfigError("tp", row["tp"], f"a divisor of {model}.{field} = {total}")
+    modes = GPU_MODES if p.kind == "gpu" else RDU_MODES
+    mode = execution if execution not in (None, "", "best") else BEST_MODE[p.kind]
+    if mode not in modes:
+        raise ConfigError("execution", execution, f"for {p.kind} platforms: " + ", ".join(modes))
+    row["execution"] = mode
+    row["kind"] = p.kind
+    return row
+
+
+# ------------------------------------------------------------------------------- memory check
+def memory_need(platform: str, model: str, tp: int, batch, prompt, gen):
+    """Bytes one device needs (weights and KV cache) and its capacity (HBM for GPUs, HBM + DDR for RDUs).
+
+    ``batch``, ``prompt`` and ``gen`` may be arrays. The embedding is replicated on every device, the
+    rest of the weights is split ``tp`` ways, and KV heads are split while there are enough of them.
+    """
+    p = load_platform(platform)
+    m = get_model(model)
+    embedding = m.vocab * m.hidden * 2
+    weights = (weight_bytes(m) - embedding) / tp + embedding
+    kv_heads = max(1, m.kv_heads // tp)
+    positions = np.asarray(prompt) + np.asarray(gen)
+    if m.sliding_window:
+        positions = np.minimum(positions, m.sliding_window)
+    kv = 2 * m.layers * kv_heads * m.head_dim * 2 * np.asarray(batch) * positions
+    capacity = p.dev("hbm_capacity") + (p.device.get("ddr_capacity", 0.0) if p.kind == "rdu" else 0.0)
+    return weights, kv, capacity
+
+
+def memory_check(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int) -> tuple[bool, str]:
+    """Whether weights and the KV cache of one device fit its memory (HBM for GPUs, HBM + DDR for RDUs)."""
+    weights, kv, capacity = memory_need(platform, model, tp, batch, prompt, gen)
+    need = weights + float(kv)
+    if need > capacity:
+        where = "HBM + DDR" if load_platform(platform).kind == "rdu" else "HBM"
+        return False, (f"needs {need / 1e9:.1f} GB per device (weights {weights / 1e9:.1f}, KV {float(kv) / 1e9:.1f})"
+                       f" > {capacity / 1e9:.0f} GB {where}")
+    return True, ""
+
+
+# ------------------------------------------------------------------------------- GPU templates
+@dataclass
+class GpuTemplate:
+    """Per-kernel coefficients (kernels x basis) of matmul FLOPs, bytes and collective bytes."""
+
+    prefill: np.ndarray   # (3, K, 6)
+    decode: np.ndarray    # (3, K, 4)
+    prefill_collectives: np.ndarray
+    decode_collectives: np.ndarray
+    prefill_ops: np.ndarray
+    decode_ops: np.ndarray
+
+
+def _fit_coefficients(samples: list[np.ndarray], bases: list[np.ndarray]) -> np.ndarray:
+    a = np.vstack(bases)
+    y = np.stack(samples)                      # probes x quantities x kernels
+    flat = y.reshape(len(samples), -1)
+    coef, *_ = np.linalg.lstsq(a, flat, rcond=None)
+    if not np.allclose(a @ coef, flat, rtol=1e-9, atol=1e-3):
+        raise RuntimeError("kernel quantities are not polynomial in the probe basis")
+    return coef.T.reshape(y.shape[1], y.shape[2], a.shape[1])
+
+
+@lru_cache(maxsize=None)
+def gpu_template(model: str, tp: int, mode: str) -> GpuTemplate:
+    """Kernel coefficients of ``model`` on one of ``tp`` GPUs under ``mode`` (built from probe graphs)."""
+
+    m = get_model(model)
+    out = {}
+    for phase, probes, basis in (("prefill", PREFILL_PROBES, _prefill_basis), ("decode", DECODE_PROBES, _decode_basis)):
+        samples, bases = [], []
+        for b, n in probes:
+            k = lower(workload_graph(m, phase, b, n, tp, attention_impl="sdpa"), mode)
+            samples.append(np.vstack([k.mm_flops, k.bytes, k.coll_bytes]))
+            bases.append(basis(b, n))
+        out[phase] = (_fit_coefficients(samples, bases), k.collectives.copy(), k.ops.astype(float))
+    return GpuTemplate(out["prefill"][0], out["decode"][0], out["prefill"][1], out["decode"][1],
+                       out["prefill"][2], out["decode"][2])
+
+
+@njit(cache=True)
+def _gpu_time(coef, collectives, ops, basis, gemm, bw, floor, nvlink, allreduce_lat, host, eager):
+    """Time of one pass: sum over kernels of max(floor, FLOPs/gemm, bytes/bw) (+ all-reduce), eager
+    overlapping host time per op."""
+    total = 0.0
+    for k in range(coef.shape[1]):
+        flops = 0.0
+        nbytes = 0.0
+        coll = 0.0
+        for j in range(basis.shape[0]):
+            flops += coef[0, k, j] * basis[j]
+            nbytes += coef[1, k, j] * basis[j]
+            coll += coef[2, k, j] * basis[j]
+        t = max(floor, max(flops / gemm, nbytes / bw))
+        if nvlink > 0.0:
+            t += collectives[k] * allreduce_lat + coll / nvlink
+        if eager:
+            t = max(t, host * ops[k])
+        total += t
+    return total
+
+
+@njit(cache=True)
+def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, bw, floor, nvlink,
+              allreduce_lat, host, eager):
+    n = batch.shape[0]
+    ttft = np.empty(n)
+    dec = np.empty(n)
+    pb = np.empty(6)
+    db = np.empty(4)
+    for i in range(n):
+        b, length, c = batch[i], prompt[i], ctx[i]
+        pb[0], pb[1], pb[2], pb[3], pb[4], pb[5] = 1.0, b, length, b * length, length * length, b * length * length
+        db[0], db[1], db[2], db[3] = 1.0, b, c, b * c
+        ttft[i] = _gpu_time(pcoef, pcoll, pops, pb, gemm, bw, floor, nvlink, allreduce_lat, host, eager)
+        dec[i] = _gpu_time(dcoef, dcoll, dops, db, gemm, bw, floor, nvlink, allreduce_lat, host, eager)
+    return ttft, dec
+
+
+def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, const) -> tuple[np.ndarray, np.ndarray]:
+
+    dev = GpuDevice.from_platform(platform, const)
+    tpl = gpu_template(model, tp, mode)
+    m = get_model(model)
+    prompt = rows["prompt"].to_numpy(float)
+    ctx = (rows["prompt"].to_numpy() + rows["gen"].to_numpy() // 2).astype(float)
+    if m.sliding_window:
+        ctx = np.minimum(ctx, m.sliding_window)
+    host = max(const.eager_host, dev.eager_launch)
+    return _gpu_rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
+                     tpl.decode_ops, rows["batch"].to_numpy(float), prompt, ctx, dev.gemm_rate * const.gemm_efficiency,
+                     dev.copy_bandwidth * const.bw_efficiency, const.kernel_floor,
+                     dev.nvlink_bandwidth if tp > 1 else 0.0, const.allreduce_latency, host, mode == "eager")
+
+
+# ------------------------------------------------------------------------------- RDU rows
+def rdu_prefill_s(chip, model: str, batch: int, tp: int, prompt: int, mode: str) -> float:
+    """Time (s) of the prompt pass of ``model`` on one SN40L socket ``chip`` of a ``tp``-socket group."""
+
+    return evaluate(workload_graph(get_model(model), "prefill", batch, prompt, tp), chip, mode).time_s
+
+
+def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, mode: str) -> float:
+    """Mean time (s) of one of ``gen`` decode steps after ``prompt`` tokens (evaluated at context L + G/2)."""
+
+    return evaluate(workload_graph(get_model(model), "decode", batch, prompt + gen // 2, tp), chip, mode).time_s
+
+
+@lru_cache(maxsize=4096)
+def _rdu_times(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int, mode: str) -> tuple[float, float]:
+
+    chip = RduChip.from_platform(platform)
+    return (rdu_prefill_s(chip, model, batch, tp, prompt, mode),
+            rdu_decode_s(chip, model, batch, tp, prompt, gen, mode))
+
+
+# ------------------------------------------------------------------------------- public API
+_ACTIVE_CONSTANTS = [None]
+_DEPENDENT_CACHES: list = []
+
+
+def clears_with_gpu_constants(cached):
+    """Register an ``lru_cache``-wrapped function whose results depend on the active GPU constants;
+    :func:`use_gpu_constants` clears it. Returns ``cached`` (usable as a decorator)."""
+    _DEPENDENT_CACHES.append(cached)
+    return cached
+
+
+def use_gpu_constants(constants) -> None:
+    """Make ``constants`` (a :class:`baselines.gpu.GpuConstants`) the default of every later prediction in
+    this process; the pipeline passes the constants its calibration rule fitted."""
+    _ACTIVE_CONSTANTS[0] = constants
+    for cached in _DEPENDENT_CACHES:
+        cached.cache_clear()
+
+def _check_sizes(df: pd.DataFrame) -> None:
+    for col in ("batch", "tp", "prompt", "gen"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | (values < 1) | (values != values.round())
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise ConfigError(f"row {i}: {col}", df[col].iloc[i], "a whole number >= 1")
+        df[col] = values.astype(np.int64)
+
+
+def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
+    """Add ``ttft_ms``, ``decode_ms_per_token``, ``total_ms``, ``weight_bytes``, ``fits``, ``reason`` to a
+    frame with columns platform, model, batch, tp, prompt, gen, execution (missing columns take the
+    defaults: batch 1, tp 1, prompt 128, gen 128, the platform's best mode). Invalid rows raise
+    :class:`ConfigError` naming the row and field."""
+
+    const = constants or _ACTIVE_CONSTANTS[0] or GpuConstants.load()
+    if "platform" not in frame or "model" not in frame:
+        raise ConfigError("frame columns", sorted(frame.columns), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
+    df = frame.copy().reset_index(drop=True)
+    for col, default in DEFAULTS.items():
+        if col not in df:
+            df[col] = default
+    _check_sizes(df)
+    df["execution"] = df["execution"].astype(object).where(df["execution"].notna(), None)
+    keys = ["platform", "model", "tp", "execution"]
+    kinds = {}
+    for combo, group in df.groupby(keys, dropna=False, sort=False):
+        platform, model, tp, execution = combo
+        execution = None if execution is None or (isinstance(execution, float) and math.isnan(execution)) else execution
+        try:
+            row = check_row(platform, model, 1, tp, 1, 1, execution)
+        except ConfigError as err:
+            raise ConfigError(f"row {int(group.index[0])}: {err.field}", err.given, err.allowed) from None
+        df.loc[group.index, "execution"] = row["execution"]
+        kinds[(platform, model, int(tp), row["execution"])] = row["kind"]
+    n = len(df)
+    ttft = np.full(n, np.nan)
+    dec = np.full(n, np.nan)
+    fits = np.ones(n, dtype=bool)
+    reasons = np.full(n, "", dtype=object)
+    wbytes = np.zeros(n)
+    for (platform, model, tp, mode), group in df.groupby(keys, sort=False):
+        idx = group.index.to_numpy()
+        weights, kv, capacity = memory_need(platform, model, int(tp), group["batch"].to_numpy(),
+                                            group["prompt"].to_numpy(), group["gen"].to_numpy())
+        ok = weights + kv <= capacity
+        fits[idx] = ok
+        wbytes[idx] = weight_bytes(get_model(model))
+        for pos in idx[~ok]:
+            r = df.loc[pos]
+            reasons[pos] = memory_check(platform, model, int(r.batch), int(tp), int(r.prompt), int(r.gen))[1]
+        run = group[ok]
+        if run.empty:
+            continue
+        if kinds[(platform, model, int(tp), mode)] == "gpu":
+            t, d = _gpu_group(run, platform, model, int(tp), mode, const)
+        else:
+            pairs = [_rdu_times(platform, model, int(r.batch), int(tp), int(r.prompt), int(r.gen), mode)
+                     for r in run.itertuples(index=False)]
+            t, d = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        ttft[run.index.to_numpy()], dec[run.index.to_numpy()] = t, d
+    df["ttft_ms"] = ttft * 1e3
+    df["decode_ms_per_token"] = dec * 1e3
+    df["total_ms"] = df["ttft_ms"] + df["gen"] * df["decode_ms_per_token"]
+    df["weight_bytes"] = wbytes.astype(np.int64)
+    df["fits"] = fits
+    df["reason"] = reasons
+    df.index = frame.index
+    return df
+
+
+def predict_one(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: int = 128, gen: int = 128,
+                execution: str | None = None, constants=None) -> dict:
+    """One prediction as a dict (the CLI's JSON object)."""
+    request = {"platform": platform, "model": model, "batch": batch, "tp": tp, "prompt": prompt, "gen": gen,
+               "execution": execution}
+    check_row(**request)  # errors without the row number of a frame
+    row = predict(pd.DataFrame([request]), constants).iloc[0]
+    out = {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in INPUT_COLUMNS}
+    for k in RESULT_COLUMNS:
+        v = row[k]
+        out[k] = None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)
+    return out

@@ -1,0 +1,88 @@
+"""The SN40L chip as the performance model sees it: rates and capacities per socket, in SI units.
+
+Derived from a platform file (``rdusim/data/platforms/sn40l.yaml``): published values (article
+section "SN40L Architecture"; [P] Table II) and explicit assumptions for what is not published.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import Platform, load_platform
+
+
+@dataclass(frozen=True)
+class RduChip:
+    """One SN40L socket: compute, on-chip memory, off-chip tiers, links and launch costs (SI)."""
+
+    pcus: int
+    pmus: int
+    sram_bytes: float
+    peak_flops: float            # BF16 FLOP/s over all PCUs
+    clock_hz: float
+    pmu_bandwidth: float         # bytes/s one PMU reads plus writes
+    simd_lanes: int
+    simd_stages: int
+    systolic_rows: int
+    systolic_cols: int
+    hbm_bytes: float
+    hbm_bandwidth: float
+    ddr_bytes: float
+    ddr_bandwidth: float
+    p2p_bandwidth: float
+    p2p_latency: float
+    host_link: float
+    ddr_to_hbm: float
+    stage_fill_cycles: float
+    stream_tile_rows: int
+    so_launch: float
+    ho_launch: float
+
+    @property
+    def pmu_bytes(self) -> float:
+        """SRAM of one PMU (520 MiB / 1040 = 512 KiB)."""
+        return self.sram_bytes / self.pmus
+
+    @property
+    def mm_flops_per_pcu(self) -> float:
+        """Peak matmul FLOP/s of one PCU's systolic array."""
+        return self.peak_flops / self.pcus
+
+    @property
+    def simd_elements_per_pcu(self) -> float:
+        """Elements per second one PCU pushes through its SIMD pipeline (one pass of simd_stages ops)."""
+        return self.simd_lanes * self.clock_hz
+
+    @property
+    def stage_fill_s(self) -> float:
+        return self.stage_fill_cycles / self.clock_hz
+
+    def launch_s(self, orchestration: str) -> float:
+        """Per-kernel launch cost: software (``so``) or hardware (``ho``) orchestrated."""
+        if orchestration == "so":
+            return self.so_launch
+        if orchestration == "ho":
+            return self.ho_launch
+        raise ConfigError("orchestration", orchestration, "so, ho")
+
+    def with_(self, **changes) -> "RduChip":
+        """A copy with some values changed (what-if studies)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_platform(cls, platform: Platform | str = "sn40l") -> "RduChip":
+        """Build from a platform (or its name); every key must be present in the file."""
+        p = load_platform(platform) if isinstance(platform, str) else platform
+        if p.kind != "rdu":
+            raise ConfigError("platform", p.name, "an RDU platform (kind: rdu)")
+        d = p.dev
+        return cls(
+            pcus=int(d("pcus")), pmus=int(d("pmus")), sram_bytes=d("sram"), peak_flops=d("peak_bf16"),
+            clock_hz=d("clock"), pmu_bandwidth=d("pmu_bandwidth"), simd_lanes=int(d("simd_lanes")),
+            simd_stages=int(d("simd_stages")), systolic_rows=int(d("systolic_rows")),
+            systolic_cols=int(d("systolic_cols")), hbm_bytes=d("hbm_capacity"), hbm_bandwidth=d("hbm_bandwidth"),
+            ddr_bytes=d("ddr_capacity"), ddr_bandwidth=d("ddr_bandwidth"), p2p_bandwidth=d("p2p_bandwidth"),
+            p2p_latency=d("p2p_latency"), host_link=d("host_link"), ddr_to_hbm=d("ddr_to_hbm"),
+            stage_fill_cycles=d("stage_fill_cycles"), stream_tile_rows=int(d("stream_tile_rows")),
+            so_launch=d("so_launch"), ho_launch=d("ho_launch"),
+        )
