@@ -15,7 +15,8 @@ from rdusim.core.paths import DATA_DIR
 
 CLAIMS_FILE = DATA_DIR / "paper_claims.yaml"
 CHECKS = ("rel", "range", "below", "above", "at_least")
-COLUMNS = ["id", "claim", "source", "paper", "reproduced", "tolerance", "check", "status", "note"]
+COLUMNS = ["id", "claim", "source", "paper", "reproduced", "tolerance", "check", "status", "basis", "why", "note"]
+PREDICTED = "predicted"
 
 
 @lru_cache(maxsize=None)
@@ -50,19 +51,26 @@ def passes(check: str, paper, reproduced: float, tolerance: float) -> bool:
 def claims_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per claim: paper value, reproduced value, tolerance, ``pass``/``fail``/``not modelled``.
 
-    ``parts`` are frames with columns ``id``, ``reproduced`` and optional ``note``, written by the
-    pipeline stages that compute them. An id that names no claim is an error.
+    ``parts`` are frames with columns ``id``, ``reproduced`` and optional ``note`` and ``basis``,
+    written by the pipeline stages that compute them. An id that names no claim is an error.
+
+    ``basis`` says what the reproduced value rests on: ``predicted`` (no fit used it; the default),
+    ``calibrated: <what it was fitted to>`` or ``input``. ``why`` is filled for failing claims only,
+    from the claim's ``why`` in the claims file: one sentence on what the article must have measured
+    or assumed differently.
     """
-    found: dict[str, tuple[float, str]] = {}
+    found: dict[str, tuple[float, str, str]] = {}
     known = {c["id"] for c in load_claims()}
     for part in parts:
         for row in part.itertuples(index=False):
             if row.id not in known:
                 raise ConfigError("claim id", row.id, "an id of rdusim/data/paper_claims.yaml")
-            found[row.id] = (float(row.reproduced), str(getattr(row, "note", "") or ""))
+            basis = getattr(row, "basis", PREDICTED)
+            basis = PREDICTED if not isinstance(basis, str) or not basis else basis
+            found[row.id] = (float(row.reproduced), str(getattr(row, "note", "") or ""), basis)
     rows = []
     for c in load_claims():
-        reproduced, note = found.get(c["id"], (float("nan"), ""))
+        reproduced, note, basis = found.get(c["id"], (float("nan"), "", ""))
         if c["id"] in found:
             status = "pass" if passes(c["check"], c["paper"], reproduced, c["tolerance"]) else "fail"
         else:
@@ -72,6 +80,6 @@ def claims_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
             "id": c["id"], "claim": c["claim"], "source": c["source"],
             "paper": f"{paper[0]}-{paper[1]}" if isinstance(paper, list) else paper,
             "reproduced": reproduced, "tolerance": c["tolerance"], "check": c["check"],
-            "status": status, "note": note,
+            "status": status, "basis": basis, "why": c.get("why", "") if status == "fail" else "", "note": note,
         })
     return pd.DataFrame(rows, columns=COLUMNS)
