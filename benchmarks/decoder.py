@@ -42,6 +42,7 @@ PHASES = ("prefill", "decode", "train")
 ATTENTION_IMPLS = ("eager", "sdpa")
 # Element-wise FLOPs: SiLU and GELU ~4 per element (exp, add, divide, multiply); ReLU 1.
 ACTIVATION_FLOPS = {"swiglu": 4.0, "gelu": 4.0, "relu": 1.0}
+VISION_LAYER0 = 1000  # layer tag of the first vision-tower layer (vision layers are their own sections)
 
 
 class _Builder:
@@ -213,7 +214,7 @@ def _vision_tower(b: _Builder, batch: int) -> Tensor:
     x = Tensor(x.name, (batch, v.patches, v.hidden), x.dtype)
     x = b.ew((x,), "add_class_and_positions", out_shape=(batch, tokens, v.hidden))
     for layer in range(v.layers):
-        b.layer = 1000 + layer  # vision layers are their own sections
+        b.layer = VISION_LAYER0 + layer  # vision layers are their own sections
         h = b.add(norm(b.name("v_ln1"), x, (b.weight("v_ln1.w", (v.hidden,)),), b.name("v_ln1.out"), layernorm=True))
         heads = v.heads // tp
         d = v.hidden // v.heads
@@ -334,6 +335,25 @@ def train_graph(model: ModelConfig, batch: int, seq_len: int, tp: int = 1, spars
         g.add(replace(op, layer=model.layers + 1 + max(layer, -1), block="optimizer"))
     g.name = f"{model.name}-train-b{batch}-s{seq_len}-tp{tp}"
     return g
+
+
+def layer_graph(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int = 1,
+                sparsity: float = 0.0, attention_impl: str = "eager") -> tuple[Graph, dict[int, int]]:
+    """The ``prefill`` or ``decode`` graph of ``model`` with one decoder layer (and one vision layer),
+    and how many times each of those layers repeats in the full model: ``{layer tag: count}``.
+
+    The ops of the full :func:`forward_graph` are the head, the one layer repeated, and the tail; the
+    SN40L model plans this small graph and repeats the layer's kernels
+    (:func:`rdusim.sn40l.tiled.plan_tiled`).
+    """
+    if phase not in ("prefill", "decode"):
+        raise ConfigError("phase", phase, "prefill, decode (a layer graph has no training step)")
+    one = replace(model, layers=1, vision=replace(model.vision, layers=1) if model.vision else None)
+    graph = forward_graph(one, phase, batch, seq_len, tp, sparsity, attention_impl)
+    repeats = {0: model.layers}
+    if model.vision and phase != "decode":
+        repeats[VISION_LAYER0] = model.vision.layers
+    return graph, repeats
 
 
 def workload_graph(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int = 1,

@@ -43,6 +43,28 @@ def graph_footprint(graph: Graph) -> tuple[float, float]:
     return float(sum(weights.values())), float(sum(other.values()) + 2 * largest)
 
 
+def repeated_footprint(graph: Graph, repeats: dict[int, int]) -> tuple[float, float]:
+    """:func:`graph_footprint` of the graph in which the ops of layer ``l`` stand for ``repeats[l]``
+    identical layers (a model built with one decoder layer, see :func:`benchmarks.decoder.layer_graph`).
+
+    A weight, KV-cache or state tensor counts once per repetition of the layer of the first op that
+    reads it; the largest activation is the same in every repetition. Equals :func:`graph_footprint`
+    of the full graph (tests/test_tiled.py).
+    """
+    weights: dict[str, int] = {}
+    other: dict[str, int] = {}
+    largest = 0
+    for op in graph.ops:
+        times = repeats.get(op.layer, 1)
+        for t in op.inputs:
+            if t.role == Role.WEIGHT:
+                weights.setdefault(t.name, t.nbytes * times)
+            elif t.role in (Role.KV_CACHE, Role.STATE):
+                other.setdefault(t.name, t.nbytes * times)
+        largest = max(largest, op.output.nbytes)
+    return float(sum(weights.values())), float(sum(other.values()) + 2 * largest)
+
+
 @dataclass
 class KernelArrays:
     """Per-kernel summary of a plan (struct of arrays, length = number of kernels)."""
