@@ -58,7 +58,14 @@ class _Builder:
         self.block = ""
 
     def add(self, op: Op) -> Tensor:
-        return self.g.add(replace(op, layer=self.layer, block=self.block))
+        if op.layer != self.layer or op.block != self.block:
+            op = replace(op, layer=self.layer, block=self.block)
+        return self.g.add(op)
+
+    @property
+    def tags(self) -> dict:
+        """The current layer and block, for op constructors (saves :meth:`add` a copy of the op)."""
+        return {"layer": self.layer, "block": self.block}
 
     def name(self, base: str) -> str:
         return f"L{self.layer}.{base}" if self.layer >= 0 else base
@@ -69,7 +76,7 @@ class _Builder:
     def linear(self, x: Tensor, base: str, out_features: int, bias: bool = False, sparse: bool = True) -> Tensor:
         """``x @ W (+ b)``; with weight sparsity the FLOPs and weight bytes shrink (see module doc)."""
         w = self.weight(base + ".weight", (x.shape[-1], out_features))
-        op = matmul(self.name(base), x, w, self.name(base + ".out"))
+        op = matmul(self.name(base), x, w, self.name(base + ".out"), **self.tags)
         if bias:
             op = replace(op, inputs=op.inputs + (self.weight(base + ".bias", (out_features,)),))
         if sparse and self.sparsity > 0:
@@ -80,19 +87,19 @@ class _Builder:
         return self.add(op)
 
     def ew(self, inputs: tuple[Tensor, ...], base: str, flops: float = 1.0, **kw) -> Tensor:
-        return self.add(elementwise(self.name(base), inputs, self.name(base + ".out"), flops, **kw))
+        return self.add(elementwise(self.name(base), inputs, self.name(base + ".out"), flops, **kw, **self.tags))
 
     def norm(self, x: Tensor, base: str) -> Tensor:
         ln = self.m.norm == "layernorm"
         ws = (self.weight(base + ".weight", (x.shape[-1],)),)
         if ln:
             ws += (self.weight(base + ".bias", (x.shape[-1],)),)
-        return self.add(norm(self.name(base), x, ws, self.name(base + ".out"), layernorm=ln))
+        return self.add(norm(self.name(base), x, ws, self.name(base + ".out"), layernorm=ln, **self.tags))
 
     def allreduce(self, x: Tensor, base: str) -> Tensor:
         if self.tp == 1:
             return x
-        return self.add(allreduce(self.name(base), x, self.tp, self.name(base + ".out")))
+        return self.add(allreduce(self.name(base), x, self.tp, self.name(base + ".out"), **self.tags))
 
 
 def _check(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int) -> None:
