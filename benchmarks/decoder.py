@@ -37,7 +37,9 @@ from rdusim.core.graph import (
 from .models import ModelConfig, attended_positions
 
 PHASES = ("prefill", "decode", "train")
-# eager: attention as separate PyTorch operators (scores materialised), as Hugging Face's eager code;
+# eager: attention as the model's eager modelling code issues it: separate PyTorch operators (scores
+# materialised), as Hugging Face's eager code, unless the model's code calls SDPA itself
+# (``eager_attention: sdpa`` in the zoo, e.g. Falcon);
 # sdpa: one fused scaled-dot-product-attention operator (F.scaled_dot_product_attention).
 ATTENTION_IMPLS = ("eager", "sdpa")
 # Element-wise FLOPs: SiLU and GELU ~4 per element (exp, add, divide, multiply); ReLU 1.
@@ -49,7 +51,7 @@ class _Builder:
     """Adds ops to a graph with unique names and the current layer tag."""
 
     def __init__(self, graph: Graph, model: ModelConfig, tp: int, sparsity: float, attention_impl: str = "eager"):
-        self.attention_impl = attention_impl
+        self.attention_impl = "sdpa" if model.eager_attention == "sdpa" else attention_impl
         self.g = graph
         self.m = model
         self.tp = tp

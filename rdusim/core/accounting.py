@@ -79,7 +79,7 @@ class KernelArrays:
     coll_steps: np.ndarray    # latency-bound collective steps
     stages: np.ndarray        # pipeline depth (fill and drain)
     pcus: np.ndarray          # PCUs used
-    pmus: np.ndarray          # PMUs used
+    pmus: np.ndarray          # PMUs used: for capacity, and at least one per PCU (bandwidth)
     flops: np.ndarray
 
     @property
@@ -88,6 +88,11 @@ class KernelArrays:
 
     def ops_per_kernel(self) -> np.ndarray:
         return self.stop - self.start
+
+    @property
+    def ops(self) -> np.ndarray:
+        """Operators per kernel, as floats (a cost-vector field)."""
+        return (self.stop - self.start).astype(np.float64)
 
 
 # --------------------------------------------------------------------------- kernel summaries
@@ -146,6 +151,11 @@ def summarise_reference(bounds, work_s, is_stage, weight_bytes, buffer_pmus, wei
                 act += t_bytes[t]
         if not fused:
             used_pmus = pmus
+        elif used_pcus > used_pmus:
+            # a PCU streams its operands from a PMU (one PMU's bandwidth feeds one PCU): the compiler
+            # spreads stage buffers over at least as many PMUs as the kernel has PCUs (those holding
+            # weights or reordering blocks included)
+            used_pmus = used_pcus
         out[0, j] = slowest
         out[1, j] = wbytes
         out[2, j] = act

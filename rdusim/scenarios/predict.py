@@ -247,7 +247,7 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
 # capacities off chip): a plan never depends on them, so the plan cache's chip has them blanked
 # (to -1, which would poison any plan that read them; tests/test_tiled.py would catch it).
 COST_ONLY_FIELDS = ("hbm_bytes", "hbm_bandwidth", "ddr_bytes", "ddr_bandwidth", "p2p_bandwidth", "p2p_latency",
-                    "host_link", "ddr_to_hbm", "stage_fill_cycles", "so_launch", "ho_launch")
+                    "host_link", "ddr_to_hbm", "stage_fill_cycles", "so_launch", "ho_launch", "op_config_bytes")
 PLAN_CACHE_SIZE = 16384
 
 
