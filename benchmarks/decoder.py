@@ -37,18 +37,21 @@ from rdusim.core.graph import (
 from .models import ModelConfig, attended_positions
 
 PHASES = ("prefill", "decode", "train")
-# eager: attention as separate PyTorch operators (scores materialised), as Hugging Face's eager code;
+# eager: attention as the model's eager modelling code issues it: separate PyTorch operators (scores
+# materialised), as Hugging Face's eager code, unless the model's code calls SDPA itself
+# (``eager_attention: sdpa`` in the zoo, e.g. Falcon);
 # sdpa: one fused scaled-dot-product-attention operator (F.scaled_dot_product_attention).
 ATTENTION_IMPLS = ("eager", "sdpa")
 # Element-wise FLOPs: SiLU and GELU ~4 per element (exp, add, divide, multiply); ReLU 1.
 ACTIVATION_FLOPS = {"swiglu": 4.0, "gelu": 4.0, "relu": 1.0}
+VISION_LAYER0 = 1000  # layer tag of the first vision-tower layer (vision layers are their own sections)
 
 
 class _Builder:
     """Adds ops to a graph with unique names and the current layer tag."""
 
     def __init__(self, graph: Graph, model: ModelConfig, tp: int, sparsity: float, attention_impl: str = "eager"):
-        self.attention_impl = attention_impl
+        self.attention_impl = "sdpa" if model.eager_attention == "sdpa" else attention_impl
         self.g = graph
         self.m = model
         self.tp = tp
@@ -57,7 +60,14 @@ class _Builder:
         self.block = ""
 
     def add(self, op: Op) -> Tensor:
-        return self.g.add(replace(op, layer=self.layer, block=self.block))
+        if op.layer != self.layer or op.block != self.block:
+            op = replace(op, layer=self.layer, block=self.block)
+        return self.g.add(op)
+
+    @property
+    def tags(self) -> dict:
+        """The current layer and block, for op constructors (saves :meth:`add` a copy of the op)."""
+        return {"layer": self.layer, "block": self.block}
 
     def name(self, base: str) -> str:
         return f"L{self.layer}.{base}" if self.layer >= 0 else base
@@ -68,7 +78,7 @@ class _Builder:
     def linear(self, x: Tensor, base: str, out_features: int, bias: bool = False, sparse: bool = True) -> Tensor:
         """``x @ W (+ b)``; with weight sparsity the FLOPs and weight bytes shrink (see module doc)."""
         w = self.weight(base + ".weight", (x.shape[-1], out_features))
-        op = matmul(self.name(base), x, w, self.name(base + ".out"))
+        op = matmul(self.name(base), x, w, self.name(base + ".out"), **self.tags)
         if bias:
             op = replace(op, inputs=op.inputs + (self.weight(base + ".bias", (out_features,)),))
         if sparse and self.sparsity > 0:
@@ -79,19 +89,19 @@ class _Builder:
         return self.add(op)
 
     def ew(self, inputs: tuple[Tensor, ...], base: str, flops: float = 1.0, **kw) -> Tensor:
-        return self.add(elementwise(self.name(base), inputs, self.name(base + ".out"), flops, **kw))
+        return self.add(elementwise(self.name(base), inputs, self.name(base + ".out"), flops, **kw, **self.tags))
 
     def norm(self, x: Tensor, base: str) -> Tensor:
         ln = self.m.norm == "layernorm"
         ws = (self.weight(base + ".weight", (x.shape[-1],)),)
         if ln:
             ws += (self.weight(base + ".bias", (x.shape[-1],)),)
-        return self.add(norm(self.name(base), x, ws, self.name(base + ".out"), layernorm=ln))
+        return self.add(norm(self.name(base), x, ws, self.name(base + ".out"), layernorm=ln, **self.tags))
 
     def allreduce(self, x: Tensor, base: str) -> Tensor:
         if self.tp == 1:
             return x
-        return self.add(allreduce(self.name(base), x, self.tp, self.name(base + ".out")))
+        return self.add(allreduce(self.name(base), x, self.tp, self.name(base + ".out"), **self.tags))
 
 
 def _check(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int) -> None:
@@ -213,7 +223,7 @@ def _vision_tower(b: _Builder, batch: int) -> Tensor:
     x = Tensor(x.name, (batch, v.patches, v.hidden), x.dtype)
     x = b.ew((x,), "add_class_and_positions", out_shape=(batch, tokens, v.hidden))
     for layer in range(v.layers):
-        b.layer = 1000 + layer  # vision layers are their own sections
+        b.layer = VISION_LAYER0 + layer  # vision layers are their own sections
         h = b.add(norm(b.name("v_ln1"), x, (b.weight("v_ln1.w", (v.hidden,)),), b.name("v_ln1.out"), layernorm=True))
         heads = v.heads // tp
         d = v.hidden // v.heads
@@ -334,6 +344,25 @@ def train_graph(model: ModelConfig, batch: int, seq_len: int, tp: int = 1, spars
         g.add(replace(op, layer=model.layers + 1 + max(layer, -1), block="optimizer"))
     g.name = f"{model.name}-train-b{batch}-s{seq_len}-tp{tp}"
     return g
+
+
+def layer_graph(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int = 1,
+                sparsity: float = 0.0, attention_impl: str = "eager") -> tuple[Graph, dict[int, int]]:
+    """The ``prefill`` or ``decode`` graph of ``model`` with one decoder layer (and one vision layer),
+    and how many times each of those layers repeats in the full model: ``{layer tag: count}``.
+
+    The ops of the full :func:`forward_graph` are the head, the one layer repeated, and the tail; the
+    SN40L model plans this small graph and repeats the layer's kernels
+    (:func:`rdusim.sn40l.tiled.plan_tiled`).
+    """
+    if phase not in ("prefill", "decode"):
+        raise ConfigError("phase", phase, "prefill, decode (a layer graph has no training step)")
+    one = replace(model, layers=1, vision=replace(model.vision, layers=1) if model.vision else None)
+    graph = forward_graph(one, phase, batch, seq_len, tp, sparsity, attention_impl)
+    repeats = {0: model.layers}
+    if model.vision and phase != "decode":
+        repeats[VISION_LAYER0] = model.vision.layers
+    return graph, repeats
 
 
 def workload_graph(model: ModelConfig, phase: str, batch: int, seq_len: int, tp: int = 1,

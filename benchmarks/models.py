@@ -19,6 +19,9 @@ MODELS_FILE = Path(__file__).parent / "data" / "models.yaml"
 MLP_KINDS = ("swiglu", "gelu", "relu")
 NORM_KINDS = ("rmsnorm", "layernorm")
 POSITION_KINDS = ("rope", "alibi", "learned")
+# How the model's own eager modelling code computes attention: separate operators (scores
+# materialised) or one call to torch's scaled_dot_product_attention.
+EAGER_ATTENTION_KINDS = ("ops", "sdpa")
 BF16_BYTES = 2
 
 
@@ -65,6 +68,7 @@ class ModelConfig:
     sliding_window: int | None = None
     max_positions: int = 0
     embed_norm: bool = False
+    eager_attention: str = "ops"
     vision: VisionConfig | None = None
     projector_layers: int = 0
     extra: dict = field(default_factory=dict)
@@ -75,6 +79,7 @@ class ModelConfig:
         _check(self.name, "mlp", self.mlp, MLP_KINDS)
         _check(self.name, "norm", self.norm, NORM_KINDS)
         _check(self.name, "position", self.position, POSITION_KINDS)
+        _check(self.name, "eager_attention", self.eager_attention, EAGER_ATTENTION_KINDS)
         if self.heads % self.kv_heads:
             raise ConfigError(f"{self.name}.kv_heads", self.kv_heads, f"a divisor of heads ({self.heads})")
         if self.position == "learned" and self.max_positions <= 0:

@@ -131,7 +131,8 @@ def test_more_bandwidth_never_slower(field):
 
 
 def test_single_kernel_pipeline_time_by_hand():
-    """One fused matmul -> softmax kernel: time = max(compute, HBM) + fill + launch."""
+    """One fused matmul -> softmax kernel. SO: max(compute, HBM) + fill + launch + 2 configurations
+    over the host link; HO: max(compute + fill, HBM) + launch + 2 configurations read from HBM."""
     g = Graph("hand")
     x = Tensor("x", (1024, 1024), role=Role.INPUT)
     w = Tensor("w", (1024, 1024), role=Role.WEIGHT)
@@ -142,9 +143,13 @@ def test_single_kernel_pipeline_time_by_hand():
     assert k.n_kernels == 1
     moved = 3 * 1024 * 1024 * 2  # x and w in, z out
     assert k.weight_bytes[0] + k.act_bytes[0] == moved
-    hw = hw_vector(CHIP, "ho")
-    expected = max(k.compute_s[0], moved / CHIP.hbm_bandwidth) + 2 * CHIP.stage_fill_s + CHIP.ho_launch
-    assert kernel_times_jit(kernel_matrix(k), hw)[0] == pytest.approx(expected)
+    config = 2 * CHIP.op_config_bytes
+    so = max(k.compute_s[0], moved / CHIP.hbm_bandwidth) + 2 * CHIP.stage_fill_s + CHIP.so_launch \
+        + config / CHIP.host_link
+    assert kernel_times_jit(kernel_matrix(k), hw_vector(CHIP, "so"))[0] == pytest.approx(so)
+    ho = max(k.compute_s[0] + 2 * CHIP.stage_fill_s, moved / CHIP.hbm_bandwidth) + CHIP.ho_launch \
+        + config / CHIP.hbm_bandwidth
+    assert kernel_times_jit(kernel_matrix(k), hw_vector(CHIP, "ho"))[0] == pytest.approx(ho)
     # compute: the matmul stage has PCUs in proportion to its work (nearly all of them)
     assert k.compute_s[0] == pytest.approx(2 * 1024**3 / CHIP.peak_flops, rel=0.02)
 
@@ -168,3 +173,28 @@ def test_weights_spill_to_ddr_and_slow_down():
 def test_unknown_mode_is_named():
     with pytest.raises(ConfigError, match="fused-ho"):
         evaluate(chain_graph([("matmul", 8, 0)]), CHIP, "turbo")
+
+
+def test_ho_hides_decode_latency_behind_weight_streaming_so_exposes_it():
+    """A memory-bound decode layer: HO time = streaming + orchestration; SO adds fill and collective steps."""
+    g = workload_graph(get_model("llama2-7b"), "decode", 1, 4096, 8)
+    k = plan(rdu_optable(g, CHIP), CHIP, "fused")
+    km = kernel_matrix(k)
+    j = 1  # decoder layer 0
+    stream = (k.weight_bytes[j] + k.act_bytes[j]) / CHIP.hbm_bandwidth
+    latency = k.coll_steps[j] * CHIP.p2p_latency + k.stages[j] * CHIP.stage_fill_s
+    assert k.compute_s[j] + latency < stream
+    ops = k.stop[j] - k.start[j]
+    ho = kernel_times_jit(km, hw_vector(CHIP, "ho"))[j]
+    so = kernel_times_jit(km, hw_vector(CHIP, "so"))[j]
+    assert ho == pytest.approx(stream + CHIP.ho_launch + ops * CHIP.op_config_bytes / CHIP.hbm_bandwidth)
+    assert so == pytest.approx(stream + latency + CHIP.so_launch + ops * CHIP.op_config_bytes / CHIP.host_link)
+
+
+def test_fused_kernels_take_a_pmu_per_pcu():
+    """Bandwidth matching: a fused kernel's stage buffers span at least as many PMUs as it has PCUs."""
+    for phase in ("prefill", "decode"):
+        g = workload_graph(get_model("llama2-7b"), phase, 1, 1024, 8)
+        k = plan(rdu_optable(g, CHIP), CHIP, "fused")
+        fused = k.ops_per_kernel() > 1
+        assert np.all(k.pmus[fused] >= k.pcus[fused]) and np.all(k.pmus <= CHIP.pmus)

@@ -140,6 +140,7 @@ def test_fftconv_is_one_kernel_and_about_13x(fig6):
     fft = fig6[fig6.phase == "fftconv"].iloc[0]
     assert fft.kernels_fused == 1
     assert 13 * 0.75 <= fft.speedup_so <= 13 * 1.25
+    assert 13 * 0.75 <= fft.speedup_ho <= 13 * 1.25
 
 
 def test_prefill_and_training_gain_1_5_to_3x_except_falcon(fig6):
@@ -147,11 +148,28 @@ def test_prefill_and_training_gain_1_5_to_3x_except_falcon(fig6):
     assert big.speedup_so.between(1.5, 3.0).all()
 
 
-@pytest.mark.xfail(strict=True, reason="Falcon-40B prefill gains 4.2x: eager attention over 16 heads of 64 "
-                   "dimensions materialises large score tensors (see README, Figure 6)")
+@pytest.mark.xfail(strict=True, reason="HO bars: Falcon-40B as for SO, and Mistral-7B 2K prefill at 3.1x: its "
+                   "1220 unfused kernels pay 25 ms of SO orchestration in 59 ms, and HO's 1.09x gain on the fused "
+                   "run lifts it past 3x")
+def test_prefill_and_training_ho_bars_gain_1_5_to_3x(fig6):
+    big = fig6[fig6.phase.isin(["prefill", "train"])]
+    assert big.speedup_ho.between(1.5, 3.0).all()
+
+
+@pytest.mark.xfail(strict=True, reason="Falcon-40B prefill gains 3.2x (SO) and 3.4x (HO): its one all-reduce "
+                   "per layer (2048 x 8192) runs alone for 0.59 ms unfused over the assumed 100 GB/s peer links "
+                   "but streams under the layer's compute when fused (see README, Figure 6)")
 def test_falcon_prefill_within_article_range(fig6):
     f = fig6[(fig6.benchmark == "falcon-40b") & (fig6.phase == "prefill")]
-    assert f.speedup_so.between(1.5, 3.0).all()
+    assert f.speedup_so.between(1.5, 3.0).all() and f.speedup_ho.between(1.5, 3.0).all()
+
+
+def test_falcon_eager_code_does_not_materialise_scores():
+    """Falcon's modelling code calls SDPA: no score tensor, unlike Llama's eager attention."""
+    falcon = workload_graph(get_model("falcon-40b"), "prefill", 1, 2048, 8)
+    llama = workload_graph(get_model("llama2-7b"), "prefill", 1, 2048, 8)
+    assert not any(op.name.endswith(".softmax") for op in falcon.ops)
+    assert any(op.name.endswith(".softmax") for op in llama.ops)
 
 
 def test_decode_gains_1_to_13x_mistral_most(fig6):
@@ -160,27 +178,47 @@ def test_decode_gains_1_to_13x_mistral_most(fig6):
     assert dec.loc[dec.speedup_so.idxmax(), "benchmark"] == "mistral-7b"
 
 
+@pytest.mark.xfail(strict=True, reason="unfused decode pays the SO launch and one configuration per eager "
+                   "operator (20.5 us x ~1100 = 23 ms) against a ~1 ms fused-HO token: 22x-26x on 7B models. "
+                   "The article's HO bars under 13x need unfused launches under ~10 us each (see README)")
+def test_decode_ho_bars_within_1_to_13x(fig6):
+    assert fig6[fig6.phase == "decode"].speedup_ho.between(1.0, 13.0).all()
+
+
 def test_ho_gains_at_most_1_1x_on_prefill_and_training(fig6):
     big = fig6[fig6.phase.isin(["prefill", "train"])]
     assert (big.ho_over_so <= 1.1).all() and (big.ho_over_so >= 1.0).all()
 
 
-def test_ho_decode_gain_reaches_1_4x_on_7b_models(fig6):
-    dec = fig6[(fig6.phase == "decode") & fig6.benchmark.isin(["llama2-7b", "mistral-7b", "llava1.5-7b"])]
+def test_ho_decode_gain_reaches_1_4x_up_to_70b(fig6):
+    dec = fig6[(fig6.phase == "decode") & (fig6.benchmark != "bloom-176b")]
     assert dec.ho_over_so.between(1.4, 8.0).all()
 
 
-@pytest.mark.xfail(strict=True, reason="large-model decode kernels run long enough that launch cost is "
-                   "small: HO gains 1.05-1.2x on 40B-176B models, under the article's 1.4x")
+@pytest.mark.xfail(strict=True, reason="Bloom-176B's decode layer kernels take 0.34 ms: a 1.4x HO gain needs "
+                   "0.14 ms of SO cost per kernel, which would push Mistral-7B 2K prefill to 1.25x against "
+                   "[P]'s 1.1x maximum; no per-kernel or per-operator SO cost meets both (see README)")
 def test_ho_decode_gain_for_every_model(fig6):
     assert fig6[fig6.phase == "decode"].ho_over_so.between(1.4, 8.0).all()
 
 
-@pytest.mark.xfail(strict=True, reason="the planner fuses a whole decoder layer in prefill: 34x fewer "
-                   "kernels than eager operators, not the article's 11x")
+@pytest.mark.xfail(strict=True, reason="the planner fuses a whole decoder layer in 4K prefill, as in decode "
+                   "(eager attention's whole K and V take 4 MiB of 520 MiB): 34x fewer kernels than eager "
+                   "operators, not the article's 11x (about 3 kernels per layer)")
 def test_kernel_calls_fall_about_11x_for_llama7b_prefill(fig6):
     r = fig6[(fig6.benchmark == "llama2-7b") & (fig6.phase == "prefill")].iloc[0]
     assert r.kernels_unfused / r.kernels_fused == pytest.approx(11, rel=0.25)
+
+
+def test_fused_decode_streams_over_85_percent_of_hbm_bandwidth(fig6):
+    r = fig6[(fig6.benchmark == "llama2-7b") & (fig6.phase == "decode")].iloc[0]
+    assert r.hbm_bw_fraction_ho > 0.85
+
+
+def test_fused_decoder_layer_occupies_about_90_percent_of_units(fig6):
+    r = fig6[(fig6.benchmark == "llama2-7b") & (fig6.phase == "decode")].iloc[0]
+    assert r.pcu_occupancy_ho == pytest.approx(0.9, rel=0.1)
+    assert r.pmu_occupancy_ho == pytest.approx(0.9, rel=0.1)
 
 
 def test_fused_pipelines_hold_20_plus_operators(fig6):

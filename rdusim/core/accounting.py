@@ -43,6 +43,28 @@ def graph_footprint(graph: Graph) -> tuple[float, float]:
     return float(sum(weights.values())), float(sum(other.values()) + 2 * largest)
 
 
+def repeated_footprint(graph: Graph, repeats: dict[int, int]) -> tuple[float, float]:
+    """:func:`graph_footprint` of the graph in which the ops of layer ``l`` stand for ``repeats[l]``
+    identical layers (a model built with one decoder layer, see :func:`benchmarks.decoder.layer_graph`).
+
+    A weight, KV-cache or state tensor counts once per repetition of the layer of the first op that
+    reads it; the largest activation is the same in every repetition. Equals :func:`graph_footprint`
+    of the full graph (tests/test_tiled.py).
+    """
+    weights: dict[str, int] = {}
+    other: dict[str, int] = {}
+    largest = 0
+    for op in graph.ops:
+        times = repeats.get(op.layer, 1)
+        for t in op.inputs:
+            if t.role == Role.WEIGHT:
+                weights.setdefault(t.name, t.nbytes * times)
+            elif t.role in (Role.KV_CACHE, Role.STATE):
+                other.setdefault(t.name, t.nbytes * times)
+        largest = max(largest, op.output.nbytes)
+    return float(sum(weights.values())), float(sum(other.values()) + 2 * largest)
+
+
 @dataclass
 class KernelArrays:
     """Per-kernel summary of a plan (struct of arrays, length = number of kernels)."""
@@ -57,7 +79,7 @@ class KernelArrays:
     coll_steps: np.ndarray    # latency-bound collective steps
     stages: np.ndarray        # pipeline depth (fill and drain)
     pcus: np.ndarray          # PCUs used
-    pmus: np.ndarray          # PMUs used
+    pmus: np.ndarray          # PMUs used: for capacity, and at least one per PCU (bandwidth)
     flops: np.ndarray
 
     @property
@@ -66,6 +88,11 @@ class KernelArrays:
 
     def ops_per_kernel(self) -> np.ndarray:
         return self.stop - self.start
+
+    @property
+    def ops(self) -> np.ndarray:
+        """Operators per kernel, as floats (a cost-vector field)."""
+        return (self.stop - self.start).astype(np.float64)
 
 
 # --------------------------------------------------------------------------- kernel summaries
@@ -124,6 +151,11 @@ def summarise_reference(bounds, work_s, is_stage, weight_bytes, buffer_pmus, wei
                 act += t_bytes[t]
         if not fused:
             used_pmus = pmus
+        elif used_pcus > used_pmus:
+            # a PCU streams its operands from a PMU (one PMU's bandwidth feeds one PCU): the compiler
+            # spreads stage buffers over at least as many PMUs as the kernel has PCUs (those holding
+            # weights or reordering blocks included)
+            used_pmus = used_pcus
         out[0, j] = slowest
         out[1, j] = wbytes
         out[2, j] = act

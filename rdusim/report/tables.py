@@ -12,7 +12,7 @@ from benchmarks.monarch import monarch_fft_graph
 from benchmarks.table1 import table1_frame
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import fig2_breakdown, table2_coe_speedups
-from rdusim.report.validation import load_claims
+from rdusim.report.validation import load_claims, passes
 from rdusim.scenarios.footprint import CoEDeployment, footprint_claims, footprint_frame
 from rdusim.sn40l.chip import RduChip
 from rdusim.sn40l.intensity import intensity_at, stage_table
@@ -136,14 +136,53 @@ def _range_value(values: pd.Series, low: float, high: float) -> float:
     return float(values.max())
 
 
+# Why a Figure 6 claim fails, when it does: a physical argument naming what the article must have
+# measured differently (appended to the claim's note in results/validation/claims.csv).
+FIG6_GAPS = {
+    "fig6_prefill_train_speedup_range": (
+        "Falcon-40B's parallel attention and MLP end each layer in one all-reduce of a 2048 x 8192 tensor: "
+        "unfused it runs alone (0.59 ms at the assumed 100 GB/s peer links, 37 of 120 ms), fused it streams "
+        "under the layer's compute; the article's unfused run must have overlapped or sped up that collective"),
+    "fig6_prefill_train_speedup_range_ho": (
+        "Falcon-40B as for the SO bars; Mistral-7B 2K prefill reaches 3.1x: its 1220 unfused kernels pay "
+        "25 ms of SO orchestration in 59 ms, and HO's 1.09x gain on the fused run lifts it past 3x; the article's "
+        "unfused prefill must have paid less orchestration per operator, or its HO gain on it was smaller"),
+    "fig6_decode_speedup_range_ho": (
+        "unfused decode issues one kernel per eager operator (about 1100 for a 7B model), each paying the "
+        "host launch and its configuration (20.5 us): 23 ms against a 1 ms fused-HO token. Under 13x with HO "
+        "needs unfused kernels launched in under about 10 us, while the article's 1.4x-8x HO gains need SO "
+        "costs of hundreds of microseconds per fused kernel: its launch cost must grow far more with kernel "
+        "size than one configuration per operator"),
+    "fig6_ho_decode_range": (
+        "Bloom-176B decode runs 70 layer kernels of 0.34 ms (620 MB of weights per socket each): a 1.4x HO "
+        "gain needs 0.14 ms of SO cost per kernel, which would give Mistral-7B 2K prefill (34 kernels in 19 ms) "
+        "a 1.25x gain against [P]'s 1.1x maximum; no cost per kernel or per operator meets both. The "
+        "article's bloom decode must have run each layer as several shorter kernels, or its SO decode loop "
+        "paid host work per kernel that prefill did not"),
+    "fig6_kernel_call_reduction_llama7b_prefill": (
+        "the planner fuses each 4K prefill decoder layer into one kernel, as in decode: nothing forces a break "
+        "(the whole K and V that eager attention needs before its first score tile take 4 MiB of the 520 MiB). "
+        "The article's about 3 kernels per layer come from its compiler's choices or programmer hints "
+        "(e.g. attention apart from the MLP), or from unfused operators that launch more than one kernel"),
+}
+
+
 def claims_fig6(config: dict, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Reproduced values of the Figure 6 claims from the fusion table."""
+    """Reproduced values of the Figure 6 claims from the fusion table.
+
+    The speedup ranges are checked on both sets of fused bars of the figure: software-orchestrated
+    (SO) and hardware-orchestrated (HO).
+    """
 
     t = fig6_fusion(config) if table is None else table
-    paper = {c["id"]: c["paper"] for c in load_claims()}
+    claims = {c["id"]: c for c in load_claims()}
+    paper = {k: c["paper"] for k, c in claims.items()}
     rows = []
 
     def add(claim_id, value, note):
+        c = claims[claim_id]
+        if claim_id in FIG6_GAPS and not passes(c["check"], c["paper"], value, c["tolerance"]):
+            note = f"{note}. Why it fails: {FIG6_GAPS[claim_id]}"
         rows.append((claim_id, value, note))
 
     def span(frame, col):
@@ -153,16 +192,19 @@ def claims_fig6(config: dict, table: pd.DataFrame | None = None) -> pd.DataFrame
     if len(fft):
         add("fig6_fftconv_single_kernel", float(fft.kernels_fused.iloc[0]), "fused kernels of FlashFFTConv")
         add("fig6_fftconv_speedup", float(fft.speedup_so.iloc[0]), "unfused / fused-SO time")
+        add("fig6_fftconv_speedup_ho", float(fft.speedup_ho.iloc[0]), "unfused / fused-HO time")
     big = t[t.phase.isin(["prefill", "train"])]
     dec = t[t.phase == "decode"]
+    for frame, claim_id in ((big, "fig6_prefill_train_speedup_range"), (dec, "fig6_decode_speedup_range")):
+        if len(frame):
+            add(claim_id, _range_value(frame.speedup_so, *paper[claim_id]),
+                "unfused / fused-SO: " + span(frame, "speedup_so"))
+            add(claim_id + "_ho", _range_value(frame.speedup_ho, *paper[claim_id + "_ho"]),
+                "unfused / fused-HO: " + span(frame, "speedup_ho"))
     if len(big):
-        add("fig6_prefill_train_speedup_range", _range_value(big.speedup_so, *paper["fig6_prefill_train_speedup_range"]),
-            "unfused / fused-SO: " + span(big, "speedup_so"))
         add("fig6_ho_prefill_train_max", _range_value(big.ho_over_so, *paper["fig6_ho_prefill_train_max"]),
             "fused-SO / fused-HO: " + span(big, "ho_over_so"))
     if len(dec):
-        add("fig6_decode_speedup_range", _range_value(dec.speedup_so, *paper["fig6_decode_speedup_range"]),
-            "unfused / fused-SO: " + span(dec, "speedup_so"))
         add("fig6_ho_decode_range", _range_value(dec.ho_over_so, *paper["fig6_ho_decode_range"]),
             "fused-SO / fused-HO: " + span(dec, "ho_over_so"))
     llm = t[t.phase != "fftconv"]

@@ -9,7 +9,16 @@ every cost is linear in the context); ``total_ms = ttft_ms + G * decode_ms_per_t
 GPU rows are evaluated in one numba pass per (platform, model, tp, mode) group: each kernel's
 matmul FLOPs, bytes and collective bytes are exact polynomials of batch and lengths (basis
 1, B, L, BL, L^2, BL^2 for prefill; 1, B, C, BC for decode), read off a few small probe graphs once.
-SN40L rows plan and cost the full graph (cached per distinct row).
+SN40L rows plan one decoder layer (and the distinct head and tail) and repeat its kernels
+(:mod:`rdusim.sn40l.tiled`); plans are cached by what they depend on (model, phase, batch, sequence
+length, tp and the chip's compute units and SRAM), never by bandwidths, latencies, launch costs or
+``gen``, and each row's times re-evaluate its cached plans. The full-graph path
+(:func:`rdu_pass_reference`) is the reference the fast path is tested against (tests/test_tiled.py).
+
+Memory: a GPU row fits when weights and the KV cache at the last token fit HBM. An SN40L row follows
+the evaluator's one placement rule (:func:`rdusim.sn40l.memory.place_bytes`: KV cache and
+activations in HBM, weights in the rest of HBM and DDR), for the KV cache at the last token and for
+both passes' graphs; a row that fails gets ``fits: false`` and the placement's reason.
 """
 from __future__ import annotations
 
@@ -22,12 +31,14 @@ import pandas as pd
 from numba import njit
 
 from baselines.gpu import GpuConstants, GpuDevice, lower
-from benchmarks.decoder import workload_graph
-from benchmarks.models import get_model, load_models, weight_bytes
+from benchmarks.decoder import layer_graph, workload_graph
+from benchmarks.models import attended_positions, get_model, load_models, weight_bytes
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import builtin_names, load_platform
 from rdusim.sn40l.chip import RduChip
-from rdusim.sn40l.run import evaluate
+from rdusim.sn40l.memory import place_bytes
+from rdusim.sn40l.run import EXECUTION_MODES, RduResult, evaluate
+from rdusim.sn40l.tiled import plan_tiled, tiled_time
 
 GPU_MODES = ("eager", "cuda-graph", "fused")
 RDU_MODES = ("unfused", "fused-so", "fused-ho")
@@ -85,7 +96,8 @@ def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> d
 
 # ------------------------------------------------------------------------------- memory check
 def memory_need(platform: str, model: str, tp: int, batch, prompt, gen):
-    """Bytes one device needs (weights and KV cache) and its capacity (HBM for GPUs, HBM + DDR for RDUs).
+    """Bytes one device needs (weights and KV cache at the last token) and its capacity (HBM for GPUs,
+    HBM + DDR for RDUs, where the KV cache must also fit HBM: see :func:`memory_fits`).
 
     ``batch``, ``prompt`` and ``gen`` may be arrays. The embedding is replicated on every device, the
     rest of the weights is split ``tp`` ways, and KV heads are split while there are enough of them.
@@ -103,15 +115,36 @@ def memory_need(platform: str, model: str, tp: int, batch, prompt, gen):
     return weights, kv, capacity
 
 
-def memory_check(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int) -> tuple[bool, str]:
-    """Whether weights and the KV cache of one device fit its memory (HBM for GPUs, HBM + DDR for RDUs)."""
+def memory_fits(platform: str, model: str, tp: int, batch, prompt, gen) -> tuple[np.ndarray, np.ndarray]:
+    """``(fits, reason)`` arrays of the closed-form memory check of many rows (one platform, model, tp).
+
+    GPUs: weights + KV cache <= HBM. RDUs: the SN40L placement rule
+    (:func:`rdusim.sn40l.memory.place_bytes`), KV cache in HBM and weights in the rest of HBM and DDR.
+    Reasons are empty where a row fits.
+    """
     weights, kv, capacity = memory_need(platform, model, tp, batch, prompt, gen)
-    need = weights + float(kv)
-    if need > capacity:
-        where = "HBM + DDR" if load_platform(platform).kind == "rdu" else "HBM"
-        return False, (f"needs {need / 1e9:.1f} GB per device (weights {weights / 1e9:.1f}, KV {float(kv) / 1e9:.1f})"
-                       f" > {capacity / 1e9:.0f} GB {where}")
-    return True, ""
+    kv = np.atleast_1d(np.asarray(kv, dtype=float))
+    reason = np.full(kv.shape, "", dtype=object)
+    if load_platform(platform).kind == "rdu":
+        chip = rdu_chip(platform)
+        ok = (kv <= chip.hbm_bytes) & (weights + kv <= capacity)
+        for i in np.flatnonzero(~ok):  # only rows that do not fit
+            reason[i] = place_bytes(weights, float(kv[i]), chip).reason
+        return ok, reason
+    need = weights + kv
+    ok = need <= capacity
+    bad = np.flatnonzero(~ok)
+    w = weights / 1e9
+    tail = f") > {capacity / 1e9:.0f} GB HBM"
+    reason[bad] = [f"needs {n:.1f} GB per device (weights {w:.1f}, KV {k:.1f}{tail}"
+                   for n, k in zip((need[bad] / 1e9).tolist(), (kv[bad] / 1e9).tolist())]
+    return ok, reason
+
+
+def memory_check(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int) -> tuple[bool, str]:
+    """Whether weights and the KV cache of one device fit its memory (see :func:`memory_fits`)."""
+    ok, reason = memory_fits(platform, model, tp, batch, prompt, gen)
+    return bool(ok[0]), str(reason[0])
 
 
 # ------------------------------------------------------------------------------- GPU templates
@@ -210,24 +243,78 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
 
 
 # ------------------------------------------------------------------------------- RDU rows
-def rdu_prefill_s(chip, model: str, batch: int, tp: int, prompt: int, mode: str) -> float:
-    """Time (s) of the prompt pass of ``model`` on one SN40L socket ``chip`` of a ``tp``-socket group."""
+# Chip values that only the kernel costs and the placement read (bandwidths, latencies, launch,
+# capacities off chip): a plan never depends on them, so the plan cache's chip has them blanked
+# (to -1, which would poison any plan that read them; tests/test_tiled.py would catch it).
+COST_ONLY_FIELDS = ("hbm_bytes", "hbm_bandwidth", "ddr_bytes", "ddr_bandwidth", "p2p_bandwidth", "p2p_latency",
+                    "host_link", "ddr_to_hbm", "stage_fill_cycles", "so_launch", "ho_launch", "op_config_bytes")
+PLAN_CACHE_SIZE = 16384
 
-    return evaluate(workload_graph(get_model(model), "prefill", batch, prompt, tp), chip, mode).time_s
+
+@lru_cache(maxsize=None)
+def rdu_chip(platform: str) -> RduChip:
+    """The SN40L socket of an RDU platform (cached per platform name)."""
+    return RduChip.from_platform(platform)
+
+
+@lru_cache(maxsize=1024)
+def plan_chip(chip: RduChip) -> RduChip:
+    """``chip`` with its cost-only values blanked: the key (and planning chip) of the plan cache."""
+    return chip.with_(**{f: -1.0 for f in COST_ONLY_FIELDS})
+
+
+@lru_cache(maxsize=PLAN_CACHE_SIZE)
+def rdu_plan(model: str, phase: str, batch: int, seq_len: int, tp: int, chip: RduChip, fusion: str):
+    """The :class:`~rdusim.sn40l.tiled.TiledPlan` of one pass, planned once per decoder layer; ``chip``
+    is a :func:`plan_chip`. A decode pass depends on its context only through the attended positions."""
+    m = get_model(model)
+    seq = attended_positions(m, seq_len) if phase == "decode" else seq_len
+    return plan_tiled(*layer_graph(m, phase, batch, seq, tp), chip, fusion)
+
+
+def rdu_pass(chip: RduChip, model: str, phase: str, batch: int, seq_len: int, tp: int, mode: str) -> tuple[bool, str, float]:
+    """``(fits, reason, time_s)`` of one ``prefill`` (``seq_len`` = prompt) or ``decode`` step
+    (``seq_len`` = context) of ``model`` on one SN40L socket ``chip`` of a ``tp``-socket group."""
+    fusion, orchestration = EXECUTION_MODES[mode]
+    return tiled_time(rdu_plan(model, phase, int(batch), int(seq_len), int(tp), plan_chip(chip), fusion),
+                      chip, orchestration)
+
+
+def rdu_pass_reference(chip: RduChip, model: str, phase: str, batch: int, seq_len: int, tp: int, mode: str) -> RduResult:
+    """:func:`rdu_pass` on the full graph (every layer built, flattened and planned): the reference."""
+    return evaluate(workload_graph(get_model(model), phase, batch, seq_len, tp), chip, mode)
+
+
+def rdu_prefill_s(chip, model: str, batch: int, tp: int, prompt: int, mode: str) -> float:
+    """Time (s) of the prompt pass of ``model`` on one SN40L socket ``chip`` of a ``tp``-socket group
+    (NaN when it does not fit)."""
+
+    return rdu_pass(chip, model, "prefill", batch, prompt, tp, mode)[2]
 
 
 def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, mode: str) -> float:
     """Mean time (s) of one of ``gen`` decode steps after ``prompt`` tokens (evaluated at context L + G/2)."""
 
-    return evaluate(workload_graph(get_model(model), "decode", batch, prompt + gen // 2, tp), chip, mode).time_s
+    return rdu_pass(chip, model, "decode", batch, prompt + gen // 2, tp, mode)[2]
 
 
-@lru_cache(maxsize=4096)
-def _rdu_times(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int, mode: str) -> tuple[float, float]:
-
-    chip = RduChip.from_platform(platform)
-    return (rdu_prefill_s(chip, model, batch, tp, prompt, mode),
-            rdu_decode_s(chip, model, batch, tp, prompt, gen, mode))
+def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str):
+    """``(ttft_s, decode_s, fits, reason)`` of SN40L rows that pass the closed-form memory check."""
+    chip = rdu_chip(platform)
+    n = len(rows)
+    ttft, dec = np.empty(n), np.empty(n)
+    fits = np.ones(n, dtype=bool)
+    reason = np.full(n, "", dtype=object)
+    batch = rows["batch"].to_numpy()
+    prompt = rows["prompt"].to_numpy()
+    ctx = prompt + rows["gen"].to_numpy() // 2
+    for i in range(n):
+        ok_p, why_p, ttft[i] = rdu_pass(chip, model, "prefill", batch[i], prompt[i], tp, mode)
+        ok_d, why_d, dec[i] = rdu_pass(chip, model, "decode", batch[i], ctx[i], tp, mode)
+        if not (ok_p and ok_d):
+            fits[i], reason[i] = False, why_p or why_d
+            ttft[i] = dec[i] = np.nan
+    return ttft, dec, fits, reason
 
 
 # ------------------------------------------------------------------------------- public API
@@ -293,24 +380,21 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     wbytes = np.zeros(n)
     for (platform, model, tp, mode), group in df.groupby(keys, sort=False):
         idx = group.index.to_numpy()
-        weights, kv, capacity = memory_need(platform, model, int(tp), group["batch"].to_numpy(),
-                                            group["prompt"].to_numpy(), group["gen"].to_numpy())
-        ok = weights + kv <= capacity
+        ok, why = memory_fits(platform, model, int(tp), group["batch"].to_numpy(), group["prompt"].to_numpy(),
+                              group["gen"].to_numpy())
         fits[idx] = ok
+        reasons[idx] = why
         wbytes[idx] = weight_bytes(get_model(model))
-        for pos in idx[~ok]:
-            r = df.loc[pos]
-            reasons[pos] = memory_check(platform, model, int(r.batch), int(tp), int(r.prompt), int(r.gen))[1]
         run = group[ok]
         if run.empty:
             continue
+        at = run.index.to_numpy()
         if kinds[(platform, model, int(tp), mode)] == "gpu":
-            t, d = _gpu_group(run, platform, model, int(tp), mode, const)
+            ttft[at], dec[at] = _gpu_group(run, platform, model, int(tp), mode, const)
         else:
-            pairs = [_rdu_times(platform, model, int(r.batch), int(tp), int(r.prompt), int(r.gen), mode)
-                     for r in run.itertuples(index=False)]
-            t, d = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-        ttft[run.index.to_numpy()], dec[run.index.to_numpy()] = t, d
+            t, d, f, r = _rdu_group(run, platform, model, int(tp), mode)
+            ttft[at], dec[at] = t, d
+            fits[at], reasons[at] = f, r
     df["ttft_ms"] = ttft * 1e3
     df["decode_ms_per_token"] = dec * 1e3
     df["total_ms"] = df["ttft_ms"] + df["gen"] * df["decode_ms_per_token"]

@@ -27,6 +27,7 @@ requests in the system (for Little's law). The numba kernel :func:`_run` has its
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.coe import load_profile, switch_bandwidth
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
-from rdusim.scenarios.predict import predict
+from rdusim.scenarios.predict import clears_with_gpu_constants, predict
 
 POLICIES = ("lru", "lfu", "pinned")
 _POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
@@ -257,10 +258,15 @@ class ServiceTables:
 
 def service_tables(platform: str, experts: int, max_batch: int, prompt: int, gen: int, profile: str = "paper",
                    dep=None) -> ServiceTables:
-    """Look-up tables of the serving loop from ``rdusim predict`` and the CoE capacity model."""
+    """Look-up tables of the serving loop from ``rdusim predict`` and the CoE capacity model (built
+    once per platform, batch limit, lengths, profile and deployment; they do not depend on ``experts``)."""
+    return _service_tables(platform, int(max_batch), int(prompt), int(gen), profile,
+                           dep or CoEDeployment.from_config())
 
 
-    dep = dep or CoEDeployment.from_config()
+@clears_with_gpu_constants
+@lru_cache(maxsize=256)
+def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profile: str, dep) -> ServiceTables:
     p = load_platform(platform)
     tp = min(dep.tensor_parallel, p.devices)
     mode = load_profile(profile).execution(p)

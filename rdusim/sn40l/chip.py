@@ -37,6 +37,7 @@ class RduChip:
     stream_tile_rows: int
     so_launch: float
     ho_launch: float
+    op_config_bytes: float       # configuration of one operator's stage programs, loaded at each launch
 
     @property
     def pmu_bytes(self) -> float:
@@ -65,6 +66,15 @@ class RduChip:
             return self.ho_launch
         raise ConfigError("orchestration", orchestration, "so, ho")
 
+    def config_s_per_op(self, orchestration: str) -> float:
+        """Time to load one operator's configuration at a kernel launch: over the host link when the
+        host orchestrates (``so``), from device memory (HBM) by the AGCUs when they do (``ho``)."""
+        if orchestration == "so":
+            return self.op_config_bytes / self.host_link
+        if orchestration == "ho":
+            return self.op_config_bytes / self.hbm_bandwidth
+        raise ConfigError("orchestration", orchestration, "so, ho")
+
     def with_(self, **changes) -> "RduChip":
         """A copy with some values changed (what-if studies)."""
         return replace(self, **changes)
@@ -84,5 +94,5 @@ class RduChip:
             ddr_bytes=d("ddr_capacity"), ddr_bandwidth=d("ddr_bandwidth"), p2p_bandwidth=d("p2p_bandwidth"),
             p2p_latency=d("p2p_latency"), host_link=d("host_link"), ddr_to_hbm=d("ddr_to_hbm"),
             stage_fill_cycles=d("stage_fill_cycles"), stream_tile_rows=int(d("stream_tile_rows")),
-            so_launch=d("so_launch"), ho_launch=d("ho_launch"),
+            so_launch=d("so_launch"), ho_launch=d("ho_launch"), op_config_bytes=d("op_config"),
         )

@@ -30,7 +30,13 @@ class Placement:
 
 def place(graph: Graph, chip: RduChip) -> Placement:
     """Place ``graph``'s data in HBM and DDR of one socket (see module docstring)."""
-    weights, other = graph_footprint(graph)
+    return place_bytes(*graph_footprint(graph), chip)
+
+
+def place_bytes(weights: float, other: float, chip: RduChip) -> Placement:
+    """Place ``weights`` bytes of weights and ``other`` bytes of KV cache, activations and optimizer
+    state in HBM and DDR of one socket: the one memory rule of the SN40L model (``rdusim predict``'s
+    fits and the evaluator's both come from it)."""
     if other > chip.hbm_bytes:
         return Placement(weights, other, other, 0.0, 0.0, False,
                          f"KV cache and activations need {other / 1e9:.1f} GB > {chip.hbm_bytes / 1e9:.0f} GB HBM")

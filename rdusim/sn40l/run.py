@@ -15,7 +15,7 @@ from rdusim.core.accounting import KernelArrays
 from rdusim.core.errors import ConfigError
 from rdusim.core.graph import Graph
 from rdusim.sn40l.chip import RduChip
-from rdusim.sn40l.cost import hw_vector, kernel_matrix, kernel_times_jit
+from rdusim.sn40l.cost import hw_vector, kernel_matrix, kernel_times_jit, orchestration_times
 from rdusim.sn40l.fusion import plan
 from rdusim.sn40l.memory import Placement, place
 from rdusim.sn40l.opcost import rdu_optable
@@ -36,8 +36,8 @@ class RduResult:
     hbm_bytes: float
     ddr_bytes: float
     onchip_bytes: float
-    launch_s: float
-    pcu_occupancy: float        # time-weighted fraction of PCUs in use
+    launch_s: float             # orchestration: launches and configuration loads
+    pcu_occupancy: float        # fraction of PCUs in use, weighted by kernel run time over the whole run
     pmu_occupancy: float
     hbm_bw_fraction: float      # HBM bytes / time / peak HBM bandwidth
     max_ops_per_kernel: int
@@ -68,15 +68,17 @@ def summarise(kernels: KernelArrays, chip: RduChip, mode: str, orchestration: st
     km = kernel_matrix(kernels)
     hw = hw_vector(chip, orchestration, placement.weight_ddr_fraction)
     times = kernel_times_jit(km, hw)
+    orchestration = orchestration_times(km, hw)
+    running = times - orchestration  # units idle while a kernel is configured and launched
     total = float(times.sum())
     ddr = float(np.sum(kernels.weight_bytes) * placement.weight_ddr_fraction)
     hbm = float(np.sum(kernels.weight_bytes) + np.sum(kernels.act_bytes)) - ddr
     return RduResult(
         mode=mode, fits=True, reason="", time_s=total, kernels=kernels.n_kernels,
         flops=float(np.sum(kernels.flops)), hbm_bytes=hbm, ddr_bytes=ddr,
-        onchip_bytes=float(np.sum(kernels.onchip_bytes)), launch_s=kernels.n_kernels * hw[7],
-        pcu_occupancy=float(np.sum(times * kernels.pcus) / (total * chip.pcus)),
-        pmu_occupancy=float(np.sum(times * pmus_in_use(kernels, times, chip)) / (total * chip.pmus)),
+        onchip_bytes=float(np.sum(kernels.onchip_bytes)), launch_s=float(orchestration.sum()),
+        pcu_occupancy=float(np.sum(running * kernels.pcus) / (total * chip.pcus)),
+        pmu_occupancy=float(np.sum(running * pmus_in_use(kernels, running, chip)) / (total * chip.pmus)),
         hbm_bw_fraction=hbm / total / chip.hbm_bandwidth,
         max_ops_per_kernel=int(np.max(kernels.ops_per_kernel())),
     )

@@ -134,3 +134,92 @@ def test_sweep_points_per_second(benchmark, repo_root):
     run_shard(spec, 0, 4, progress=False)  # warm-up: plans the SN40L variants once
     table = benchmark.pedantic(run_shard, args=(spec, 1, 4), kwargs={"progress": False}, rounds=1, iterations=1)
     benchmark.extra_info["points"] = len(table)
+
+
+def _gpu_frame(n: int, oom: bool):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"platform": rng.choice(["dgx-h100", "dgx-a100", "dgx-h200"], n), "model": "llama2-7b",
+                          "batch": rng.integers(1, 64, n), "tp": 8, "prompt": rng.integers(16, 4096, n),
+                          "gen": rng.integers(1, 512, n), "execution": "fused"})
+    if oom:  # single-GPU llama2-70b rows whose weights alone overflow an 80 GB card, about 28% of rows
+        big = rng.random(n) < 0.28
+        frame.loc[big, ["platform", "model", "tp"]] = ["h100-sxm", "llama2-70b", 1]
+    return frame
+
+
+def _sn40l_frame(n: int, seed: int = 1):
+    """Distinct SN40L rows: half sn40l-node tp 8 fused-ho, half sn40l tp 1 (batch, prompt, gen random)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    return pd.DataFrame({"platform": ["sn40l-node"] * half + ["sn40l"] * (n - half), "model": "llama2-7b",
+                         "batch": rng.integers(1, 65, n), "tp": [8] * half + [1] * (n - half),
+                         "prompt": rng.integers(16, 4097, n), "gen": rng.integers(1, 513, n), "execution": "fused-ho"})
+
+
+def test_predict_rows_with_oom(benchmark):
+    """100,000 GPU rows of which about 28% do not fit (their reasons written in one vectorised step)."""
+    from rdusim.scenarios.predict import predict
+
+    frame = _gpu_frame(100_000, oom=True)
+    predict(frame.head(50))
+    out = benchmark.pedantic(predict, args=(frame,), rounds=1, iterations=1)
+    benchmark.extra_info["rows"] = len(frame)
+    assert 0.2 < (~out.fits).mean() < 0.35
+
+
+def test_predict_sn40l_distinct_rows(benchmark):
+    """1,000 distinct SN40L rows (every row plans its two passes: one decoder layer each, then tiled)."""
+    from rdusim.scenarios.predict import predict, rdu_plan
+
+    predict(_sn40l_frame(10, seed=2))  # warm-up: numba kernels from the cache
+    frame = _sn40l_frame(1000)
+
+    def run():
+        rdu_plan.cache_clear()
+        return predict(frame)
+    out = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["rows"] = len(frame)
+    assert out.fits.any()
+
+
+def test_predict_mixed_gpu_sn40l(benchmark):
+    """A 50/50 GPU and SN40L frame of 2,000 rows (all SN40L rows distinct, plan cache cleared)."""
+    import pandas as pd
+
+    from rdusim.scenarios.predict import predict, rdu_plan
+
+    frame = pd.concat([_gpu_frame(1000, oom=False), _sn40l_frame(1000, seed=3)], ignore_index=True)
+    predict(frame.head(5))
+
+    def run():
+        rdu_plan.cache_clear()
+        return predict(frame)
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["rows"] = len(frame)
+
+
+def test_cold_predict_cli(benchmark):
+    """`rdusim predict --platform h100-sxm --model llama2-7b --json` as a new process."""
+    cmd = [sys.executable, "-m", "rdusim.cli", "predict", "--platform", "h100-sxm", "--model", "llama2-7b", "--json"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    benchmark.pedantic(lambda: subprocess.run(cmd, check=True, capture_output=True), rounds=3, iterations=1)
+
+
+def test_sweep_shard_cold(benchmark, repo_root):
+    """One default-sweep shard from its first point, planning included (plan and routing caches cleared)."""
+    from rdusim.scenarios import sweep
+    from rdusim.scenarios.predict import rdu_plan
+
+    spec = yaml.safe_load((repo_root / "config/config.yaml").read_text())["sweeps"]["default"]
+    sweep.run_shard(spec, 0, 4, progress=False)  # numba kernels loaded, GPU templates built
+
+    def run():
+        for cached in (rdu_plan, sweep._rdu_times, sweep._routing):
+            cached.cache_clear()
+        return sweep.run_shard(spec, 1, 4, progress=False)
+    table = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["points"] = len(table)
