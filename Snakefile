@@ -44,6 +44,7 @@ rule all:
         "results/tables/fig6_fusion.csv",
         expand("results/figures/fig6_fusion.{ext}", ext=["png", "svg"]),
         "results/validation/gpu_calibration.csv",
+        "results/validation/gpu_calibration_summary.csv",
         expand("results/figures/gpu_calibration.{ext}", ext=["png", "svg"]),
         "results/tables/fig2_breakdown.csv",
         "results/tables/fig7_latency_vs_experts.csv",

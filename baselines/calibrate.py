@@ -6,12 +6,17 @@ It measures, on whatever device PyTorch sees (the first CUDA GPU, else the CPU w
 * the dense GEMM rate (bf16 on a GPU, float32 on the CPU),
 * the cost of one tiny kernel issued eagerly and, on CUDA, replayed from one CUDA graph,
 * host-to-device copy bandwidth from pinned and from pageable host memory (CUDA only),
+* the streaming curve: time of device-to-device copies and of GEMV-shaped matmuls (one token times a
+  weight matrix) from about 1 MB to 1 GB, and a GEMM sweep over decode and prefill shapes
+  (:func:`measure_sweeps`; each kernel timed as one of many replayed from a CUDA graph, cycling over
+  enough buffers that none is still in L2),
 * optionally, prefill and decode latency of a minimal Llama-family decoder with random weights,
   eager and (CUDA) one CUDA graph per decode step.
 
 :func:`platform_yaml` turns a measurement into a platform mapping in the layout that
 :func:`rdusim.core.platforms.load_platform` reads (``published`` datasheet values from the caller,
-``measured`` values from the run), and :func:`write_platform` writes it as YAML.
+``measured`` values from the run, ``curves`` the measured sweeps, which :mod:`baselines.gpu` uses in place
+of the constants it carries from the H100), and :func:`write_platform` writes it as YAML.
 
 PyTorch is imported lazily, inside the functions, so that importing this module works without it;
 :func:`main` says in one line how to install it when it is missing.
@@ -46,6 +51,16 @@ TINY_MODELS: dict[str, dict] = {
 # Run settings of the model section; a model config may override any of them.
 MODEL_RUN = {"prompt": 128, "decode_steps": 32, "batches": (1, 8)}
 TINY_MODEL_RUN = {"prompt": 16, "decode_steps": 4, "batches": (1, 2)}
+
+# Streaming sweep: bytes of weights per kernel (GEMV) or bytes read + written (copy), 1 MiB to 1 GiB on a
+# GPU; a ring of buffers of at least RING_BYTES so that no timed kernel finds its data in L2 (50 MB on H100).
+SWEEP_BYTES = tuple(1 << e for e in range(20, 31))
+TINY_SWEEP_BYTES = tuple(1 << e for e in range(16, 21))
+RING_BYTES, TINY_RING_BYTES = 512 << 20, 4 << 20
+GEMV_K, TINY_GEMV_K = 4096, 128  # the reduction size of the GEMV-shaped matmuls (a decoder's hidden size)
+# GEMM sweep: tokens M x (K, N) weight shapes of a 7B decoder (QKV/out, MLP up, MLP down); M from decode to prefill.
+GEMM_M, GEMM_KN = (1, 8, 64, 512, 2048, 8192), ((4096, 4096), (4096, 11008), (11008, 4096))
+TINY_GEMM_M, TINY_GEMM_KN = (1, 8, 64), ((128, 128), (128, 256))
 
 # measurement section, measurement key -> platform ``measured`` key (each ends in a unit of rdusim.core.units)
 MEASURED_KEYS: tuple[tuple[str, str, str], ...] = (
@@ -235,6 +250,75 @@ def measure_h2d(ctx: _Ctx) -> dict:
     return out
 
 
+def _per_kernel_seconds(ctx: _Ctx, kernels: list[Callable[[], object]], reps: int = 3) -> float:
+    """Time of one kernel of ``kernels`` (issued in turn): on CUDA replayed from one CUDA graph, as the
+    decode steps of the ``cuda-graph`` mode are, so the launch gap between kernels is included."""
+    def issue():
+        for fn in kernels:
+            fn()
+
+    if ctx.cuda:
+        graph = _capture(ctx, issue, warm_runs=1)
+        seconds = ctx.time(graph.replay, reps=reps, warmup=1)
+        del graph
+    else:
+        seconds = ctx.time(issue, reps=reps, warmup=1)
+    return seconds / len(kernels)
+
+
+def _ring(nbytes: int, ring_bytes: int, calls: int) -> int:
+    """How many buffers of ``nbytes`` to cycle over: enough to fill ``ring_bytes`` (defeats L2), at least 2."""
+    return max(2, min(calls, -(-ring_bytes // nbytes)))
+
+
+def measure_sweeps(ctx: _Ctx) -> dict:
+    """Streaming and GEMM sweeps: the measured curves of the GPU model (issue 16).
+
+    ``stream_copy``: device-to-device copies, ``bytes`` read + written; ``stream_gemv``: one token times a
+    ``K x N`` bf16 weight matrix (``bytes`` = the weights), 1 MiB to 1 GiB; ``gemm``: ``M x K`` by ``K x N``
+    matmuls over decode and prefill shapes. ``time_us``: time per kernel (a CUDA graph of 8 to 64 kernels
+    cycling over a ring of buffers larger than L2, median of 3 replays). About 20 s on an H100.
+    """
+    torch = ctx.torch
+    sizes = TINY_SWEEP_BYTES if ctx.tiny else SWEEP_BYTES
+    ring_bytes = TINY_RING_BYTES if ctx.tiny else RING_BYTES
+    k = TINY_GEMV_K if ctx.tiny else GEMV_K
+    elem = torch.finfo(ctx.dtype).bits // 8
+    out: dict = {"stream_copy": {"bytes": [], "time_us": []}, "stream_gemv": {"bytes": [], "time_us": []}}
+    for nbytes in sizes:
+        calls = 8 if nbytes >= (256 << 20) else 32 if nbytes >= (16 << 20) else 64
+        half = nbytes // 2  # a copy reads half and writes half of the bytes it moves
+        ring = _ring(nbytes, ring_bytes, calls)
+        src = [torch.empty(half, dtype=torch.uint8, device=ctx.device).fill_(1) for _ in range(ring)]
+        dst = [torch.empty(half, dtype=torch.uint8, device=ctx.device) for _ in range(ring)]
+        kernels = [(lambda i=i: dst[i % ring].copy_(src[i % ring])) for i in range(calls)]
+        out["stream_copy"]["bytes"].append(2 * half)
+        out["stream_copy"]["time_us"].append(_sig(_per_kernel_seconds(ctx, kernels) * 1e6))
+        del src, dst
+        n = max(1, nbytes // (k * elem))
+        weights = [torch.empty(k, n, dtype=ctx.dtype, device=ctx.device).normal_() for _ in range(ring)]
+        x = torch.randn(1, k, dtype=ctx.dtype, device=ctx.device)
+        y = torch.empty(1, n, dtype=ctx.dtype, device=ctx.device)
+        kernels = [(lambda i=i: torch.matmul(x, weights[i % ring], out=y)) for i in range(calls)]
+        out["stream_gemv"]["bytes"].append(k * n * elem)
+        out["stream_gemv"]["time_us"].append(_sig(_per_kernel_seconds(ctx, kernels) * 1e6))
+        del weights
+    gemm: dict = {"m": [], "n": [], "k": [], "time_us": []}
+    for kk, nn in (TINY_GEMM_KN if ctx.tiny else GEMM_KN):
+        w_ring = _ring(kk * nn * elem, ring_bytes, 16)
+        weights = [torch.empty(kk, nn, dtype=ctx.dtype, device=ctx.device).normal_() for _ in range(w_ring)]
+        for m in (TINY_GEMM_M if ctx.tiny else GEMM_M):
+            a = torch.randn(m, kk, dtype=ctx.dtype, device=ctx.device)
+            c = torch.empty(m, nn, dtype=ctx.dtype, device=ctx.device)
+            kernels = [(lambda i=i: torch.matmul(a, weights[i % w_ring], out=c)) for i in range(16)]
+            for key, value in (("m", m), ("n", nn), ("k", kk)):
+                gemm[key].append(value)
+            gemm["time_us"].append(_sig(_per_kernel_seconds(ctx, kernels) * 1e6))
+        del weights
+    out["gemm"] = gemm
+    return out
+
+
 # ---------------------------------------------------------------- minimal Llama-family decoder
 
 class TinyLlama:
@@ -388,7 +472,7 @@ def measure_model(ctx: _Ctx, cfg: dict) -> dict:
     return out
 
 
-def measure(tiny: bool = False, models: bool = False, model_configs: dict | None = None) -> dict:
+def measure(tiny: bool = False, models: bool = False, model_configs: dict | None = None, sweep: bool = True) -> dict:
     """Measure the device PyTorch sees and return the results as a nested dict.
 
     Uses the first CUDA GPU if there is one, else the CPU; the CPU always gets the small
@@ -400,6 +484,8 @@ def measure(tiny: bool = False, models: bool = False, model_configs: dict | None
     read + written per second; ``gemm`` {``bf16_TFLOPs``}: n x n x n GEMM rate; ``launch``
     {``eager_us_per_kernel``, ``graph_us_per_kernel`` (CUDA)}: cost per tiny kernel; ``h2d``
     {``pinned_GBps``, ``pageable_GBps``} (CUDA only; empty on the CPU): host-to-device copy;
+    with ``sweep=True`` (default), ``sweep`` {``stream_copy``, ``stream_gemv``, ``gemm``}: the measured
+    curves (see :func:`measure_sweeps`);
     with ``models=True``, ``models`` {name: {...}}: prefill and per-step decode latency in ms of
     a random-weight Llama-family decoder per config (see :func:`measure_model`). ``model_configs``
     maps names to configs; by default the Llama-2-7B and Mistral-7B shapes, or a 2-layer,
@@ -414,6 +500,8 @@ def measure(tiny: bool = False, models: bool = False, model_configs: dict | None
     result["gemm"] = measure_gemm(ctx)
     result["launch"] = measure_launch(ctx)
     result["h2d"] = measure_h2d(ctx)
+    if sweep:
+        result["sweep"] = measure_sweeps(ctx)
     if models:
         configs = model_configs if model_configs is not None else (TINY_MODELS if ctx.tiny else DEFAULT_MODELS)
         result["models"] = {}
@@ -460,7 +548,8 @@ def platform_yaml(measurement: dict, name: str, hbm_capacity_GB: float | None = 
 
     The datasheet values given by the caller go to ``device.published``; the measured ones to
     ``device.measured`` (``hbm_copy_GBps``, ``gemm_bf16_TFLOPs``, ``launch_eager_us``,
-    ``launch_graph_us``, ``h2d_pinned_GBps``, ``h2d_pageable_GBps``; only those measured).
+    ``launch_graph_us``, ``h2d_pinned_GBps``, ``h2d_pageable_GBps``; only those measured); the measured
+    sweeps to ``device.curves`` (see :func:`measured_curves`).
     A datasheet value left as ``None`` is filled in: ``hbm_capacity_GB`` from the CUDA device
     properties (published) or, on a CPU run, the host RAM (assumed); ``hbm_bandwidth_GBps``,
     ``peak_bf16_TFLOPs`` and ``host_link_GBps`` from the matching measured value, under
@@ -509,13 +598,28 @@ def platform_yaml(measurement: dict, name: str, hbm_capacity_GB: float | None = 
                    + ", ".join(d for d in details if d) + ")")
     if assumed:
         description += "; assumed (no datasheet value given): " + ", ".join(sorted(assumed))
+    device = {"published": published, "assumed": assumed, "measured": measured}
+    curves = measured_curves(measurement)
+    if curves:
+        device["curves"] = curves
     return {
         "name": name,
         "kind": "gpu",
         "description": description,
         "devices": 1,
-        "device": {"published": published, "assumed": assumed, "measured": measured},
+        "device": device,
     }
+
+
+def measured_curves(measurement: dict) -> dict:
+    """The ``curves`` block of a platform file: the sweeps of a :func:`measure` result whose every value is
+    a finite number > 0 (the GPU model reads them with :func:`baselines.gpu.read_curves`)."""
+    out = {}
+    for name, curve in (measurement.get("sweep") or {}).items():
+        if isinstance(curve, dict) and curve and all(
+                isinstance(v, list) and len(v) >= 2 and all(_usable(x) for x in v) for v in curve.values()):
+            out[name] = {key: [float(x) for x in values] for key, values in curve.items()}
+    return out
 
 
 def write_platform(path: str | os.PathLike, mapping: dict) -> Path:
@@ -528,7 +632,8 @@ def write_platform(path: str | os.PathLike, mapping: dict) -> Path:
     path = Path(path)
     lines = ["# Platform written by `rdusim calibrate-gpu`.",
              "# published: datasheet values given on the command line (or the CUDA device properties);",
-             "# measured: this run (median of repetitions after warm-up)."]
+             "# measured: this run (median of repetitions after warm-up);",
+             "# curves: the streaming and GEMM sweeps of this run (time per kernel replayed from a CUDA graph)."]
     for key in (mapping.get("device") or {}).get("assumed") or {}:
         lines.append(f"# assumed {key}: {ASSUMED_REASONS.get(key, 'not given; stand-in value')}.")
     body = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False, width=1000)
@@ -547,6 +652,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="platform name (default: from the device name)")
     p.add_argument("--tiny", action="store_true", help="small sizes (a quick dry run; always on for the CPU)")
     p.add_argument("--models", action="store_true", help="also time prefill and decode of Llama-family decoders")
+    p.add_argument("--no-sweep", action="store_true", help="skip the streaming and GEMM sweeps (the measured curves)")
     p.add_argument("--json", metavar="PATH", help="also write the raw measurement as JSON")
     p.add_argument("--hbm-capacity-GB", type=float, dest="hbm_capacity_GB",
                    help="datasheet HBM capacity (default: CUDA device properties)")
@@ -572,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print(TORCH_MISSING, file=sys.stderr)
         return 2
-    result = measure(tiny=args.tiny, models=args.models)
+    result = measure(tiny=args.tiny, models=args.models, sweep=not args.no_sweep)
     if args.json:
         json_path = Path(args.json)
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,10 +9,27 @@ Execution modes (issue "GPU baselines"):
   element-wise prologue and epilogue, attention as one fused kernel (no score tensor in HBM, no
   repeated KV heads), replayed from a graph.
 
-Per kernel: ``t = max(floor, matmul FLOPs / (GEMM rate x gemm_eff), bytes / (copy bw x bw_eff))``
-plus, for an all-reduce over ``w`` GPUs, ``latency + 2 (w-1)/w bytes / NVLink bw``. GEMM rate and copy
-bandwidth are measured where a measurement exists (``measured:`` in the platform file), else the
-datasheet value times the measured/datasheet ratio of the H100. Constants: ``baselines/data/gpu_constants.yaml``.
+Per kernel (issue 16): ``t = t_fixed + max(matmul FLOPs / GEMM rate, bytes / streaming rate)``, plus,
+for an all-reduce over ``w`` GPUs, ``latency + 2 (w-1)/w bytes / NVLink bw``.
+
+* ``t_fixed`` is what every kernel pays whatever its size: the gap between kernels replayed from a CUDA
+  graph (measured per GPU, ``launch_graph_us``; for a GPU never measured, the H100's value scaled by SM
+  clock, since the front end that dispatches kernels runs at that clock) plus ``kernel_ramp``, the
+  memory-pipeline ramp-up and tail beyond that gap (a time, carried unchanged: HBM latency, not a rate).
+* The streaming rate is the GPU's copy bandwidth (measured, else datasheet x the H100's
+  measured/datasheet ratio) times a kernel-class efficiency: ``stream_efficiency`` for PyTorch's GEMV and
+  element-wise kernels (eager, cuda-graph), ``engine_stream_efficiency`` for an optimised engine's
+  (fused). Both are <= 1, so no kernel streams faster than a copy.
+* Together these give a size-dependent effective rate ``bytes / t = rate x bytes / (bytes + t_fixed x rate)``
+  (Hockney's latency-bandwidth form): it saturates towards the sustained rate for large kernels, and the
+  size at which half of it is reached, ``t_fixed x rate``, grows with the GPU's bandwidth, so the same
+  small kernels lose more on a faster GPU.
+* A GPU's own measured curve (``device.curves`` in its platform file, written by ``rdusim calibrate-gpu``)
+  replaces the carried values: the GEMV sweep gives ``t_fixed`` and the PyTorch streaming rate, the GEMM
+  sweep the GEMM rate. Wave quantisation over the SM count is not modelled: the H100 file's prefill
+  shapes fill whole waves to within a few percent, so the data cannot support it.
+
+Constants: ``baselines/data/gpu_constants.yaml``.
 """
 from __future__ import annotations
 
@@ -38,14 +55,16 @@ CONSTANTS_FILE = Path(__file__).parent / "data" / "gpu_constants.yaml"
 class GpuConstants:
     """The GPU model's calibration constants in SI units (see ``gpu_constants.yaml``)."""
 
-    bw_efficiency: float
+    stream_efficiency: float
+    engine_stream_efficiency: float
     gemm_efficiency: float
-    kernel_floor: float
+    kernel_ramp: float
     eager_host: float
     copy_to_datasheet: float
     gemm_to_datasheet: float
     graph_launch: float
     eager_launch: float
+    reference_clock: float
     allreduce_latency: float
 
     @classmethod
@@ -55,6 +74,9 @@ class GpuConstants:
 
     def with_fitted(self, values: dict[str, float]) -> "GpuConstants":
         return replace(self, **values)
+
+
+FRACTIONS = ("stream_efficiency", "engine_stream_efficiency", "gemm_efficiency", "copy_to_datasheet", "gemm_to_datasheet")
 
 
 @lru_cache(maxsize=None)
@@ -68,20 +90,76 @@ def _load_constants(path: str) -> GpuConstants:
     missing = set(names) - set(si)
     if missing:
         raise ConfigError(f"{path}", sorted(missing), "every constant of baselines/data/gpu_constants.yaml")
-    for key in ("bw_efficiency", "gemm_efficiency", "copy_to_datasheet", "gemm_to_datasheet"):
+    for key in FRACTIONS:
         if not 0 < si[key] <= 1:
             raise ConfigError(f"gpu_constants.{key}", si[key], "a fraction in (0, 1]")
     return GpuConstants(**{k: si[k] for k in names})
 
 
+# ------------------------------------------------------------------ measured curves (calibrate-gpu)
+CURVE_FIELDS = {"stream_copy": ("bytes", "time_us"), "stream_gemv": ("bytes", "time_us"),
+                "gemm": ("m", "n", "k", "time_us")}
+
+
+def read_curves(p: Platform) -> dict[str, dict[str, np.ndarray]]:
+    """The measured sweeps of a platform file (``device.curves``), checked, in SI (seconds, bytes).
+
+    Each curve maps its fields to equal-length lists of positive numbers with at least two points;
+    ``time_us`` becomes ``time`` in seconds. Anything else raises :class:`ConfigError`.
+    """
+    out = {}
+    for name, curve in (p.curves or {}).items():
+        where = f"{p.name}.device.curves.{name}"
+        if name not in CURVE_FIELDS:
+            raise ConfigError(where, name, ", ".join(CURVE_FIELDS))
+        want = CURVE_FIELDS[name]
+        if not isinstance(curve, dict) or set(curve) != set(want):
+            raise ConfigError(where, sorted(curve) if isinstance(curve, dict) else curve, "fields " + ", ".join(want))
+        arrays = {}
+        for key in want:
+            values = curve[key]
+            ok = isinstance(values, list) and len(values) >= 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values)
+            if not ok:
+                raise ConfigError(f"{where}.{key}", values, "a list of at least two numbers > 0")
+            arrays[key] = np.asarray(values, dtype=float)
+        if len({len(a) for a in arrays.values()}) != 1:
+            raise ConfigError(where, {k: len(a) for k, a in arrays.items()}, "lists of equal length")
+        arrays["time"] = arrays.pop("time_us") * 1e-6
+        out[name] = arrays
+    return out
+
+
+def fit_stream_curve(nbytes: np.ndarray, seconds: np.ndarray) -> tuple[float, float]:
+    """``(t_fixed, rate)`` of ``t = t_fixed + bytes / rate`` fitted to a measured sweep (relative residuals,
+    ``t_fixed >= 0``)."""
+    b, t = np.asarray(nbytes, float), np.asarray(seconds, float)
+    a = np.column_stack([1.0 / t, b / t])
+    (t0, inv_rate), *_ = np.linalg.lstsq(a, np.ones_like(t), rcond=None)
+    if t0 < 0 or inv_rate <= 0:
+        t0, inv_rate = 0.0, float(np.sum(b / t) / np.sum((b / t) ** 2))
+    return float(t0), float(1.0 / inv_rate)
+
+
+def gemm_rate_from_curve(curve: dict[str, np.ndarray], fixed: float, copy: float, gemm: float) -> float | None:
+    """Median FLOP rate of the compute-bound points of a GEMM sweep (time less the fixed part), or None."""
+    m, n, k, t = curve["m"], curve["n"], curve["k"], curve["time"]
+    flops = 2 * m * n * k
+    nbytes = 2 * (m * k + k * n + m * n)
+    bound = flops / gemm > nbytes / copy
+    if not bound.any():
+        return None
+    return float(np.median(flops[bound] / np.maximum(t[bound] - fixed, 1e-9)))
+
+
 @dataclass(frozen=True)
 class GpuDevice:
-    """One GPU's ceilings in SI units, measured where possible."""
+    """One GPU's ceilings and effective kernel rates in SI units, measured where possible."""
 
     name: str
     hbm_bytes: float
-    copy_bandwidth: float   # bytes/s a streaming kernel can reach at best (measured copy)
-    gemm_rate: float        # FLOP/s of a large BF16 GEMM (measured)
+    copy_bandwidth: float   # bytes/s a copy reaches (measured, else datasheet x the H100 ratio)
+    gemm_rate: float        # FLOP/s of a large BF16 GEMM (measured, else datasheet x the H100 ratio)
     host_link: float
     host_link_pinned: float
     host_link_pageable: float
@@ -90,24 +168,57 @@ class GpuDevice:
     graph_launch: float
     gpus: int
     host_memory: float
+    kernel_fixed: float = 0.0     # s every kernel pays (graph launch gap + ramp), or the measured curve's
+    stream_rate: float = 0.0      # bytes/s of PyTorch's streaming kernels (eager, cuda-graph)
+    engine_stream_rate: float = 0.0  # bytes/s of an optimised engine's kernels (fused)
+    gemm_effective: float = 0.0   # FLOP/s model matmuls reach
+    curve_source: str = ""        # which measured curves replaced carried constants
 
     @classmethod
     def from_platform(cls, platform: Platform | str, const: GpuConstants | None = None) -> "GpuDevice":
-        """Ceilings of a GPU platform: measured values, else datasheet x the H100's measured ratio."""
+        """Ceilings of a GPU platform: measured values and curves, else datasheet values carried from the H100."""
         p = load_platform(platform) if isinstance(platform, str) else platform
         if p.kind != "gpu":
             raise ConfigError("platform", p.name, "a GPU platform (kind: gpu)")
         c = const or GpuConstants.load()
         d = p.device
+        curves = read_curves(p)
         link = d.get("host_link", 0.0)  # optional: a measured-only platform file may lack it
+        copy = d.get("hbm_copy", p.dev("hbm_bandwidth") * c.copy_to_datasheet)
+        gemm = d.get("gemm_bf16", p.dev("peak_bf16") * c.gemm_to_datasheet)
+        clock_scale = c.reference_clock / d["sm_clock"] if "sm_clock" in d else 1.0
+        graph_launch = d.get("launch_graph", c.graph_launch * clock_scale)
+        fixed = graph_launch + c.kernel_ramp
+        stream, engine = copy * c.stream_efficiency, copy * c.engine_stream_efficiency
+        gemm_eff = gemm * c.gemm_efficiency
+        used = []
+        if "stream_gemv" in curves:
+            fixed, rate = fit_stream_curve(curves["stream_gemv"]["bytes"], curves["stream_gemv"]["time"])
+            stream = min(rate, copy)
+            engine = min(copy, rate * c.engine_stream_efficiency / c.stream_efficiency)
+            used.append("stream_gemv")
+        if "gemm" in curves:
+            measured = gemm_rate_from_curve(curves["gemm"], fixed, copy, gemm)
+            if measured:
+                gemm_eff = measured
+                used.append("gemm")
         return cls(
-            name=p.name, hbm_bytes=p.dev("hbm_capacity"),
-            copy_bandwidth=d.get("hbm_copy", p.dev("hbm_bandwidth") * c.copy_to_datasheet),
-            gemm_rate=d.get("gemm_bf16", p.dev("peak_bf16") * c.gemm_to_datasheet),
+            name=p.name, hbm_bytes=p.dev("hbm_capacity"), copy_bandwidth=copy, gemm_rate=gemm,
             host_link=link, host_link_pinned=d.get("h2d_pinned", link), host_link_pageable=d.get("h2d_pageable", link),
             nvlink_bandwidth=d.get("nvlink_bandwidth", 0.0), eager_launch=d.get("launch_eager", c.eager_launch),
-            graph_launch=d.get("launch_graph", c.graph_launch), gpus=p.devices, host_memory=p.host_memory,
+            graph_launch=graph_launch, gpus=p.devices, host_memory=p.host_memory,
+            kernel_fixed=fixed, stream_rate=stream, engine_stream_rate=engine, gemm_effective=gemm_eff,
+            curve_source=", ".join(used),
         )
+
+    def rates(self, mode: str) -> tuple[float, float, float]:
+        """``(t_fixed s, GEMM FLOP/s, streaming bytes/s)`` of a kernel under ``mode``."""
+        return self.kernel_fixed, self.gemm_effective, self.engine_stream_rate if mode == "fused" else self.stream_rate
+
+    def stream_time(self, nbytes, mode: str = "cuda-graph"):
+        """Time of a streaming kernel moving ``nbytes``: ``t_fixed + bytes / rate`` (the cost curve)."""
+        fixed, _, bw = self.rates(mode)
+        return fixed + np.asarray(nbytes, dtype=float) / bw
 
 
 @dataclass
@@ -181,10 +292,9 @@ def lower(graph: Graph, mode: str) -> GpuKernels:
 
 
 def kernel_times(k: GpuKernels, dev: GpuDevice, const: GpuConstants) -> np.ndarray:
-    """Execution time of each kernel on the GPU (no host time)."""
-    compute = k.mm_flops / (dev.gemm_rate * const.gemm_efficiency)
-    memory = k.bytes / (dev.copy_bandwidth * const.bw_efficiency)
-    t = np.maximum(const.kernel_floor, np.maximum(compute, memory))
+    """Execution time of each kernel on the GPU (no host time): ``t_fixed + max(compute, streaming)``."""
+    fixed, gemm, bw = dev.rates(k.mode)
+    t = fixed + np.maximum(k.mm_flops / gemm, k.bytes / bw)
     if dev.nvlink_bandwidth > 0:
         t = t + k.collectives * const.allreduce_latency + k.coll_bytes / dev.nvlink_bandwidth
     return t

@@ -63,9 +63,10 @@ def test_platform_file_loads_in_si(measurement, tmp_path):
                                       peak_bf16_TFLOPs=989, host_link_GBps=64, nvlink_bandwidth_GBps=900)
     measured = mapping["device"]["measured"]
     assert mapping["device"]["assumed"] == {}
-    for block in mapping["device"].values():
-        for key in block:
+    for name in ("published", "assumed", "measured"):
+        for key in mapping["device"][name]:
             split_unit(key)  # every key carries a unit rdusim knows
+    assert set(mapping["device"]["curves"]) == {"stream_copy", "stream_gemv", "gemm"}
     path = calibrate.write_platform(tmp_path / "my-gpu.yaml", mapping)
     p = load_platform(str(path))
     assert p.name == "my-gpu" and p.kind == "gpu" and p.devices == 1 and not p.assumed
@@ -81,6 +82,16 @@ def test_platform_file_loads_in_si(measurement, tmp_path):
         assert p.dev("launch_graph") == pytest.approx(m["launch"]["graph_us_per_kernel"] * 1e-6)
         assert p.dev("h2d_pinned") == pytest.approx(m["h2d"]["pinned_GBps"] * 1e9)
         assert p.dev("h2d_pageable") == pytest.approx(m["h2d"]["pageable_GBps"] * 1e9)
+
+
+def test_tiny_sweep_measures_the_curves(measurement):
+    sweep = measurement["sweep"]
+    for name in ("stream_copy", "stream_gemv"):
+        b, t = sweep[name]["bytes"], sweep[name]["time_us"]
+        assert len(b) == len(t) == len(calibrate.TINY_SWEEP_BYTES) and b == sorted(b) and min(t) > 0
+        assert b[0] >= 32 << 10 and b[-1] <= 4 << 20  # tiny sizes: 64 KiB to 1 MiB
+    g = sweep["gemm"]
+    assert len(g["m"]) == len(g["n"]) == len(g["k"]) == len(g["time_us"]) == 6 and min(g["time_us"]) > 0
 
 
 def test_missing_datasheet_values_become_assumed_stand_ins(measurement, tmp_path):
@@ -134,5 +145,7 @@ def test_written_platform_drives_rdusim_predict(torch, tmp_path):
     assert calibrate.main(["--tiny", "--out", str(out), "--name", "mine", "--hbm-capacity-GB", "80"]) == 0
     dev = GpuDevice.from_platform(load_platform(str(out)))
     assert dev.copy_bandwidth == pytest.approx(load_platform(str(out)).dev("hbm_copy"))
+    assert "stream_gemv" in dev.curve_source and dev.kernel_fixed >= 0  # its own measured curve is used
+    assert 0 < dev.stream_rate <= dev.copy_bandwidth
     r = predict_one(str(out), "llama2-7b", 1, 1, 16, 2, "cuda-graph")
     assert r["fits"] and r["ttft_ms"] > 0 and r["decode_ms_per_token"] > 0

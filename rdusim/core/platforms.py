@@ -3,7 +3,8 @@
 A platform is a node of ``devices`` identical devices (SN40L sockets or GPUs) plus node-level
 values (host memory). A device block has ``published`` values (datasheets, papers), ``assumed``
 values (not published; each with a reason in a comment) and optionally ``measured`` values (from a
-measurement run such as ``rdusim calibrate-gpu``). Device values come from the platform's own ``device`` block or, for a node,
+measurement run such as ``rdusim calibrate-gpu``), plus an optional ``curves`` block of measured sweeps
+(lists of points, kept as read; :mod:`baselines.gpu` checks and uses them). Device values come from the platform's own ``device`` block or, for a node,
 from the single-device file it names in ``device_file``. Built-in files live in
 ``rdusim/data/platforms``; any path to a ``.yaml`` file with the same layout works too.
 """
@@ -38,6 +39,7 @@ class Platform:
     node: dict[str, float] = field(default_factory=dict)
     assumed: frozenset[str] = frozenset()
     source: str = ""
+    curves: dict = field(default_factory=dict)
 
     def dev(self, key: str) -> float:
         """Per-device value ``key`` (SI); a clear error if this platform lacks it."""
@@ -83,9 +85,9 @@ def _spec_block(data: dict, block: str, where: str) -> tuple[dict[str, float], s
     section = data.get(block) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}.{block}", section, "a mapping with 'published' and 'assumed'")
-    unknown = set(section) - {"published", "assumed", "measured"}
+    unknown = set(section) - {"published", "assumed", "measured", "curves"}
     if unknown:
-        raise ConfigError(f"{where}.{block}", sorted(unknown), "'published', 'assumed', 'measured'")
+        raise ConfigError(f"{where}.{block}", sorted(unknown), "'published', 'assumed', 'measured', 'curves'")
     published = to_si(section.get("published") or {}, f"{where}.{block}.published")
     assumed = to_si(section.get("assumed") or {}, f"{where}.{block}.assumed")
     measured = to_si(section.get("measured") or {}, f"{where}.{block}.measured")
@@ -123,9 +125,12 @@ def load_platform(name_or_path: str) -> Platform:
     if "device_file" in data:
         base = load_platform(str(data["device_file"]) if not str(data["device_file"]).endswith(".yaml")
                              else str(path.parent / data["device_file"]))
-        device, assumed = dict(base.device), set(base.assumed)
+        device, assumed, curves = dict(base.device), set(base.assumed), base.curves
     else:
         device, assumed = _spec_block(data, "device", where)
+        curves = (data.get("device") or {}).get("curves") or {}
+        if not isinstance(curves, dict):
+            raise ConfigError(f"{where}.device.curves", curves, "a mapping of measured sweeps")
     node, node_assumed = _spec_block(data, "node", where)
     if "hbm_capacity" not in device:
         raise ConfigError(f"{where}.device.published.hbm_capacity_GB", None, "a capacity in GB")
@@ -138,4 +143,5 @@ def load_platform(name_or_path: str) -> Platform:
         node=node,
         assumed=frozenset(assumed | {f"node.{k}" for k in node_assumed}),
         source=str(path),
+        curves=curves,
     )

@@ -113,32 +113,36 @@ def plot_fusion(table: pd.DataFrame, outputs: list[str]) -> None:
 
 
 def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
-    """Measured vs predicted GPU times: fitted points, held-out checks and an unseen engine."""
+    """Measured vs predicted GPU times: fitted points, held-out checks and unseen engines and GPUs."""
 
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(7.5, 6))
+    fig, ax = plt.subplots(figsize=(8, 6.5))
     lo = min(table.measured_ms.min(), table.predicted_ms.min()) * 0.7
     hi = max(table.measured_ms.max(), table.predicted_ms.max()) * 1.4
     x = np.array([lo, hi])
     ax.plot(x, x, color="black", lw=1)
     ax.fill_between(x, x * 0.9, x * 1.1, color="green", alpha=0.12, label="within 10%")
     ax.fill_between(x, x * 0.75, x * 1.25, color="orange", alpha=0.08, label="within 25%")
-    labels = {"fit": "fitted (H100, all points)", "holdout_mistral": "held out: Mistral-7B (fit on Llama-2-7B)",
-              "holdout_bs8": "held out: batch 8 (fit on batch 1)", "unseen_trtllm": "unseen: TensorRT-LLM on A100"}
+    labels = {"fit": "fitted: H100 (PyTorch)", "holdout_mistral": "held out: Mistral-7B (fit on Llama-2-7B)",
+              "holdout_bs8": "held out: batch 8 (fit on batch 1)", "fit_engine": "fitted: LMDeploy A100 batch 1",
+              "unseen_lmdeploy_batch": "unseen: LMDeploy A100 batch 16-64",
+              "unseen_trtllm": "unseen: TensorRT-LLM A100 first token", "unseen_nemo": "unseen: NeMo TRT-LLM A100/H100"}
     markers = {"eager": "o", "cuda-graph": "s", "fused": "D"}
     palette = dict(zip(labels, sns.color_palette("deep", len(labels))))
     for split, group in table.groupby("split", sort=False):
         for mode, g in group.groupby("mode"):
-            ax.scatter(g.measured_ms, g.predicted_ms, marker=markers.get(mode, "o"), s=45, color=palette.get(split),
-                       edgecolor="black", linewidth=0.4, label=f"{labels.get(split, split)}, {mode}")
+            err = g.rel_err.abs()
+            ax.scatter(g.measured_ms, g.predicted_ms, marker=markers.get(mode, "o"), s=40, color=palette.get(split),
+                       edgecolor="black", linewidth=0.4,
+                       label=f"{labels.get(split, split)}, {mode} (median {err.median():.0%}, max {err.max():.0%})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("measured (ms)")
     ax.set_ylabel("predicted by the GPU model (ms)")
-    ax.set_title("GPU model calibration: prefill and decode runs", fontsize=11)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("GPU model: kernel = fixed part + max(FLOPs / GEMM rate, bytes / streaming rate)", fontsize=10)
+    ax.legend(fontsize=6.5, loc="upper left")
     _save(fig, outputs)
 
 

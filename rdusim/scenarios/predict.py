@@ -188,9 +188,9 @@ def gpu_template(model: str, tp: int, mode: str) -> GpuTemplate:
 
 
 @njit(cache=True)
-def _gpu_time(coef, collectives, ops, basis, gemm, bw, floor, nvlink, allreduce_lat, host, eager):
-    """Time of one pass: sum over kernels of max(floor, FLOPs/gemm, bytes/bw) (+ all-reduce), eager
-    overlapping host time per op."""
+def _gpu_time(coef, collectives, ops, basis, gemm, bw, fixed, nvlink, allreduce_lat, host, eager):
+    """Time of one pass: sum over kernels of fixed + max(FLOPs/gemm, bytes/bw) (+ all-reduce), eager
+    overlapping host time per op (the numba twin of :func:`baselines.gpu.total_time`)."""
     total = 0.0
     for k in range(coef.shape[1]):
         flops = 0.0
@@ -200,7 +200,7 @@ def _gpu_time(coef, collectives, ops, basis, gemm, bw, floor, nvlink, allreduce_
             flops += coef[0, k, j] * basis[j]
             nbytes += coef[1, k, j] * basis[j]
             coll += coef[2, k, j] * basis[j]
-        t = max(floor, max(flops / gemm, nbytes / bw))
+        t = fixed + max(flops / gemm, nbytes / bw)
         if nvlink > 0.0:
             t += collectives[k] * allreduce_lat + coll / nvlink
         if eager:
@@ -210,7 +210,7 @@ def _gpu_time(coef, collectives, ops, basis, gemm, bw, floor, nvlink, allreduce_
 
 
 @njit(cache=True)
-def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, bw, floor, nvlink,
+def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, bw, fixed, nvlink,
               allreduce_lat, host, eager):
     n = batch.shape[0]
     ttft = np.empty(n)
@@ -221,8 +221,8 @@ def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, 
         b, length, c = batch[i], prompt[i], ctx[i]
         pb[0], pb[1], pb[2], pb[3], pb[4], pb[5] = 1.0, b, length, b * length, length * length, b * length * length
         db[0], db[1], db[2], db[3] = 1.0, b, c, b * c
-        ttft[i] = _gpu_time(pcoef, pcoll, pops, pb, gemm, bw, floor, nvlink, allreduce_lat, host, eager)
-        dec[i] = _gpu_time(dcoef, dcoll, dops, db, gemm, bw, floor, nvlink, allreduce_lat, host, eager)
+        ttft[i] = _gpu_time(pcoef, pcoll, pops, pb, gemm, bw, fixed, nvlink, allreduce_lat, host, eager)
+        dec[i] = _gpu_time(dcoef, dcoll, dops, db, gemm, bw, fixed, nvlink, allreduce_lat, host, eager)
     return ttft, dec
 
 
@@ -236,9 +236,9 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
     if m.sliding_window:
         ctx = np.minimum(ctx, m.sliding_window)
     host = max(const.eager_host, dev.eager_launch)
+    fixed, gemm, bw = dev.rates(mode)
     return _gpu_rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
-                     tpl.decode_ops, rows["batch"].to_numpy(float), prompt, ctx, dev.gemm_rate * const.gemm_efficiency,
-                     dev.copy_bandwidth * const.bw_efficiency, const.kernel_floor,
+                     tpl.decode_ops, rows["batch"].to_numpy(float), prompt, ctx, gemm, bw, fixed,
                      dev.nvlink_bandwidth if tp > 1 else 0.0, const.allreduce_latency, host, mode == "eager")
 
 

@@ -1,7 +1,7 @@
-"""Fit the GPU constants; write them and the measured-vs-predicted table."""
+"""Fit the GPU constants; write them, the measured-vs-predicted table and its error summary."""
 from baselines.calibration import main as calibrate
 from rdusim.report.pipeline import logged
 
 with logged(snakemake.log[0]):  # noqa: F821
     out = snakemake.output  # noqa: F821
-    calibrate(["--constants-out", out.constants, "--table-out", out.table])
+    calibrate(["--constants-out", out.constants, "--table-out", out.table, "--summary-out", out.summary])
