@@ -64,6 +64,7 @@ class ModelConfig:
     parallel_blocks: bool = False
     sliding_window: int | None = None
     max_positions: int = 0
+    context_window: int = 0      # most prompt + output tokens (0: not given, no limit)
     embed_norm: bool = False
     vision: VisionConfig | None = None
     projector_layers: int = 0
@@ -77,6 +78,8 @@ class ModelConfig:
         _check(self.name, "position", self.position, POSITION_KINDS)
         if self.heads % self.kv_heads:
             raise ConfigError(f"{self.name}.kv_heads", self.kv_heads, f"a divisor of heads ({self.heads})")
+        if isinstance(self.context_window, bool) or not isinstance(self.context_window, int) or self.context_window < 0:
+            raise ConfigError(f"{self.name}.context_window", self.context_window, "a whole number of tokens >= 0")
         if self.position == "learned" and self.max_positions <= 0:
             raise ConfigError(f"{self.name}.max_positions", self.max_positions, "> 0 with learned positions")
 
