@@ -55,6 +55,7 @@ rule sweep_shard:
         "results/sweeps/{sweep}/shard_{shard}.csv",
     params:
         spec=lambda wc: config["sweeps"][wc.sweep],
+        coe=coe_params(),
     wildcard_constraints:
         shard=r"\d+",
     resources:
