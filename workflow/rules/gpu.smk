@@ -2,15 +2,11 @@
 
 
 rule gpu_calibration:
-    input:
-        code=LIBRARY_CODE,
     output:
         constants="results/calibration/gpu_constants.yaml",
-        table=report(
-            "results/validation/gpu_calibration.csv",
-            caption="../report/gpu_calibration.rst",
-            category="GPU baselines",
-        ),
+        table="results/validation/gpu_calibration.csv",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -24,7 +20,6 @@ rule gpu_calibration:
 rule gpu_calibration_figure:
     input:
         table="results/validation/gpu_calibration.csv",
-        code=LIBRARY_CODE,
     output:
         png=report(
             "results/figures/gpu_calibration.png",
@@ -32,6 +27,8 @@ rule gpu_calibration_figure:
             category="GPU baselines",
         ),
         svg="results/figures/gpu_calibration.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
