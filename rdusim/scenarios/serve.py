@@ -326,6 +326,17 @@ def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profil
                          slots=experts_in_hbm(p, dep), max_experts=max_experts(p, dep), reason=reason)
 
 
+def light_load_floor(platform: str, experts: int, max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20,
+                     profile: str = "paper", dep=None) -> dict:
+    """What a lone request's latency is made of when nothing else is queued (seconds): it waits
+    ``max_wait_s`` for the router's batch to fill, runs the router, waits ``max_wait_s`` again for its
+    expert's batch, then runs the expert alone; ``copy_s`` more when its expert is not in HBM."""
+    tables = service_tables(platform, experts, 1, prompt, gen, profile, dep)
+    router, expert = float(tables.router[1, 0]), float(tables.expert[1, 0])
+    return {"router_wait_s": max_wait_s, "router_s": router, "expert_wait_s": max_wait_s, "expert_s": expert,
+            "floor_s": 2 * max_wait_s + router + expert, "copy_s": float(tables.copy_s)}
+
+
 def zipf_popularity(experts: int, skew: float) -> np.ndarray:
     """Zipf popularity: expert k (1-based) is picked with weight k^-skew (skew 0 = uniform)."""
     experts = whole("experts", experts, 1, MAX_EXPERTS)
