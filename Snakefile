@@ -1,6 +1,6 @@
 # rdusim pipeline: regenerates every table and figure of the SN40L CoE article under results/.
 #   snakemake --cores 8                         run it
-#   snakemake --cores 8 --report results/report.html   the HTML report
+#   snakemake --cores 8 --report results/report.html   the HTML report (the run says when it is stale)
 # Rules live in workflow/rules; each calls a thin script in workflow/scripts that calls the library.
 import sys
 
@@ -32,6 +32,7 @@ include: "workflow/rules/gpu.smk"
 include: "workflow/rules/coe.smk"
 include: "workflow/rules/serving.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -51,7 +52,8 @@ rule all:
         "results/tables/table2_coe_speedups.csv",
         expand(
             "results/figures/{fig}.{ext}",
-            fig=["fig2_breakdown", "fig7_latency_vs_experts", "fig7_latency_vs_experts_measured", "coe_sensitivity"],
+            fig=["fig2_breakdown", "fig7_latency_vs_experts", "fig7_latency_vs_experts_measured",
+                 "table2_coe_speedups", "coe_sensitivity"],
             ext=["png", "svg"],
         ),
         "results/tables/serving_load.csv",
@@ -59,4 +61,11 @@ rule all:
         "results/tables/sweep_default.csv",
         expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",
+        expand("results/report/{name}.html", name=[n for n in REPORT_TABLES if not n.startswith("sweep_")]),
+        "results/report/sweep_default.html",
+        "results/report/summary.html",
     default_target: True
+
+
+onsuccess:
+    warn_if_report_stale("results/report.html", ["results/report", "results/figures"])

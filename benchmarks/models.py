@@ -67,6 +67,7 @@ class ModelConfig:
     parallel_blocks: bool = False
     sliding_window: int | None = None
     max_positions: int = 0
+    context_window: int = 0      # most prompt + output tokens (0: not given, no limit)
     embed_norm: bool = False
     eager_attention: str = "ops"
     vision: VisionConfig | None = None
@@ -82,6 +83,8 @@ class ModelConfig:
         _check(self.name, "eager_attention", self.eager_attention, EAGER_ATTENTION_KINDS)
         if self.heads % self.kv_heads:
             raise ConfigError(f"{self.name}.kv_heads", self.kv_heads, f"a divisor of heads ({self.heads})")
+        if isinstance(self.context_window, bool) or not isinstance(self.context_window, int) or self.context_window < 0:
+            raise ConfigError(f"{self.name}.context_window", self.context_window, "a whole number of tokens >= 0")
         if self.position == "learned" and self.max_positions <= 0:
             raise ConfigError(f"{self.name}.max_positions", self.max_positions, "> 0 with learned positions")
 

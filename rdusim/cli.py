@@ -3,12 +3,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from benchmarks.models import load_models, param_count
 from rdusim import __version__
+from rdusim.core.checks import json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
 from rdusim.core.platforms import builtin_names, load_platform
+
+# Exit status: 0 a result (including fits: false), 1 an internal error (a bug: please report it),
+# 2 bad input (one line naming the field and what is allowed), 130 interrupted (Ctrl-C).
+EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _print_json(obj) -> None:
+    """One JSON object; NaN and infinities become null, so the output is always valid JSON."""
+    print(json.dumps(json_safe(obj), allow_nan=False))
 
 # Each subcommand imports its scenario module inside its function, on purpose: a command pays only
 # for the heavy modules it runs (numba kernels, pandas, scipy), which keeps `rdusim --help` and
@@ -31,7 +42,7 @@ def _cmd_predict(args) -> int:
 
     out = predict_one(args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution)
     if args.json:
-        print(json.dumps(out))
+        _print_json(out)
     elif out["fits"]:
         print(f"{out['platform']} {out['model']} {out['execution']} batch {out['batch']} tp {out['tp']}: "
               f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
@@ -42,17 +53,16 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_coe(args) -> int:
-    from rdusim.scenarios.coe import coe_latency
+    from rdusim.scenarios.coe import COE_LIMITS, coe_latency
 
-    r = coe_latency(args.platform, _whole(args.experts, "experts"), _whole(args.batch, "batch"),
-                    _whole(args.gen, "gen"), args.profile)
-    out = r.as_dict()
-    out = {k: (None if isinstance(v, float) and v != v else v) for k, v in out.items()}
+    sizes = {k: whole(k, getattr(args, k), 1, *COE_LIMITS[k]) for k in ("experts", "batch", "gen")}
+    r = coe_latency(args.platform, sizes["experts"], sizes["batch"], sizes["gen"], args.profile)
+    out = json_safe(r.as_dict())
     for key in ("router_s", "switching_s", "execution_s", "total_s"):
         out[key.replace("_s", "_ms")] = None if out[key] is None else out[key] * 1e3
         del out[key]
     if args.json:
-        print(json.dumps(out))
+        _print_json(out)
     elif r.fits:
         print(f"{args.platform}, {args.experts} experts, batch {args.batch}, {args.gen} tokens ({args.profile}): "
               f"{out['total_ms']:.1f} ms = router {out['router_ms']:.1f} + switching {out['switching_ms']:.1f} "
@@ -64,44 +74,51 @@ def _cmd_coe(args) -> int:
 
 def _cmd_serve(args) -> int:
     from rdusim.scenarios.serve import (
+        MAX_EXPERTS,
+        MAX_REQUESTS,
+        MAX_SKEW,
+        MAX_WAIT_S,
+        light_load_floor,
         poisson_requests,
         read_trace,
         simulate,
         zipf_popularity,
     )
 
-    experts = _whole(args.experts, "experts")
-    requests = _whole(args.requests, "requests")
-    seed = _whole(args.seed, "seed", minimum=0)
-    try:
-        rate, skew, locality = float(args.rate), float(args.zipf), float(args.locality)
-    except ValueError:
-        raise ConfigError("rate/zipf/locality", (args.rate, args.zipf, args.locality),
-                          "numbers (requests/s > 0, skew >= 0, locality in [0, 1))") from None
+    experts = whole("experts", args.experts, 1, MAX_EXPERTS)
+    requests = whole("requests", args.requests, 1, MAX_REQUESTS, "memory grows with requests; split longer runs")
+    seed = whole("seed", args.seed, 0)
+    skew = number("zipf", args.zipf, 0, MAX_SKEW, what="Zipf skew of expert popularity")
+    locality = number("locality", args.locality, 0, 1, below=True, what="probability of repeating the previous expert")
+    rate = number("rate", args.rate, 0, above=True, what="requests per second")
+    max_wait = number("max-wait", args.max_wait, 0, MAX_WAIT_S, what="seconds a batch waits to fill")
     if args.trace:
         trace = read_trace(args.trace, experts)
     else:
         trace = poisson_requests(rate, requests, experts, skew, locality, seed=seed)
-    summary, per_request = simulate(args.platform, experts, trace, args.policy, popularity=zipf_popularity(experts, skew),
-                                    profile=args.profile)
+    summary, per_request = simulate(args.platform, experts, trace, args.policy, max_wait_s=max_wait,
+                                    popularity=zipf_popularity(experts, skew), profile=args.profile)
     if args.requests_csv and len(per_request):
-        per_request.to_csv(args.requests_csv, index=False)
-    summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in summary.items()}
+        try:
+            per_request.to_csv(args.requests_csv, index=False)
+        except OSError as exc:
+            raise ConfigError("requests-csv", args.requests_csv, f"a writable file path ({exc.strerror})") from None
+    if summary["fits"]:
+        summary["light_load_floor"] = light_load_floor(args.platform, experts, max_wait, profile=args.profile)
+    summary = json_safe(summary)
     if args.json:
-        print(json.dumps(summary))
+        _print_json(summary)
     elif summary["fits"]:
+        f = {k: v * 1e3 for k, v in summary["light_load_floor"].items()}
         print(f"{args.platform}, {experts} experts, {summary['requests']} requests: p50 {summary['p50_s'] * 1e3:.0f} ms, "
               f"p99 {summary['p99_s'] * 1e3:.0f} ms, {summary['throughput_rps']:.2f} req/s, "
               f"HBM hit rate {summary['hbm_hit_rate']:.0%}, utilisation {summary['utilisation']:.0%}")
+        print(f"light-load floor {f['floor_s']:.0f} ms = router batching wait {f['router_wait_s']:.0f} + router "
+              f"{f['router_s']:.0f} + expert batching wait {f['expert_wait_s']:.0f} + expert {f['expert_s']:.0f} ms; "
+              f"+ {f['copy_s']:.0f} ms when the expert is not in HBM (--max-wait sets both waits)")
     else:
         print(f"{args.platform}, {experts} experts: OOM ({summary['reason']})")
     return 0
-
-
-def _whole(value, name: str, minimum: int = 1) -> int:
-    if not str(value).isdigit() or int(value) < minimum:
-        raise ConfigError(name, value, f"a whole number >= {minimum}")
-    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("list", help="list known platforms and models").set_defaults(func=_cmd_list)
-    pr = sub.add_parser("predict", help="time to first token and decode time of a model on a platform")
+    pr = sub.add_parser("predict", help="time to first token and decode time of a model on a platform",
+                        description="Time to first token and decode time of a model on a platform. Defaults: "
+                        "batch 1, tp 1, prompt 128 tokens, gen 128 tokens, and the platform's fastest execution "
+                        "mode (GPU: fused; SN40L: fused-ho).")
     pr.add_argument("--platform", required=True, help="platform name (rdusim list) or a platform .yaml path")
     pr.add_argument("--model", required=True, help="model name (rdusim list)")
     pr.add_argument("--batch", default=1, help="sequences per batch (default 1)")
@@ -117,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--prompt", default=128, help="prompt tokens L (default 128)")
     pr.add_argument("--gen", default=128, help="generated tokens G (default 128)")
     pr.add_argument("--execution", default=None,
-                    help="GPU: eager, cuda-graph, fused; SN40L: unfused, fused-so, fused-ho (default: the best)")
+                    help="GPU: eager, cuda-graph, fused; SN40L: unfused, fused-so, fused-ho "
+                    "(default: the fastest, fused on a GPU, fused-ho on an SN40L)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=_cmd_predict)
     co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")
@@ -128,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")
     co.add_argument("--json", action="store_true", help="print one JSON object")
     co.set_defaults(func=_cmd_coe)
-    sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment")
+    sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment",
+                        description="Simulate serving a stream of requests on a CoE deployment (batches of up "
+                        "to 8 requests per expert). Prints latency percentiles and the light-load floor: two "
+                        "batching waits (router, expert), the router and the expert's run, and a copy on an HBM "
+                        "miss.")
     sv.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200")
     sv.add_argument("--experts", required=True, help="Llama-2-7B experts")
     sv.add_argument("--rate", default="2", help="Poisson arrival rate, requests/s (default 2)")
@@ -136,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--zipf", default="0", help="Zipf skew of expert popularity (default 0: uniform)")
     sv.add_argument("--locality", default="0", help="probability a request repeats the previous expert (bursts)")
     sv.add_argument("--policy", default="lru", choices=["lru", "lfu", "pinned"], help="HBM expert cache policy")
+    sv.add_argument("--max-wait", default="0.05", help="longest a request waits for its batch to fill, seconds "
+                    "(default 0.05); a lone request waits this twice, for the router's batch and its expert's")
     sv.add_argument("--seed", default="0", help="random seed (default 0)")
     sv.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")
     sv.add_argument("--trace", help="replay a CSV log (arrival_s, expert) instead of Poisson arrivals")
@@ -158,12 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_BAD_INPUT
     try:
         return args.func(args)
     except RdusimError as err:
         print(f"rdusim: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("rdusim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("RDUSIM_DEBUG"):
+            raise
+        print(f"rdusim: internal error (a bug; please report it with the command line, and set RDUSIM_DEBUG=1 "
+              f"for the traceback): {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

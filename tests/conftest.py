@@ -1,6 +1,17 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles for the property-based suites (tests/test_fuzz.py). `ci` is the default and runs
+# in `make test` (fixed examples, so a failure reproduces); `nightly` explores ten times more, with a
+# fresh random seed each run: pytest tests/test_fuzz.py --hypothesis-profile nightly
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True, suppress_health_check=_SLOW_OK,
+                          print_blob=True)
+settings.register_profile("nightly", max_examples=1500, deadline=None, suppress_health_check=_SLOW_OK,
+                          print_blob=True)
+settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 

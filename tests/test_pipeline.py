@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from report_browser import check_report
 
 pytestmark = pytest.mark.pipeline
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -51,7 +52,9 @@ def test_pipeline_writes_results_contract(small_run):
                 "results/validation/gpu_calibration.csv", "results/calibration/gpu_constants.yaml",
                 "results/tables/serving_load.csv", "results/figures/serving_policies.png",
                 "results/figures/serving_cost.svg", "results/tables/sweep_default.csv",
-                "results/sweeps/default/shard_1.csv", "results/figures/sweep_default.png"):
+                "results/sweeps/default/shard_1.csv", "results/figures/sweep_default.png",
+                "results/figures/table2_coe_speedups.png", "results/report/summary.html",
+                "results/report/claims.html", "results/report/fig7_latency_vs_experts.html"):
         assert (small_run / rel).stat().st_size > 0, rel
     table1 = pd.read_csv(small_run / "results/tables/table1_benchmarks.csv")
     assert table1["benchmark"].tolist() == ["llama2-7b", "flashfftconv"]
@@ -66,16 +69,42 @@ def test_rerun_does_nothing(small_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_config_change_reruns_only_dependants(small_run):
-    cfg_path = small_run / "config/config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["coe"]["experts_max"] = 61
+def _rules_to_rerun(work: Path, section: str, key: str, value) -> str:
+    """The rules a dry run would rerun after setting config[section][key] (the config is restored)."""
+    cfg_path = work / "config/config.yaml"
+    original = cfg_path.read_text()
+    cfg = yaml.safe_load(original)
+    cfg[section][key] = value
     cfg_path.write_text(yaml.safe_dump(cfg))
-    proc = _run(small_run, "-n", "--quiet", "rules")
-    out = proc.stdout + proc.stderr
+    try:
+        proc = _run(work, "-n", "--quiet", "rules")
+    finally:
+        cfg_path.write_text(original)
+    return proc.stdout + proc.stderr
+
+
+def test_config_change_reruns_only_dependants(small_run):
+    out = _rules_to_rerun(small_run, "coe", "experts_max", 61)
     assert "fig8_footprint_table" in out
     assert "table1" not in out.replace("table1_benchmarks", "")
     assert "fig6_table" not in out
+    # batch sizes are read by the CoE tables only: Fig. 8 and the serving tables stay
+    out = _rules_to_rerun(small_run, "coe", "batch_sizes", [1, 4])
+    assert "coe_tables" in out
+    for rule in ("fig8_footprint_table", "serving_tables", "footprint_claims", "fig6_table"):
+        assert rule not in out, rule
+    # a deployment key is read by everything that places experts, the serving cost included
+    out = _rules_to_rerun(small_run, "coe", "hbm_reserve_fraction", 0.05)
+    for rule in ("fig8_footprint_table", "serving_tables", "footprint_claims", "coe_tables"):
+        assert rule in out, rule
+
+
+def test_jobs_list_one_code_version_not_every_library_file(small_run):
+    proc = _run(small_run, "-n", "--forcerun", "table1")
+    out = proc.stdout + proc.stderr
+    assert "table1" in out
+    for path in ("rdusim/core", "rdusim/scenarios", "benchmarks/models.py", "baselines/gpu.py"):
+        assert path not in out, path
 
 
 def test_bad_config_names_field_and_allowed_values(repo_root, tmp_path):
@@ -87,10 +116,41 @@ def test_bad_config_names_field_and_allowed_values(repo_root, tmp_path):
     assert "Traceback" not in err
 
 
-def test_report_holds_every_figure_and_table(small_run):
+@pytest.fixture(scope="module")
+def report_html(small_run) -> Path:
     proc = _run(small_run, "--report", "results/report.html")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    html = (small_run / "results/report.html").read_text(errors="replace")
-    for name in ("fig8_footprint.png", "table1_benchmarks.csv", "claims.csv", "fig3_roofline.png",
-                 "fig6_fusion.png", "fig6_fusion.csv", "fig3_operational_intensity.csv"):
+    return small_run / "results/report.html"
+
+
+def test_report_holds_every_figure_and_table(report_html):
+    html = report_html.read_text(errors="replace")
+    for name in ("fig8_footprint.png", "table1_benchmarks.html", "claims.html", "fig3_roofline.png",
+                 "fig6_fusion.png", "fig6_fusion.html", "fig3_operational_intensity.html", "summary.html",
+                 "table2_coe_speedups.png", "table2_coe_speedups.html", "sweep_default.html"):
         assert name in html, name
+
+
+def test_front_page_matches_claims(small_run):
+    claims = pd.read_csv(small_run / "results/validation/claims.csv")
+    page = (small_run / "results/report/summary.html").read_text()
+    for status, key in (("pass", "pass"), ("fail", "fail"), ("not modelled", "not-modelled")):
+        assert f'id="n-{key}">{(claims.status == status).sum()}<' in page, status
+    assert f'id="n-total">{len(claims)}<' in page
+    assert page.count("<li>") == (claims.status == "fail").sum()
+
+
+def test_rerun_writes_identical_svg_and_says_report_is_stale(report_html):
+    work = report_html.parent.parent
+    svg = work / "results/figures/fig8_footprint.svg"
+    before = svg.read_bytes()
+    proc = _run(work, "--cores", "1", "--forcerun", "fig8_footprint_figure")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert svg.read_bytes() == before
+    assert "rebuild it with" in proc.stdout + proc.stderr
+
+
+def test_report_shows_every_table_and_figure_in_a_browser(report_html, tmp_path):
+    """Open the report in headless Chromium and look at every result (skipped without a browser)."""
+    missing = check_report(report_html)
+    assert not missing, missing

@@ -74,7 +74,7 @@ def test_trace_replay_and_bad_input(tmp_path):
     assert trace.arrival_s.is_monotonic_increasing
     s, df = simulate("sn40l-node", 3, trace)
     assert s["requests"] == 3 and df.latency_s.notna().all()
-    with pytest.raises(ConfigError, match="trace expert"):
+    with pytest.raises(ConfigError, match="trace.*row 2: expert"):
         read_trace(str(path), 2)
     with pytest.raises(ConfigError, match="policy"):
         simulate("sn40l-node", 3, trace, "fifo")

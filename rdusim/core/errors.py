@@ -15,4 +15,9 @@ class ConfigError(RdusimError, ValueError):
         self.field = field
         self.given = given
         self.allowed = allowed
-        super().__init__(f"{field}: got {given!r}; allowed: {allowed}")
+        if type(given).__module__ == "numpy" and hasattr(given, "item") and getattr(given, "ndim", 1) == 0:
+            given = given.item()  # show 3 or 1e+19, not np.int64(3)
+        shown = repr(given)
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        super().__init__(f"{field}: got {shown}; allowed: {allowed}")

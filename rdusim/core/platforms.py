@@ -16,11 +16,29 @@ from pathlib import Path
 
 import yaml
 
+from rdusim.core.checks import check_keys, nearest, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import PLATFORM_DIR
-from rdusim.core.units import to_si
+from rdusim.core.units import UNIT_FACTORS, split_unit, to_si
 
 KINDS = ("rdu", "gpu")
+TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node")
+MAX_DEVICES = 4096
+# Every value a platform file may carry: SI field name -> SI unit. A key is the field name plus a unit
+# suffix of that unit (``hbm_bandwidth`` + ``_GBps``); anything else is an error naming the nearest key.
+DEVICE_FIELDS: dict[str, str] = {
+    # both kinds
+    "hbm_capacity": "bytes", "hbm_bandwidth": "bytes/s", "peak_bf16": "FLOP/s", "host_link": "bytes/s",
+    # GPUs (published, and measured by rdusim calibrate-gpu)
+    "nvlink_bandwidth": "bytes/s", "hbm_copy": "bytes/s", "gemm_bf16": "FLOP/s", "launch_eager": "s",
+    "launch_graph": "s", "h2d_pinned": "bytes/s", "h2d_pageable": "bytes/s", "sm_clock": "Hz",
+    # SN40L sockets
+    "pcus": "1", "pmus": "1", "sram": "bytes", "clock": "Hz", "pmu_bandwidth": "bytes/s", "simd_lanes": "1",
+    "simd_stages": "1", "ddr_capacity": "bytes", "ddr_bandwidth": "bytes/s", "p2p_bandwidth": "bytes/s",
+    "p2p_latency": "s", "ddr_to_hbm": "bytes/s", "systolic_rows": "1", "systolic_cols": "1",
+    "stage_fill_cycles": "1", "stream_tile_rows": "1", "so_launch": "s", "ho_launch": "s", "op_config": "bytes",
+}
+NODE_FIELDS: dict[str, str] = {"host_memory": "bytes"}
 
 
 @dataclass(frozen=True)
@@ -72,10 +90,12 @@ def builtin_names() -> list[str]:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "unparsable YAML", f"valid YAML ({exc.__class__.__name__})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), exc.__class__.__name__, "a readable UTF-8 YAML file") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), type(data).__name__, "a mapping of platform fields")
     return data
@@ -85,13 +105,35 @@ def _spec_block(data: dict, block: str, where: str) -> tuple[dict[str, float], s
     section = data.get(block) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}.{block}", section, "a mapping with 'published' and 'assumed'")
-    unknown = set(section) - {"published", "assumed", "measured", "curves"}
-    if unknown:
-        raise ConfigError(f"{where}.{block}", sorted(unknown), "'published', 'assumed', 'measured', 'curves'")
-    published = to_si(section.get("published") or {}, f"{where}.{block}.published")
-    assumed = to_si(section.get("assumed") or {}, f"{where}.{block}.assumed")
-    measured = to_si(section.get("measured") or {}, f"{where}.{block}.measured")
-    return {**published, **assumed, **measured}, set(assumed)
+    check_keys(f"{where}.{block}", section, ("published", "assumed", "measured", "curves") if block == "device"
+               else ("published", "assumed", "measured"))
+    known = NODE_FIELDS if block == "node" else DEVICE_FIELDS
+    values = {}
+    for part in ("published", "assumed", "measured"):
+        mapping = section.get(part) or {}
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{where}.{block}.{part}", mapping, "a mapping of unit-bearing keys to numbers")
+        for key in mapping:
+            _check_field(f"{where}.{block}.{part}", str(key), known)
+        values[part] = to_si(mapping, f"{where}.{block}.{part}")
+    return {**values["published"], **values["assumed"], **values["measured"]}, set(values["assumed"])
+
+
+def _check_field(where: str, key: str, known: dict[str, str]) -> None:
+    """A key must be a known field with a suffix of its unit; the error suggests the nearest valid key."""
+    spellings = [f"{name}_{suffix}" for name, unit in known.items()
+                 for suffix, (_, si_unit) in UNIT_FACTORS.items() if si_unit == unit]
+    try:
+        name, _, unit = split_unit(key)
+    except ConfigError:
+        name, unit = None, None
+    if name in known and unit == known[name]:
+        return
+    if name in known:
+        units = [s for s in spellings if s.startswith(name + "_") and s[len(name) + 1:] in UNIT_FACTORS]
+        raise ConfigError(f"{where}.{key}", key, f"{name} in {known[name]}: " + ", ".join(units))
+    raise ConfigError(f"{where}.{key}", key, "a known platform field with a unit suffix, as in "
+                      "rdusim/data/platforms/*.yaml" + nearest(key, spellings))
 
 
 def _resolve(name_or_path: str) -> Path:
@@ -110,21 +152,40 @@ def _resolve(name_or_path: str) -> Path:
 def load_platform(name_or_path: str) -> Platform:
     """Load a platform by built-in name (``sn40l-node``) or by path to a YAML file.
 
-    Unknown names, missing fields and non-SI-convertible keys raise :class:`ConfigError` naming
-    the field and what is allowed.
+    Unknown names, unknown or misspelt keys (the error suggests the nearest), missing fields, values
+    out of range and ``device_file`` references that loop raise :class:`ConfigError` naming the field
+    and what is allowed.
     """
+    return _load(str(name_or_path), ())
+
+
+def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
     path = _resolve(name_or_path)
     data = _read_yaml(path)
     where = path.stem
+    check_keys(where, data, TOP_LEVEL_KEYS)
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ConfigError(f"{where}.kind", kind, ", ".join(KINDS))
-    devices = data.get("devices", 1)
-    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
-        raise ConfigError(f"{where}.devices", devices, "a whole number >= 1")
+    devices = whole(f"{where}.devices", data.get("devices", 1), 1, MAX_DEVICES)
     if "device_file" in data:
-        base = load_platform(str(data["device_file"]) if not str(data["device_file"]).endswith(".yaml")
-                             else str(path.parent / data["device_file"]))
+        if "device" in data:
+            raise ConfigError(f"{where}.device", "device and device_file", "one of the two: a device block or a device_file")
+        ref = data["device_file"]
+        if not isinstance(ref, str) or not ref:
+            raise ConfigError(f"{where}.device_file", ref, "a built-in platform name or a .yaml path next to this file")
+        target = ref if not ref.endswith((".yaml", ".yml")) else str(path.parent / ref)
+        try:
+            target_path = _resolve(target)
+        except ConfigError as err:
+            raise ConfigError(f"{where}.device_file", ref, err.allowed) from None
+        seen = chain + (path.resolve(),)
+        if target_path.resolve() in seen:
+            loop = " -> ".join(p.stem for p in seen + (target_path.resolve(),))
+            raise ConfigError(f"{where}.device_file", ref, f"a file that does not lead back to itself (loop: {loop})")
+        base = _load(target, seen)
+        if base.kind != kind:
+            raise ConfigError(f"{where}.device_file", ref, f"a {kind} device file (it is kind {base.kind})")
         device, assumed, curves = dict(base.device), set(base.assumed), base.curves
     else:
         device, assumed = _spec_block(data, "device", where)

@@ -7,6 +7,8 @@ happens once, when a config file is loaded.
 """
 from __future__ import annotations
 
+import math
+
 from rdusim.core.errors import ConfigError
 
 # suffix -> (factor to SI, SI unit name). Longest suffixes are tried first.
@@ -50,21 +52,43 @@ def split_unit(key: str) -> tuple[str, float, str]:
     raise ConfigError(key, key, "a key ending in a unit: _" + ", _".join(_SUFFIXES))
 
 
+# Sanity bounds of a config value, in SI, per unit: far outside any real device, but they keep every
+# derived time finite (a bandwidth of 1e-300 bytes/s would turn a copy into an infinite time). Times may
+# be 0 (an ideal link); every other quantity must be > 0 (leave an absent feature's key out).
+SI_RANGES: dict[str, tuple[float, float]] = {
+    "bytes": (1.0, 1e18),
+    "bytes/s": (1e3, 1e17),
+    "FLOP/s": (1e6, 1e21),
+    "Hz": (1e6, 1e12),
+    "s": (0.0, 1e3),
+    "1": (0.0, 1e9),
+}
+
+
 def to_si(section: dict, where: str) -> dict[str, float]:
     """Convert a flat mapping of unit-bearing keys to SI names and values.
 
-    Every value must be a positive finite number (``_fraction`` values in (0, 1]).
-    ``where`` names the file or section for error messages.
+    Every value must be a finite number within :data:`SI_RANGES` of its unit: > 0 (times >= 0),
+    ``_fraction`` values in (0, 1], ``_count`` values whole numbers >= 1. ``where`` names the file or
+    section for error messages; the allowed range is stated in the key's own unit.
     """
+    if not isinstance(section, dict):
+        raise ConfigError(where, section, "a mapping of unit-bearing keys to numbers")
     out: dict[str, float] = {}
     for key, value in section.items():
-        name, factor, unit = split_unit(key)
+        name, factor, unit = split_unit(str(key))
         field = f"{where}.{key}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(field, value, "a number")
-        if not value >= 0 or value == float("inf"):
-            raise ConfigError(field, value, "a finite number >= 0")
-        if unit == "1" and key.endswith("_fraction") and value > 1:
-            raise ConfigError(field, value, "a fraction between 0 and 1")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(field, value, "a finite number")
+        low, high = SI_RANGES[unit]
+        if key.endswith("_fraction"):
+            low, high = 0.0, 1.0
+        lo, hi = low / factor, high / factor
+        strict = unit != "s"  # only a time may be 0
+        if not lo <= value <= hi or (strict and value <= 0):
+            bound = "> 0" if strict and lo == 0 else f">= {lo:g}"
+            raise ConfigError(field, value, f"a finite number {bound} and <= {hi:g}")
+        if key.endswith("_count") and not float(value).is_integer():
+            raise ConfigError(field, value, f"a whole number from 1 to {hi:g}")
         out[name] = float(value) * factor
     return out

@@ -1,4 +1,10 @@
-"""Figures of the report. Each function takes the table a pipeline stage wrote and saves PNG and SVG."""
+"""Figures of the report. Each function takes the table a pipeline stage wrote and saves PNG and SVG.
+
+Figures that reproduce one of the article's draw its values as reference marks (grey or black, hollow
+markers and dashed lines, labelled "article"); the values come from ``rdusim/data/paper_claims.yaml``
+through :func:`rdusim.report.validation.paper_value`, never from this module. Saved SVGs are
+byte-identical from run to run (fixed ``svg.hashsalt``, no date in the metadata).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from rdusim.report.validation import paper_value  # noqa: E402
 
 PLATFORM_COLORS = {"sn40l-node": "#4c72b0", "dgx-a100": "#dd8452", "dgx-h100": "#55a868", "dgx-h200": "#c44e52"}
 PLATFORM_LABELS = {
@@ -20,18 +30,39 @@ PLATFORM_LABELS = {
 }
 
 
+REF_COLOR = "#333333"  # the article's values
+SVG_SALT = "rdusim"    # fixed ids in SVG output, so that a rerun writes the same bytes
+
+
 def _save(fig, outputs: list[str]) -> None:
     for out in outputs:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=150, bbox_inches="tight")
+        svg = out.endswith(".svg")
+        with plt.rc_context({"svg.hashsalt": SVG_SALT}):
+            fig.savefig(out, dpi=150, bbox_inches="tight", metadata={"Date": None} if svg else None)
     plt.close(fig)
+
+
+def _log_ticks(axis, subs=(1.0, 2.0, 5.0)) -> None:
+    """Label a log axis at 1, 2, 5 x 10^k as plain numbers, so values between decades can be read."""
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(1, 10)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _paper(claim_id: str):
+    """The article's value of a claim as a float (None when the claims file lacks it)."""
+    value = paper_value(claim_id)
+    return None if value is None or isinstance(value, list) else float(value)
 
 
 def plot_footprint(table: pd.DataFrame, outputs: list[str]) -> None:
     """Article Fig. 8: nodes needed to serve N experts at TP8 latency, per platform.
 
     Platforms with identical capacity (DGX A100 and DGX H100 both have 640 GB of HBM) overlap; they
-    are drawn with different line styles so both stay visible.
+    are drawn with different line styles so both stay visible. Reference marks: the article's 850
+    experts on one SN40L node and the 19 DGX nodes it says hold them in HBM.
     """
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -39,23 +70,33 @@ def plot_footprint(table: pd.DataFrame, outputs: list[str]) -> None:
     for i, (platform, group) in enumerate(table.groupby("platform", sort=False)):
         per_node = int(group["experts_per_node_full_speed"].iloc[0])
         ax.step(group["experts"], group["nodes"], where="post", lw=2.2, ls=styles[i % len(styles)],
+                color=PLATFORM_COLORS.get(platform),
                 label=f"{PLATFORM_LABELS.get(platform, platform)}: {per_node} experts/node")
+    sn40l_experts, dgx_nodes = _paper("sn40l_node_max_experts"), _paper("dgx_nodes_for_sn40l_node")
+    if sn40l_experts is not None and sn40l_experts <= table["experts"].max():
+        ax.axvline(sn40l_experts, color=REF_COLOR, ls="--", lw=1)
+        ax.scatter([sn40l_experts], [1], s=90, marker="D", facecolors="none", edgecolors=REF_COLOR, lw=1.5, zorder=6,
+                   label=f"article: one SN40L node serves {sn40l_experts:.0f} experts")
+        if dgx_nodes is not None:
+            ax.scatter([sn40l_experts], [dgx_nodes], s=110, marker="o", facecolors="none", edgecolors=REF_COLOR,
+                       lw=1.5, zorder=6, label=f"article: {dgx_nodes:.0f} DGX nodes hold them in HBM")
     ax.set_xlim(0, table["experts"].max())
     ax.set_ylim(0, None)
     ax.set_xlabel("Llama-2-7B experts in the CoE (BF16, 13.5 GB each)")
     ax.set_ylabel("nodes needed at full speed")
     ax.set_title("System footprint to serve N experts at TP8 latency\n"
                  "(SN40L: HBM + DDR; DGX: HBM only, less router and KV cache)", fontsize=11)
-    ax.legend(frameon=True, fontsize=9, loc="upper left")
+    ax.legend(frameon=True, fontsize=8.5, loc="upper left")
     _save(fig, outputs)
 
 
 def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd.DataFrame, outputs: list[str]) -> None:
     """Article Fig. 3: the Monarch FFT's three fusion levels on SN40L and A100 rooflines, and the
-    fully fused pipeline's PCUs and PMUs per stage (Fig. 3b)."""
+    fully fused pipeline's PCUs and PMUs per stage (Fig. 3b). Hollow marks: the article's intensities
+    and its A100 ridge point."""
 
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.5, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     x = np.logspace(0, 4, 200)
     for row in rooflines.itertuples():
         roof = np.minimum(row.peak_flops, x * row.hbm_bandwidth) / 1e12
@@ -63,13 +104,28 @@ def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd
         ax.axvline(row.ridge_ops_per_byte, color=line.get_color(), ls=":", lw=1)
     labels = {"no_fusion": "no fusion", "gemm0_mul_transpose": "Gemm0+Mul+Transpose fused",
               "fully_fused": "fully fused (streaming)"}
+    claim_ids = {"no_fusion": "fig3_oi_no_fusion", "gemm0_mul_transpose": "fig3_oi_gemm0_mul_transpose",
+                 "fully_fused": "fig3_oi_fully_fused"}
     markers = ["o", "s", "D"]
     sn = rooflines.iloc[0]
+    ref_label = "article's intensity (same roofline)"
     for (row, marker) in zip(intensity.itertuples(), markers):
         y = min(sn.peak_flops, row.ops_per_byte * sn.hbm_bandwidth) / 1e12
         ax.scatter(row.ops_per_byte, y, s=80, marker=marker, zorder=5, color="black")
-        ax.annotate(f"{labels.get(row.variant, row.variant)}\n{row.ops_per_byte:.1f} FLOP/B", (row.ops_per_byte, y),
-                    textcoords="offset points", xytext=(8, -28), fontsize=8)
+        ref = _paper(claim_ids.get(row.variant, ""))
+        text = f"{labels.get(row.variant, row.variant)}\n{row.ops_per_byte:.1f} FLOP/B"
+        if ref is not None:
+            y_ref = min(sn.peak_flops, ref * sn.hbm_bandwidth) / 1e12
+            ax.scatter(ref, y_ref, s=190, marker=marker, zorder=4, facecolors="none", edgecolors=REF_COLOR, lw=1.2,
+                       label=ref_label)
+            ref_label = None
+            text += f" (article {ref:g})"
+        ax.annotate(text, (row.ops_per_byte, y), textcoords="offset points", xytext=(8, -28), fontsize=8)
+    a100_ridge = _paper("fig3_a100_ridge")
+    a100 = rooflines[rooflines.platform.str.startswith("a100")]
+    if a100_ridge is not None and len(a100):
+        ax.scatter(a100_ridge, a100.peak_flops.iloc[0] / 1e12, s=110, marker="v", facecolors="none",
+                   edgecolors=REF_COLOR, lw=1.2, zorder=6, label=f"article: A100 ridge {a100_ridge:g} FLOP/B")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("operational intensity (FLOP per off-chip byte)")
@@ -77,36 +133,55 @@ def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd
     ax.set_title("Monarch FFT (Fig. 3a) on the roofline", fontsize=11)
     ax.legend(fontsize=8, loc="lower right")
     pos = np.arange(len(pipeline))
-    bx.bar(pos - 0.2, pipeline["pcus"], width=0.4, label="PCUs (compute)")
-    bx.bar(pos + 0.2, pipeline["buffer_pmus"] + pipeline["weight_pmus"], width=0.4, label="PMUs (buffers, constants)")
+    pmus = pipeline["buffer_pmus"] + pipeline["weight_pmus"]
+    for offset, values, label in ((-0.2, pipeline["pcus"], "PCUs (compute)"), (0.2, pmus, "PMUs (buffers, constants)")):
+        bars = bx.bar(pos + offset, values.clip(lower=0.5), width=0.4, label=label)
+        bx.bar_label(bars, labels=[f"{int(v)}" for v in values], fontsize=9, padding=2)
     bx.set_xticks(pos, pipeline["stage"])
-    bx.set_yscale("symlog", linthresh=10)
-    bx.set_ylabel("units allotted")
+    bx.set_yscale("log")
+    bx.set_ylim(0.5, max(pipeline["pcus"].max(), pmus.max()) * 4)
+    bx.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    bx.set_ylabel("units allotted (log scale)")
     bx.set_title("Fully fused pipeline (Fig. 3b): units per stage\n(transpose = buffer access pattern, 0 PCUs)",
                  fontsize=10)
-    bx.legend(fontsize=8)
+    bx.legend(fontsize=8, loc="upper center")
     fig.tight_layout()
     _save(fig, outputs)
 
 
 def plot_fusion(table: pd.DataFrame, outputs: list[str]) -> None:
-    """Article Fig. 6: speedup over unfused of fused-SO and fused-HO per benchmark and phase (log)."""
+    """Article Fig. 6: speedup over unfused of fused-SO and fused-HO per benchmark and phase (log).
+
+    Reference marks: the article's 1.5x to 3x band for prefill, training and sparseGPT, and its
+    largest speedup (13x: FlashFFTConv, and the top of its 1x to 13x decode range).
+    """
     sns.set_theme(style="whitegrid", context="notebook")
     t = table[table["fits"]].copy()
     t["run"] = t["benchmark"] + " " + (t["seq_len"] // 1024).astype(str) + "K " + t["phase"]
     long = t.melt(id_vars="run", value_vars=["speedup_so", "speedup_ho"], var_name="mode", value_name="speedup")
     long["mode"] = long["mode"].map({"speedup_so": "fused + SO", "speedup_ho": "fused + HO"})
-    fig, ax = plt.subplots(figsize=(13, 4.8))
+    fig, ax = plt.subplots(figsize=(13, 5))
+    band = paper_value("fig6_prefill_train_speedup_range")
+    if isinstance(band, list):
+        ax.axhspan(band[0], band[1], color="#999999", alpha=0.18, lw=0,
+                   label=f"article: prefill, training, sparseGPT {band[0]:g}x to {band[1]:g}x")
+    top = _paper("fig6_fftconv_speedup")
+    decode = paper_value("fig6_decode_speedup_range")
+    if top is not None:
+        ax.axhline(top, color=REF_COLOR, ls="--", lw=1.2,
+                   label=f"article: largest speedup {top:g}x (FlashFFTConv; top of decode's "
+                         f"{decode[0]:g}x to {decode[1]:g}x)" if isinstance(decode, list) else f"article: {top:g}x")
     sns.barplot(data=long, x="run", y="speedup", hue="mode", ax=ax)
     ax.axhline(1.0, color="black", lw=1)
     ax.set_yscale("log")
-    ax.set_ylim(0.8, long["speedup"].max() * 2.5)
+    ax.set_ylim(0.8, max(long["speedup"].max(), top or 0) * 2.5)
+    _log_ticks(ax.yaxis)
     ax.set_ylabel("speedup over unfused (8 sockets; FlashFFTConv 1)")
     ax.set_xlabel("")
     ax.set_title("Operator fusion on the SN40L (model of the article's Fig. 6)", fontsize=11)
     ax.tick_params(axis="x", labelsize=8)
     plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
-    ax.legend(title="", loc="upper left", fontsize=9)
+    ax.legend(title="", loc="upper left", fontsize=8.5, ncol=2)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f", fontsize=6, padding=1)
     _save(fig, outputs)
@@ -147,11 +222,16 @@ def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
 
 
 def plot_breakdown(table: pd.DataFrame, outputs: list[str]) -> None:
-    """Article Fig. 2: switching vs execution time for one non-resident Llama-2-7B expert, 20 tokens."""
+    """Article Fig. 2: switching vs execution time for one non-resident Llama-2-7B expert, 20 tokens.
+
+    Reference marks: where each DGX bar would end if its switching took the article's multiple of the
+    SN40L node's (31x for the DGX A100, 15x for the DGX H100, Table 2).
+    """
     sns.set_theme(style="whitegrid", context="notebook")
     profiles = list(dict.fromkeys(table["profile"]))
     batches = sorted(table["batch"].unique(), reverse=True)
-    fig, axes = plt.subplots(len(profiles), len(batches), figsize=(5.5 * len(batches), 3.4 * len(profiles)),
+    ratios = {"dgx-a100": _paper("table2_switching_a100"), "dgx-h100": _paper("table2_switching_h100")}
+    fig, axes = plt.subplots(len(profiles), len(batches), figsize=(5.8 * len(batches), 3.5 * len(profiles)),
                              squeeze=False, sharey="row")
     for i, profile in enumerate(profiles):
         for j, batch in enumerate(batches):
@@ -161,105 +241,227 @@ def plot_breakdown(table: pd.DataFrame, outputs: list[str]) -> None:
             ax.barh(labels, t.execution_ms, label="execution (20 tokens)", color="#4c72b0")
             ax.barh(labels, t.switching_ms, left=t.execution_ms, label="model switching (copy one expert)",
                     color="#dd8452")
+            rdu = t[t.platform.str.startswith("sn40l")]
+            right = t.total_ms.max()
+            ref_label = "article: DGX switching " + " / ".join(
+                f"{v:g}x ({k.split('-')[1].upper()})" for k, v in ratios.items() if v is not None) + " the SN40L's"
             for y, r in enumerate(t.itertuples()):
                 ax.text(r.total_ms, y, f" {r.total_ms:.0f} ms", va="center", fontsize=8)
-            ax.set_xlim(0, t.total_ms.max() * 1.25)
+                ratio = ratios.get(r.platform)
+                if ratio is not None and len(rdu):
+                    end = r.execution_ms + ratio * rdu.switching_ms.iloc[0]
+                    right = max(right, end)
+                    ax.plot([end, end], [y - 0.42, y + 0.42], color=REF_COLOR, lw=2.2, ls="-", label=ref_label)
+                    ref_label = None
+                    ax.text(end, y + 0.42, f"{r.switching_ms / rdu.switching_ms.iloc[0]:.1f}x (article {ratio:g}x)",
+                            fontsize=7, ha="right", va="bottom", color=REF_COLOR)
+            ax.set_xlim(0, right * 1.25)
             ax.invert_yaxis()
             ax.set_title(f"BS={batch}, TP=8 ({profile} profile)", fontsize=10)
             ax.set_xlabel("ms")
-    axes[0][0].legend(fontsize=8, loc="lower right")
-    fig.suptitle("CoE latency breakdown: switching vs execution for one Llama-2-7B expert", fontsize=11)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle("CoE latency breakdown: switching vs execution for one Llama-2-7B expert\n"
+                 "(text over a DGX bar: its switching time over the SN40L node's, and the article's)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     _save(fig, outputs)
 
 
 def plot_latency_vs_experts(table: pd.DataFrame, outputs: list[str], profile: str = "paper", gen: int = 20) -> None:
-    """Article Fig. 7: expected CoE latency vs number of experts, BS 8 and BS 1; OOM marked."""
+    """Article Fig. 7: expected CoE latency vs number of experts, BS 8 and BS 1; OOM marked.
+
+    Reference marks: the article's DGX spill (about 50 experts) and OOM (150), and hollow marks where
+    its Table 2 speedups put each DGX relative to the SN40L curve (overall speedup at the Table 2
+    expert count; at BS 1 also the expert speedup under 50 experts).
+    """
     sns.set_theme(style="whitegrid", context="notebook")
     t = table[(table.profile == profile) & (table.gen == gen)]
     batches = sorted(t["batch"].unique(), reverse=True)
-    fig, axes = plt.subplots(1, len(batches), figsize=(6.5 * len(batches), 4.5), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(batches), figsize=(6.8 * len(batches), 4.8), squeeze=False)
+    spill, oom = _paper("dgx_spill_experts"), _paper("dgx_oom_experts")
+    dgx_limit = t[t.platform.isin(["dgx-a100", "dgx-h100"])].max_experts
+    table2_n = int(dgx_limit.min()) if len(dgx_limit) else None
     for ax, batch in zip(axes[0], batches):
-        for platform, g in t[t.batch == batch].groupby("platform", sort=False):
+        sub = t[t.batch == batch]
+        for platform, g in sub.groupby("platform", sort=False):
             ok = g[g.fits]
-            line, = ax.plot(ok.experts, ok.total_ms / 1e3, lw=2, label=PLATFORM_LABELS.get(platform, platform))
+            color = PLATFORM_COLORS.get(platform)
+            ax.plot(ok.experts, ok.total_ms / 1e3, lw=2, label=PLATFORM_LABELS.get(platform, platform), color=color)
             if (~g.fits).any():
                 last = ok.iloc[-1]
-                ax.scatter([last.experts], [last.total_ms / 1e3], marker="X", s=90, color=line.get_color(), zorder=5)
+                ax.scatter([last.experts], [last.total_ms / 1e3], marker="X", s=90, color=color, zorder=5)
                 ax.annotate(f"OOM above {int(g.max_experts.iloc[0])}", (last.experts, last.total_ms / 1e3),
-                            textcoords="offset points", xytext=(5, 6), fontsize=8, color=line.get_color())
+                            textcoords="offset points", xytext=(5, 6), fontsize=8, color=color)
+        lines = [x for x in (spill, oom) if x is not None]
+        for k, x in enumerate(lines):
+            ax.axvline(x, color=REF_COLOR, ls="--", lw=1, alpha=0.7,
+                       label=("article: DGX spill at ~{:g}, OOM at {:g} experts".format(spill, oom)
+                              if spill is not None and oom is not None else "article") if k == 0 else None)
+        rdu = sub[sub.platform.str.startswith("sn40l") & sub.fits].set_index("experts").total_ms
+        marks = [("overall", table2_n)] + ([("expert", 10)] if batch == 1 else [])
+        first = True
+        for kind, n in marks:
+            if n is None or n not in rdu.index:
+                continue
+            for base in ("a100", "h100"):
+                ratio = _paper(f"table2_{kind}_bs{batch}_{gen}tok_{base}")
+                if ratio is None:
+                    continue
+                ax.scatter([n], [rdu[n] * ratio / 1e3], s=120, marker="o", facecolors="none", lw=1.8,
+                           edgecolors=PLATFORM_COLORS[f"dgx-{base}"], zorder=6,
+                           label="article: SN40L curve x the article's speedup" if first else None)
+                first = False
+                ax.annotate(f"{ratio:g}x", (n, rdu[n] * ratio / 1e3), textcoords="offset points", xytext=(-28, -3),
+                            fontsize=7.5, color=PLATFORM_COLORS[f"dgx-{base}"])
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _log_ticks(ax.xaxis)
+        _log_ticks(ax.yaxis, subs=(1.0, 2.0, 3.0, 5.0))
         ax.set_xlabel("Llama-2-7B experts in the CoE")
+        ax.set_ylabel("expected latency per batch (s)")
         ax.set_title(f"BS={batch}, TP=8, {gen} output tokens ({profile} profile)", fontsize=10)
-    axes[0][0].set_ylabel("expected latency per batch (s)")
-    axes[0][0].legend(fontsize=8, loc="upper left")
+    axes[0][0].legend(fontsize=7.5, loc="upper left")
+    fig.tight_layout()
+    _save(fig, outputs)
+
+
+def plot_table2(table: pd.DataFrame, outputs: list[str]) -> None:
+    """Article Table 2 as a chart: each speedup under each profile against the article's value (the
+    black diamond, with the 10% band the claims allow)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    t = table[table.metric != "oom_150_experts"].copy()
+    t["paper"] = t["paper"].astype(float)
+    t["reproduced"] = t["reproduced"].astype(float)
+    metrics = list(dict.fromkeys(t.metric))
+    baselines = list(dict.fromkeys(t.baseline))
+    profiles = list(dict.fromkeys(t.profile))
+    markers = dict(zip(profiles, ["o", "s", "^", "v"]))
+    colors = dict(zip(profiles, ["#4c72b0", "#dd8452", "#55a868", "#8172b3"]))
+    fig, axes = plt.subplots(1, len(baselines), figsize=(6.2 * len(baselines), 0.5 * len(metrics) + 1.6),
+                             squeeze=False, sharey=True)
+    names = {"overall_bs8_20tok": "overall, BS 8, 20 tok", "overall_bs1_20tok": "overall, BS 1, 20 tok",
+             "expert_bs1_20tok": "expert, BS 1, 20 tok", "overall_bs8_200tok": "overall, BS 8, 200 tok",
+             "overall_bs1_200tok": "overall, BS 1, 200 tok", "expert_bs1_200tok": "expert, BS 1, 200 tok",
+             "model_switching": "model switching"}
+    for ax, base in zip(axes[0], baselines):
+        b = t[t.baseline == base]
+        for y, metric in enumerate(metrics):
+            m = b[b.metric == metric]
+            if not len(m):
+                continue
+            ref = m.paper.iloc[0]
+            ax.plot([ref * 0.9, ref * 1.1], [y, y], color="#999999", lw=7, alpha=0.45, solid_capstyle="butt",
+                    label="article \u00b110%" if y == 0 else None)
+            ax.scatter([ref], [y], marker="D", s=60, color="black", zorder=5, label="article" if y == 0 else None)
+            for k, profile in enumerate(profiles):
+                r = m[m.profile == profile]
+                if len(r):
+                    v = r.reproduced.iloc[0]
+                    ax.scatter([v], [y + 0.18 * (k - (len(profiles) - 1) / 2)], marker=markers[profile], s=45,
+                               color=colors[profile], zorder=6, label=f"{profile} profile" if y == 0 else None)
+        ax.set_xscale("log")
+        _log_ticks(ax.xaxis)
+        ax.set_yticks(range(len(metrics)), [names.get(m, m) for m in metrics])
+        ax.set_ylim(len(metrics) - 0.5, -0.5)
+        ax.set_xlabel("SN40L node speedup (x)")
+        ax.set_title(f"vs {PLATFORM_LABELS.get(base, base).split(' (')[0]}", fontsize=10)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8.5, bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle(f"Table 2 reproduced ({int(t.experts.iloc[0])} experts) against the article", fontsize=11)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     _save(fig, outputs)
 
 
 def plot_sensitivity(table: pd.DataFrame, outputs: list[str]) -> None:
     """Overall BS 8 speedup over DGX H100 vs host-link and DDR-to-HBM bandwidth, one panel per expert
-    count; cells under 1.5x are marked."""
+    count; a diverging colour scale on the log of the speedup, centred on 1.5x (cells under it marked
+    *), shared by every panel, with one colour bar."""
     sns.set_theme(style="white", context="notebook")
     counts = sorted(table["experts"].unique())
-    fig, axes = plt.subplots(1, len(counts), figsize=(4.2 * len(counts), 4.0), squeeze=False)
-    vmax = table["speedup_vs_dgx_h100"].max()
+    fig, axes = plt.subplots(1, len(counts), figsize=(4.2 * len(counts) + 1.0, 4.0), squeeze=False)
+    values = table["speedup_vs_dgx_h100"]
+    threshold = 1.5
+    lo, hi = min(values.min(), threshold / 1.2), max(values.max(), threshold * 1.2)
+    norm = TwoSlopeNorm(vcenter=np.log(threshold), vmin=np.log(lo), vmax=np.log(hi))
     for ax, n in zip(axes[0], counts):
         grid = table[table.experts == n].pivot(index="ddr_to_hbm_node_GBps", columns="host_link_GBps",
                                                values="speedup_vs_dgx_h100").sort_index(ascending=False)
-        annot = grid.map(lambda v: f"{v:.1f}" + ("*" if v < 1.5 else ""))
-        sns.heatmap(grid, ax=ax, annot=annot, fmt="", cmap="viridis", vmin=1, vmax=vmax, cbar=ax is axes[0][-1],
-                    annot_kws={"fontsize": 7})
+        annot = grid.map(lambda v: f"{v:.1f}" + ("*" if v < threshold else ""))
+        sns.heatmap(np.log(grid), ax=ax, annot=annot, fmt="", cmap="RdBu", norm=norm, cbar=False,
+                    annot_kws={"fontsize": 7}, linewidths=0.3, linecolor="white")
         ax.set_title(f"{n} experts", fontsize=10)
         ax.tick_params(axis="y", rotation=0)
         ax.set_xlabel("DGX host-to-GPU GB/s (node)")
         ax.set_ylabel("SN40L DDR-to-HBM GB/s (node)" if ax is axes[0][0] else "")
-    fig.suptitle("SN40L node speedup over DGX H100, BS 8, 20 tokens (* = under 1.5x)", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle("SN40L node speedup over DGX H100, BS 8, 20 tokens (* = under 1.5x: red under, blue over)",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    cax = fig.add_axes((0.94, 0.18, 0.012, 0.65))
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="RdBu"), cax=cax)
+    ticks = [v for v in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0) if lo <= v <= hi]
+    bar.set_ticks(np.log(ticks), labels=[f"{v:g}x" for v in ticks])
+    bar.set_label("speedup (log scale)")
+    bar.ax.axhline(np.log(threshold), color="black", lw=1.2)
     _save(fig, outputs)
 
 
+def _saturated(g: pd.DataFrame) -> pd.Series:
+    """Points where the node could not keep up: fewer requests served per second than offered, or
+    the server busy 95% of the time or more."""
+    return (g.throughput_rps < g.offered_rps) | (g.utilisation >= 0.95)
+
+
 def plot_serving_load(table: pd.DataFrame, outputs: list[str]) -> None:
-    """p99 latency vs offered load, one panel per (experts, skew); OOM platforms noted."""
+    """p99 latency vs offered load, one panel per routing skew, one line per platform and expert
+    count; saturated points ringed in red; platforms out of memory noted."""
     sns.set_theme(style="whitegrid", context="notebook")
-    experts = sorted(table["experts"].unique())
     skews = sorted(table["zipf"].unique())
-    fig, axes = plt.subplots(len(skews), len(experts), figsize=(4.6 * len(experts), 3.6 * len(skews)),
-                             squeeze=False, sharex=True, sharey=True)
-    for i, skew in enumerate(skews):
-        for j, n in enumerate(experts):
-            ax = axes[i][j]
-            t = table[(table.experts == n) & (table.zipf == skew)]
-            oom = []
-            for platform, g in t.groupby("platform", sort=False):
-                if not g.fits.any():
-                    oom.append(PLATFORM_LABELS.get(platform, platform).split(" (")[0])
-                    continue
-                ax.plot(g.offered_rps, g.p99_s, marker="o", lw=2, label=PLATFORM_LABELS.get(platform, platform),
-                        color=PLATFORM_COLORS.get(platform))
-            if oom:
-                ax.text(0.03, 0.95, "OOM: " + ", ".join(oom), transform=ax.transAxes, fontsize=8, va="top")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{n} experts, Zipf {skew:g}", fontsize=10)
-            if i == len(skews) - 1:
-                ax.set_xlabel("offered load (requests/s)")
-            if j == 0:
-                ax.set_ylabel("p99 latency (s)")
+    experts = sorted(table["experts"].unique())
+    styles = dict(zip(experts, ["-", "--", ":", "-."] * 3))
+    marks = dict(zip(experts, ["o", "s", "^", "D"] * 3))
+    fig, axes = plt.subplots(1, len(skews), figsize=(6.6 * len(skews), 4.8), squeeze=False, sharey=True)
+    for ax, skew in zip(axes[0], skews):
+        t = table[table.zipf == skew]
+        oom = {}
+        sat_label = "saturated (served < offered, or busy >= 95%)"
+        for (platform, n), g in t.groupby(["platform", "experts"], sort=False):
+            if not g.fits.any():
+                oom.setdefault(PLATFORM_LABELS.get(platform, platform).split(" (")[0], []).append(str(n))
+                continue
+            g = g[g.fits]
+            ax.plot(g.offered_rps, g.p99_s, marker=marks[n], ls=styles[n], lw=1.8, ms=5,
+                    color=PLATFORM_COLORS.get(platform),
+                    label=f"{PLATFORM_LABELS.get(platform, platform).split(' (')[0]}, {n} experts")
+            sat = g[_saturated(g)]
+            if len(sat):
+                ax.scatter(sat.offered_rps, sat.p99_s, s=160, facecolors="none", edgecolors="red", lw=1.6, zorder=6,
+                           label=sat_label)
+                sat_label = None
+        if oom:
+            ax.text(0.03, 0.97, "out of memory: " + "; ".join(f"{p} at {', '.join(ns)} experts" for p, ns in oom.items()),
+                    transform=ax.transAxes, fontsize=8, va="top")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_ticks(ax.xaxis)
+        _log_ticks(ax.yaxis)
+        ax.yaxis.set_tick_params(which="both", labelleft=True)
+        ax.set_title(f"Zipf skew {skew:g}", fontsize=10)
+        ax.set_xlabel("offered load (requests/s)")
+    axes[0][0].set_ylabel("p99 latency (s)")
     handles, labels = [], []
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("CoE serving: p99 latency vs offered load (20 tokens, batches up to 8, LRU HBM cache)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     _save(fig, outputs)
 
 
 def plot_serving_policies(table: pd.DataFrame, outputs: list[str]) -> None:
-    """HBM hit rate and p99 vs routing skew for LRU, LFU and pinned."""
+    """HBM hit rate and p99 vs routing skew for LRU, LFU and pinned (linear axes)."""
     sns.set_theme(style="whitegrid", context="notebook")
     platforms = list(dict.fromkeys(table["platform"]))
     fig, axes = plt.subplots(2, len(platforms), figsize=(5.5 * len(platforms), 6.5), squeeze=False, sharex=True)
@@ -267,12 +469,13 @@ def plot_serving_policies(table: pd.DataFrame, outputs: list[str]) -> None:
         t = table[table.platform == platform]
         for policy, g in t.groupby("policy", sort=False):
             axes[0][j].plot(g.zipf, g.hbm_hit_rate, marker="o", lw=2, label=policy)
-            axes[1][j].plot(g.zipf, g.p99_s, marker="o", lw=2, label=policy)
+            axes[1][j].plot(g.zipf, g.p99_s * 1e3, marker="o", lw=2, label=policy)
         n, rate = int(t.experts.iloc[0]), t.offered_rps.iloc[0]
         axes[0][j].set_title(f"{PLATFORM_LABELS.get(platform, platform)}\n{n} experts, {rate:g} requests/s", fontsize=10)
         axes[0][j].set_ylabel("HBM hit rate (expert batches)")
-        axes[1][j].set_ylabel("p99 latency (s)")
-        axes[1][j].set_yscale("log")
+        axes[0][j].set_ylim(0, 1.02)
+        axes[1][j].set_ylabel("p99 latency (ms)")
+        axes[1][j].set_ylim(0, t.p99_s.max() * 1e3 * 1.1)
         axes[1][j].set_xlabel("Zipf skew of expert popularity")
         axes[0][j].legend(fontsize=8)
     fig.tight_layout()
@@ -280,9 +483,10 @@ def plot_serving_policies(table: pd.DataFrame, outputs: list[str]) -> None:
 
 
 def plot_serving_cost(table: pd.DataFrame, outputs: list[str]) -> None:
-    """Nodes needed to serve a target load at a p99 bound, vs experts."""
+    """Nodes needed to serve a target load at a p99 bound, vs experts. Not Fig. 8's count: there a
+    DGX holds every expert in HBM; here experts may sit in host DRAM and the load decides."""
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.8, 5.0))
     styles = ["-", "--", ":", "-."]
     for i, (platform, g) in enumerate(table.groupby("platform", sort=False)):
         ax.plot(g.experts, g.nodes, marker="os^D"[i % 4], ls=styles[i % 4], lw=2,
@@ -290,26 +494,39 @@ def plot_serving_cost(table: pd.DataFrame, outputs: list[str]) -> None:
         ax.plot(g.experts, g.capacity_nodes, ls="", marker="_", ms=14, color=PLATFORM_COLORS.get(platform))
     r = table.iloc[0]
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("Llama-2-7B experts")
     ax.set_ylabel("nodes needed (bars: nodes to hold the experts)")
     ax.set_title(f"Nodes to serve {r.target_rps:g} requests/s with p99 under {r.p99_bound_s:g} s (Zipf-skewed routing)",
                  fontsize=10)
-    ax.legend(fontsize=9)
+    ax.text(0.02, 0.97, "Not Fig. 8's count: Fig. 8 gives the DGX nodes that hold every expert in HBM;\n"
+            "here a DGX also keeps experts in host DRAM and copies them in on demand,\n"
+            "and nodes are added until the p99 bound is met.",
+            transform=ax.transAxes, fontsize=7.5, va="top",
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
+    ax.legend(fontsize=9, loc="center left")
     _save(fig, outputs)
 
 
 def plot_sweep(table: pd.DataFrame, outputs: list[str]) -> None:
-    """Heatmaps of the design-space sweep: median speedup over DGX H100 by pairs of hardware axes."""
+    """Heatmaps of the design-space sweep: median speedup over DGX H100 by pairs of hardware axes, on
+    one shared colour scale with one colour bar."""
     sns.set_theme(style="white", context="notebook")
     t = table[table.sn40l_fits & table.dgx_fits]
     pairs = [("hbm_bandwidth_GBps", "ddr_to_hbm_GBps"), ("host_link_GBps", "ddr_to_hbm_GBps"),
              ("experts", "batch")]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.2))
-    for ax, (x, y) in zip(axes, pairs):
-        grid = t.groupby([y, x])["speedup"].median().unstack(x).sort_index(ascending=False)
-        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="viridis", annot_kws={"fontsize": 7}, cbar=False)
+    grids = [t.groupby([y, x])["speedup"].median().unstack(x).sort_index(ascending=False) for x, y in pairs]
+    vmin = min(float(np.nanmin(g.to_numpy())) for g in grids)
+    vmax = max(float(np.nanmax(g.to_numpy())) for g in grids)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs) + 1.0, 4.2))
+    for ax, (x, y), grid in zip(axes, pairs, grids):
+        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="viridis", vmin=vmin, vmax=vmax,
+                    annot_kws={"fontsize": 7}, cbar=False)
         ax.tick_params(axis="y", rotation=0)
         ax.set_title(f"median speedup by {y} x {x}", fontsize=9)
     fig.suptitle(f"Design-space sweep: SN40L node over DGX H100 ({len(t)} points where both fit)", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    cax = fig.add_axes((0.94, 0.18, 0.012, 0.65))
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(vmin, vmax), cmap="viridis"), cax=cax)
+    bar.set_label("median speedup (x)")
     _save(fig, outputs)

@@ -13,9 +13,11 @@ from rdusim.scenarios.serve import poisson_requests, simulate, zipf_popularity
 
 def _run(cfg: dict, platform: str, experts: int, rate: float, skew: float, policy: str, requests: int | None = None):
     s = cfg["serving"]
+    dep = CoEDeployment.from_config(cfg.get("coe"))  # the deployment the config describes (tiering, reserves, TP, ...)
     trace = poisson_requests(rate, int(requests or s["requests"]), experts, skew, seed=int(s["seed"]))
     summary, _ = simulate(platform, experts, trace, policy, int(s["max_batch"]), float(s["max_wait_s"]),
-                          gen=int(s["gen"]), popularity=zipf_popularity(experts, skew))
+                          prompt=dep.prompt_tokens, gen=int(s["gen"]), popularity=zipf_popularity(experts, skew),
+                          dep=dep)
     return summary
 
 

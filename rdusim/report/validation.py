@@ -83,3 +83,12 @@ def claims_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
             "status": status, "basis": basis, "why": c.get("why", "") if status == "fail" else "", "note": note,
         })
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def paper_value(claim_id: str):
+    """The article's value for ``claim_id`` (a number, or [low, high] for a range), or None if the
+    claims file has no such claim. Figures draw these as reference marks."""
+    for c in load_claims():
+        if c["id"] == claim_id:
+            return c["paper"]
+    return None

@@ -26,6 +26,8 @@ import yaml
 from scipy.stats import binom
 
 from baselines.gpu import GpuConstants, GpuDevice
+from benchmarks.models import get_model
+from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import Platform, load_platform
@@ -35,6 +37,13 @@ from rdusim.scenarios.predict import clears_with_gpu_constants, predict, predict
 PROFILES_FILE = DATA_DIR / "coe_profiles.yaml"
 GPU_COPIES = ("node_one_link_datasheet", "per_gpu_pinned", "per_gpu_pageable")
 RDU_COPIES = ("per_device_ddr_to_hbm",)
+# Bounds of a CoE query, (largest, why). The expectation evaluates every sub-batch size 1..B (one
+# prediction each), and holds one row of probabilities per expert.
+COE_LIMITS = {
+    "experts": (100_000, "experts in one CoE"),
+    "batch": (1024, "prompts per CoE batch; every sub-batch size is evaluated"),
+    "gen": (2**31, "output tokens"),
+}
 
 
 @dataclass(frozen=True)
@@ -155,11 +164,16 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
     See the module docstring for the model. Out-of-memory configurations return ``fits=False``.
     """
     for field, value in (("experts", experts), ("batch", batch), ("gen", gen)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(field, value, "a whole number >= 1")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ConfigError(field, value, f"a whole number from 1 to {COE_LIMITS[field][0]:,}")
+        whole(field, value, 1, *COE_LIMITS[field])
     dep = dep or CoEDeployment.from_config()
     prof = load_profile(profile)
     platform = load_platform(platform_name)
+    expert = get_model(dep.expert_model)
+    if expert.context_window and dep.prompt_tokens + gen > expert.context_window:
+        raise ConfigError("gen", gen, f"at most {expert.context_window - dep.prompt_tokens:,} (the context window of "
+                          f"{dep.expert_model}, {expert.context_window:,} tokens, less the {dep.prompt_tokens}-token prompt)")
     tp = min(dep.tensor_parallel, platform.devices)
     resident = experts_in_hbm(platform, dep)
     limit = max_experts(platform, dep)
@@ -169,17 +183,39 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
         return CoELatency(platform_name, experts, batch, gen, profile, False,
                           f"{experts} experts > {limit} that fit in {where}", nan, nan, nan, nan, nan, resident)
     execution = prof.execution(platform)
+    oom = lambda reason: CoELatency(platform_name, experts, batch, gen, profile, False, reason,  # noqa: E731
+                                    nan, nan, nan, nan, nan, resident)
     router_s = _router_ttft_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, execution, batch) / 1e3
+    if not np.isfinite(router_s):
+        why = predict_one(platform_name, dep.router_model, batch, tp, dep.prompt_tokens, 1, execution)["reason"]
+        return oom(f"the router ({dep.router_model}) at batch {batch} does not fit: {why or 'no finite time'}")
     t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, execution, batch) / 1e3
     p = _popularity(experts, popularity)
-    counts = np.arange(0, batch + 1)
-    pmf = binom.pmf(counts[None, :], batch, p[:, None])           # experts x (0..B)
-    execution_s = float(np.sum(pmf[:, 1:] @ t[1:]))
-    used = 1.0 - pmf[:, 0]
+    execution_s, used, reached = _expectation(p, batch, t)
+    bad = np.flatnonzero(~np.isfinite(t[1:]) & (reached > 0)) + 1
+    if bad.size:
+        b = int(bad[0])
+        why = predict_one(platform_name, dep.expert_model, b, tp, dep.prompt_tokens, gen, execution)["reason"]
+        return oom(f"an expert sub-batch of {b} prompts does not fit: {why or 'no finite time'}")
     misses = float(np.sum(used[resident:]))
     switching_s = misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
     return CoELatency(platform_name, experts, batch, gen, profile, True, "", router_s, switching_s, execution_s,
                       float(used.sum()), misses, resident)
+
+
+def _expectation(p: np.ndarray, batch: int, t: np.ndarray, chunk: int = 4096) -> tuple[float, np.ndarray, np.ndarray]:
+    """E[execution] (sum over experts and sub-batch sizes b of P(count_e = b) t[b]), each expert's
+    probability of being used, and the expected number of experts with b prompts (b = 1..B, > 0 where
+    that sub-batch size can occur). Experts are taken in chunks so memory stays bounded."""
+    counts = np.arange(0, batch + 1)
+    finite_t = np.where(np.isfinite(t), t, 0.0)
+    execution_s, used, reached = 0.0, [], np.zeros(batch)
+    for lo in range(0, len(p), chunk):
+        pmf = binom.pmf(counts[None, :], batch, p[lo:lo + chunk, None])   # experts x (0..B)
+        execution_s += float(np.sum(pmf[:, 1:] @ finite_t[1:]))
+        used.append(1.0 - pmf[:, 0])
+        reached += pmf[:, 1:].sum(axis=0)
+    return execution_s, np.concatenate(used), reached
 
 
 @clears_with_gpu_constants

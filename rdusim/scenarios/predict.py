@@ -32,9 +32,16 @@ from numba import njit
 
 from baselines.gpu import GpuConstants, GpuDevice, lower
 from benchmarks.decoder import layer_graph, workload_graph
-from benchmarks.models import attended_positions, get_model, load_models, weight_bytes
+from benchmarks.models import (
+    attended_positions,
+    get_model,
+    kv_bytes_per_token,
+    load_models,
+    weight_bytes,
+)
+from rdusim.core.checks import nearest, whole
 from rdusim.core.errors import ConfigError
-from rdusim.core.platforms import builtin_names, load_platform
+from rdusim.core.platforms import MAX_DEVICES, builtin_names, load_platform
 from rdusim.sn40l.chip import RduChip
 from rdusim.sn40l.memory import place_bytes
 from rdusim.sn40l.run import EXECUTION_MODES, RduResult, evaluate
@@ -59,24 +66,50 @@ def _decode_basis(b, context):
 
 
 # ------------------------------------------------------------------------------- validation
+# Upper bounds of the sizes before the model is known; prompt + gen is then bounded by the model's context
+# window, and batch x tokens x KV bytes per token by int64 (KV byte counts are int64 arrays).
+SIZE_LIMITS = {"batch": 2**30, "tp": MAX_DEVICES, "prompt": 2**31, "gen": 2**31}
+KV_BYTES_LIMIT = 2**62
+
+
 def _positive_int(field: str, value) -> int:
-    try:
-        ok = float(value) == int(value) and int(value) >= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or isinstance(value, bool):
-        raise ConfigError(field, value, "a whole number >= 1")
-    return int(value)
+    return whole(field, value, 1, SIZE_LIMITS.get(field, 2**31))
+
+
+def _check_context(where: str, model: str, batch, prompt, gen) -> None:
+    """prompt + gen within the model's context window, and the KV bytes of the batch within int64.
+
+    Arguments may be arrays (a frame's rows); ``where`` is a prefix such as ``"row 3: "``, or a
+    callable giving it for the first bad row index.
+    """
+    m = get_model(model)
+    batch, prompt, gen = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (batch, prompt, gen))
+    tokens = prompt + gen
+    if m.context_window:
+        over = tokens > m.context_window
+        if over.any():
+            i = int(np.argmax(over))
+            raise ConfigError(f"{where(i) if callable(where) else where}prompt + gen", int(tokens[i]),
+                              f"at most {m.context_window:,} tokens (the context window of {model})")
+    kv = kv_bytes_per_token(m) * batch * tokens
+    over = kv > KV_BYTES_LIMIT
+    if over.any():
+        i = int(np.argmax(over))
+        most = int(KV_BYTES_LIMIT // (kv_bytes_per_token(m) * tokens[i]))
+        raise ConfigError(f"{where(i) if callable(where) else where}batch", int(batch[i]),
+                          f"at most {most:,} for {model} at {int(tokens[i]):,} tokens (its KV-cache bytes must fit int64)")
 
 
 def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> dict:
     """Validate one prediction request; returns it normalised. Errors name the field and the allowed values."""
     try:
         p = load_platform(str(platform))
-    except ConfigError:
+    except ConfigError as err:
+        if err.field != "platform":  # a platform file with a bad field: name that field, not the list of names
+            raise
         raise ConfigError("platform", platform, ", ".join(builtin_names()) + " or a path to a platform .yaml") from None
-    if model not in load_models():
-        raise ConfigError("model", model, ", ".join(load_models()))
+    if not isinstance(model, str) or model not in load_models():
+        raise ConfigError("model", model, ", ".join(load_models()) + (nearest(model, load_models()) if isinstance(model, str) else ""))
     row = {"platform": str(platform), "model": model, "batch": _positive_int("batch", batch),
            "tp": _positive_int("tp", tp), "prompt": _positive_int("prompt", prompt), "gen": _positive_int("gen", gen)}
     if row["tp"] > p.devices:
@@ -85,6 +118,7 @@ def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> d
     for field, total in (("heads", m.heads), ("ffn", m.ffn), ("vocab", m.vocab)):
         if total % row["tp"]:
             raise ConfigError("tp", row["tp"], f"a divisor of {model}.{field} = {total}")
+    _check_context("", model, row["batch"], row["prompt"], row["gen"])
     modes = GPU_MODES if p.kind == "gpu" else RDU_MODES
     mode = execution if execution not in (None, "", "best") else BEST_MODE[p.kind]
     if mode not in modes:
@@ -337,13 +371,33 @@ def use_gpu_constants(constants) -> None:
         cached.cache_clear()
 
 def _check_sizes(df: pd.DataFrame) -> None:
+    """Sizes are whole numbers within :data:`SIZE_LIMITS` (the error names the first bad row), then
+    converted to int64; rows of a known model also get the context-window and int64 KV checks."""
     for col in ("batch", "tp", "prompt", "gen"):
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | (values < 1) | (values != values.round())
+        raw = df[col]
+        limit = SIZE_LIMITS[col]
+        if raw.dtype == bool:
+            bad = np.ones(len(raw), dtype=bool)
+        elif pd.api.types.is_integer_dtype(raw.dtype) or pd.api.types.is_float_dtype(raw.dtype):
+            values = raw.to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(values) | (values < 1) | (values > limit) | (values != np.round(values))
+        else:  # object columns: check each value (Python ints of any size, strings, None, bools, ...)
+            bad = np.zeros(len(raw), dtype=bool)
+            for i, v in enumerate(raw.to_numpy()):
+                try:
+                    whole(col, v, 1, limit)
+                except ConfigError:
+                    bad[i] = True
         if bad.any():
-            i = int(np.argmax(bad.to_numpy()))
-            raise ConfigError(f"row {i}: {col}", df[col].iloc[i], "a whole number >= 1")
-        df[col] = values.astype(np.int64)
+            i = int(np.argmax(bad))
+            whole(f"row {i}: {col}", raw.iloc[i], 1, limit)
+            raise ConfigError(f"row {i}: {col}", raw.iloc[i], f"a whole number from 1 to {limit:,}")
+        df[col] = np.array([int(v) for v in raw], dtype=np.int64) if raw.dtype == object else raw.astype(np.int64)
+    for model, group in df.groupby("model", sort=False):
+        if isinstance(model, str) and model in load_models():
+            idx = group.index.to_numpy()
+            _check_context(lambda i: f"row {int(idx[i])}: ", model, group["batch"], group["prompt"], group["gen"])
 
 
 def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:

@@ -21,8 +21,11 @@ Model (issue "Beyond the article"):
 
 :func:`simulate` returns per-request times and a summary: p50/p95/p99 latency, mean time to first
 token, throughput, expert switch rate, HBM hit rate, utilisation, and the time-average number of
-requests in the system (for Little's law). The numba kernel :func:`_run` has its pure-Python twin
-``_run.py_func``; tests compare them.
+requests in the system (for Little's law). The numba kernel :func:`_step` runs the event loop in
+chunks of :data:`CHUNK_EVENTS` events, so Ctrl-C stops a long run between chunks; its pure-Python twin
+``_step.py_func`` (``simulate(..., use_jit=False)``) is compared with it in the tests. Every input is
+checked before the kernel sees it: finite arrivals within :data:`MAX_TIME_S`, expert ids in range, at
+most :data:`MAX_REQUESTS` requests.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from benchmarks.models import get_model
+from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.coe import load_profile, switch_bandwidth
@@ -40,52 +45,61 @@ from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_expert
 from rdusim.scenarios.predict import clears_with_gpu_constants, predict
 
 POLICIES = ("lru", "lfu", "pinned")
+# Bounds of a simulation. MAX_REQUESTS keeps memory bounded (about 200 bytes per request in the loop and
+# the per-request table: 0.4 GB at the limit); MAX_TIME_S keeps arrival times where float64 still
+# resolves microseconds (ulp at 1e9 s is 1.2e-7 s); MAX_EXPERTS and MAX_BATCH bound the per-expert arrays
+# and the batch sizes whose service times are evaluated.
+MAX_REQUESTS = 2_000_000
+MAX_TIME_S = 1e9
+MAX_EXPERTS = 100_000
+MAX_BATCH = 256
+MAX_WAIT_S = 3600.0
+MAX_SKEW = 100.0
 _POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
 
 
-@njit(cache=True)
-def _run(arrival, expert, bucket, n_experts, slots, policy, popularity_rank, max_batch, max_wait,
-         t_router, t_exec, t_ttft, copy_time, overlap):
-    """Event loop. Queue 0 is the router, queue e + 1 expert e. Returns (start, finish, ttft, stats)."""
+# Events the numba loop handles per call. Between calls control returns to Python, so Ctrl-C (SIGINT)
+# stops a long simulation within a fraction of a second.
+CHUNK_EVENTS = 200_000
+
+
+def _init_state(arrival, n_experts, slots, policy, popularity_rank, max_batch):
+    """Arrays and scalars of the event loop, with the warm start: the most popular experts resident."""
     n = arrival.shape[0]
     nq = n_experts + 1
-    start = np.full(n, np.nan)
-    finish = np.full(n, np.nan)
-    ttft = np.full(n, np.nan)
-    nxt = np.full(n, -1, np.int64)
-    enq = np.zeros(n)
-    head = np.full(nq, -1, np.int64)
-    tail = np.full(nq, -1, np.int64)
-    count = np.zeros(nq, np.int64)
-    active = np.empty(nq, np.int64)
-    where = np.full(nq, -1, np.int64)
-    n_active = 0
-    resident = np.zeros(n_experts, np.bool_)
-    last_use = np.zeros(n_experts)
-    uses = np.zeros(n_experts)
-    pinned = np.zeros(n_experts, np.bool_)
-    # warm start: the most popular experts are resident
+    arrays = dict(
+        start=np.full(n, np.nan), finish=np.full(n, np.nan), ttft=np.full(n, np.nan),
+        nxt=np.full(n, -1, np.int64), enq=np.zeros(n), head=np.full(nq, -1, np.int64),
+        tail=np.full(nq, -1, np.int64), count=np.zeros(nq, np.int64), active=np.empty(nq, np.int64),
+        where=np.full(nq, -1, np.int64), resident=np.zeros(n_experts, np.bool_), last_use=np.zeros(n_experts),
+        uses=np.zeros(n_experts), pinned=np.zeros(n_experts, np.bool_), stats=np.zeros(7),
+        batch=np.empty(max_batch, np.int64),
+    )
     n_res = min(slots, n_experts)
-    for e in range(n_experts):
-        if popularity_rank[e] < n_res:
-            resident[e] = True
+    arrays["resident"][:] = popularity_rank < n_res
     if policy == 2:
         keep = n_res if slots >= n_experts else max(slots - 1, 0)
-        for e in range(n_experts):
-            pinned[e] = popularity_rank[e] < keep
-    stats = np.zeros(7)
-    batch = np.empty(max_batch, np.int64)
-    batch_len = 0
-    batch_q = -1
-    server_end = np.inf
-    copy_end = np.inf
-    copy_target = -1
-    t = 0.0
-    i_arr = 0
-    done = 0
-    in_system = 0
-    first_arrival = arrival[0] if n > 0 else 0.0
-    while done < n:
+        arrays["pinned"][:] = popularity_rank < keep
+    # floats: t, server_end, copy_end, first_arrival; ints: i_arr, done, in_system, n_active, batch_len,
+    # batch_q, copy_target, ended (1 once no event is left)
+    arrays["fs"] = np.array([0.0, np.inf, np.inf, arrival[0] if n > 0 else 0.0])
+    arrays["ints"] = np.array([0, 0, 0, 0, 0, -1, -1, 0], np.int64)
+    return arrays
+
+
+@njit(cache=True)
+def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec, t_ttft,
+          copy_time, overlap, start, finish, ttft, nxt, enq, head, tail, count, active, where, resident, last_use,
+          uses, pinned, stats, batch, fs, ints, max_events):
+    """Up to ``max_events`` events of the loop (queue 0 is the router, queue e + 1 expert e); the loop's
+    state lives in the arrays and in ``fs``/``ints``. Returns True when the simulation is over."""
+    n = arrival.shape[0]
+    t, server_end, copy_end, first_arrival = fs[0], fs[1], fs[2], fs[3]
+    i_arr, done, in_system, n_active = ints[0], ints[1], ints[2], ints[3]
+    batch_len, batch_q, copy_target, ended = ints[4], ints[5], ints[6], ints[7]
+    events = 0
+    while done < n and ended == 0 and events < max_events:
+        events += 1
         # ---- next event time
         t_next = np.inf
         if i_arr < n:
@@ -102,6 +116,7 @@ def _run(arrival, expert, bucket, n_experts, slots, policy, popularity_rank, max
                     if d > t and d < t_next:
                         t_next = d
         if t_next == np.inf:
+            ended = 1
             break
         stats[5] += (t_next - t) * in_system
         t = t_next
@@ -240,8 +255,27 @@ def _run(arrival, expert, bucket, n_experts, slots, policy, popularity_rank, max
                         ttft[batch[k]] = t + t_ttft[b, worst]
                 server_end = t + dur
                 stats[1] += dur
-    stats[0] = t - first_arrival
-    return start, finish, ttft, stats
+    fs[0], fs[1], fs[2], fs[3] = t, server_end, copy_end, first_arrival
+    ints[0], ints[1], ints[2], ints[3] = i_arr, done, in_system, n_active
+    ints[4], ints[5], ints[6], ints[7] = batch_len, batch_q, copy_target, ended
+    over = done >= n or ended == 1
+    if over:
+        stats[0] = t - first_arrival
+    return over
+
+
+def _run(arrival, expert, bucket, n_experts, slots, policy, popularity_rank, max_batch, max_wait,
+         t_router, t_exec, t_ttft, copy_time, overlap, use_jit=True, chunk=CHUNK_EVENTS):
+    """The event loop, in chunks of ``chunk`` events (numba, or its pure-Python twin with
+    ``use_jit=False``). Returns (start, finish, ttft, stats)."""
+    s = _init_state(arrival, n_experts, slots, policy, popularity_rank, max_batch)
+    step = _step if use_jit else _step.py_func
+    while not step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec,
+                   t_ttft, copy_time, overlap, s["start"], s["finish"], s["ttft"], s["nxt"], s["enq"], s["head"],
+                   s["tail"], s["count"], s["active"], s["where"], s["resident"], s["last_use"], s["uses"],
+                   s["pinned"], s["stats"], s["batch"], s["fs"], s["ints"], chunk):
+        pass  # back in Python between chunks: a pending KeyboardInterrupt is raised here
+    return s["start"], s["finish"], s["ttft"], s["stats"]
 
 
 @dataclass(frozen=True)
@@ -254,12 +288,16 @@ class ServiceTables:
     copy_s: float
     slots: int
     max_experts: int
+    reason: str = ""
 
 
 def service_tables(platform: str, experts: int, max_batch: int, prompt: int, gen: int, profile: str = "paper",
                    dep=None) -> ServiceTables:
     """Look-up tables of the serving loop from ``rdusim predict`` and the CoE capacity model (built
-    once per platform, batch limit, lengths, profile and deployment; they do not depend on ``experts``)."""
+    once per platform, batch limit, lengths, profile and deployment; they do not depend on ``experts``).
+
+    ``reason`` is set (and the tables are not usable) when an expert or router batch of some size up to
+    ``max_batch`` does not fit or has no finite time: the simulation then reports fits=False."""
     return _service_tables(platform, int(max_batch), int(prompt), int(gen), profile,
                            dep or CoEDeployment.from_config())
 
@@ -275,16 +313,34 @@ def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profil
                          "prompt": prompt, "gen": gen, "execution": mode})
     ex = predict(rows)
     rt = predict(rows.assign(model=dep.router_model, gen=1))
+    reason = ""
+    for label, frame, col in (("an expert", ex, "total_ms"), ("the router", rt, "ttft_ms")):
+        bad = ~(frame["fits"].to_numpy(bool) & np.isfinite(frame[col].to_numpy(float)))
+        if bad.any() and not reason:
+            i = int(np.argmax(bad))
+            reason = (f"{label} batch of {i + 1} requests ({prompt} + {gen} tokens) does not fit: "
+                      f"{frame['reason'].iloc[i] or 'no finite time'}")
     pad = lambda v: np.concatenate([[0.0], np.asarray(v, float)])[:, None] / 1e3  # noqa: E731
     return ServiceTables(router=pad(rt.ttft_ms), expert=pad(ex.total_ms), expert_ttft=pad(ex.ttft_ms),
                          copy_s=dep.expert_bytes / switch_bandwidth(p, load_profile(profile), tp),
-                         slots=experts_in_hbm(p, dep), max_experts=max_experts(p, dep))
+                         slots=experts_in_hbm(p, dep), max_experts=max_experts(p, dep), reason=reason)
+
+
+def light_load_floor(platform: str, experts: int, max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20,
+                     profile: str = "paper", dep=None) -> dict:
+    """What a lone request's latency is made of when nothing else is queued (seconds): it waits
+    ``max_wait_s`` for the router's batch to fill, runs the router, waits ``max_wait_s`` again for its
+    expert's batch, then runs the expert alone; ``copy_s`` more when its expert is not in HBM."""
+    tables = service_tables(platform, experts, 1, prompt, gen, profile, dep)
+    router, expert = float(tables.router[1, 0]), float(tables.expert[1, 0])
+    return {"router_wait_s": max_wait_s, "router_s": router, "expert_wait_s": max_wait_s, "expert_s": expert,
+            "floor_s": 2 * max_wait_s + router + expert, "copy_s": float(tables.copy_s)}
 
 
 def zipf_popularity(experts: int, skew: float) -> np.ndarray:
     """Zipf popularity: expert k (1-based) is picked with weight k^-skew (skew 0 = uniform)."""
-    if skew < 0:
-        raise ConfigError("zipf", skew, "a skew >= 0")
+    experts = whole("experts", experts, 1, MAX_EXPERTS)
+    skew = number("zipf", skew, 0, MAX_SKEW, what="Zipf skew of expert popularity")
     w = 1.0 / np.arange(1, experts + 1) ** skew
     return w / w.sum()
 
@@ -294,14 +350,16 @@ def poisson_requests(rate: float, requests: int, experts: int, skew: float = 0.0
     """Synthetic trace: Poisson arrivals at ``rate``/s, experts drawn from Zipf(``skew``) or ``weights``;
     with ``locality`` in [0, 1) a request repeats the previous request's expert with that probability
     (bursts of the same expert)."""
-    if rate <= 0:
-        raise ConfigError("rate", rate, "requests per second > 0")
-    if requests < 1:
-        raise ConfigError("requests", requests, "a whole number >= 1")
-    if not 0 <= locality < 1:
-        raise ConfigError("locality", locality, "a probability in [0, 1)")
+    requests = whole("requests", requests, 1, MAX_REQUESTS, "the per-request arrays grow with it; split longer runs")
+    rate = number("rate", rate, 0, above=True, what="requests per second")
+    if requests / rate > MAX_TIME_S:
+        raise ConfigError("rate", rate, f"at least {requests / MAX_TIME_S:g} requests/s: {requests:,} requests must "
+                          f"arrive within {MAX_TIME_S:g} s, where times still resolve microseconds")
+    locality = number("locality", locality, 0, 1, below=True, what="probability of repeating the previous expert")
+    seed = whole("seed", seed, 0)
+    experts = whole("experts", experts, 1, MAX_EXPERTS)
     rng = np.random.default_rng(seed)
-    p = zipf_popularity(experts, skew) if weights is None else np.asarray(weights, float) / np.sum(weights)
+    p = zipf_popularity(experts, skew) if weights is None else _weights("weights", weights, experts)
     arrival = np.cumsum(rng.exponential(1.0 / rate, requests))
     picks = rng.choice(experts, size=requests, p=p)
     if locality > 0:
@@ -312,55 +370,114 @@ def poisson_requests(rate: float, requests: int, experts: int, skew: float = 0.0
     return pd.DataFrame({"arrival_s": arrival, "expert": picks})
 
 
+def _weights(field: str, values, experts: int) -> np.ndarray:
+    """Popularity weights: ``experts`` finite values >= 0, not all zero; returned normalised."""
+    try:
+        w = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(field, values, f"{experts} finite weights >= 0, not all zero") from None
+    if w.shape != (experts,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ConfigError(field, f"{w.size} values" if w.shape != (experts,) else values,
+                          f"{experts} finite weights >= 0, not all zero")
+    return w / w.sum()
+
+
 def read_trace(path: str, experts: int) -> pd.DataFrame:
-    """A user's log: CSV with columns arrival_s and expert (0-based); other columns are kept but unused."""
-    trace = pd.read_csv(path)
+    """A user's log: CSV with columns arrival_s and expert (0-based); other columns are kept but unused.
+
+    Missing, empty or unparsable files, missing columns and bad values raise :class:`ConfigError`
+    naming the file, the row and the column."""
+    try:
+        trace = pd.read_csv(path, nrows=MAX_REQUESTS + 1)
+    except FileNotFoundError:
+        raise ConfigError("trace", str(path), "an existing CSV file with columns arrival_s, expert") from None
+    except pd.errors.EmptyDataError:
+        raise ConfigError("trace", str(path), "a CSV file with a header arrival_s,expert and one row per request") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise ConfigError("trace", str(path), f"a readable CSV file ({exc.__class__.__name__})") from None
+    check_trace(trace, experts, where=f"trace {path}")
+    return trace.sort_values("arrival_s", kind="stable").reset_index(drop=True)
+
+
+def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None:
+    """A trace has 1 to :data:`MAX_REQUESTS` rows; ``arrival_s`` finite seconds in [0, :data:`MAX_TIME_S`];
+    ``expert`` whole ids 0 to experts - 1. The error names the first bad row (0-based, after the header)."""
+    if not isinstance(trace, pd.DataFrame):
+        raise ConfigError(where, type(trace).__name__, "a table with columns arrival_s, expert")
     for col in ("arrival_s", "expert"):
         if col not in trace:
-            raise ConfigError(f"trace column {col}", sorted(trace.columns), "arrival_s, expert[, prompt, gen]")
-    if trace["expert"].min() < 0 or trace["expert"].max() >= experts:
-        raise ConfigError("trace expert", int(trace["expert"].max()), f"ids 0 to {experts - 1}")
-    return trace.sort_values("arrival_s", kind="stable").reset_index(drop=True)
+            raise ConfigError(f"{where} column {col}", sorted(map(str, trace.columns)), "arrival_s, expert[, prompt, gen]")
+    if not 1 <= len(trace) <= MAX_REQUESTS:
+        raise ConfigError(f"{where} rows", len(trace), f"1 to {MAX_REQUESTS:,} requests")
+    arrival = pd.to_numeric(trace["arrival_s"], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(arrival) | (arrival < 0) | (arrival > MAX_TIME_S)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ConfigError(f"{where} row {i}: arrival_s", trace["arrival_s"].iloc[i],
+                          f"a finite time in seconds from 0 to {MAX_TIME_S:g}")
+    ids = pd.to_numeric(trace["expert"], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(ids) | (ids < 0) | (ids > experts - 1) | (ids != np.round(ids))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
 
 
 def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lru", max_batch: int = 8,
              max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20, profile: str = "paper",
              overlap: bool = True, popularity=None, dep=None, use_jit: bool = True) -> tuple[dict, pd.DataFrame]:
-    """Serve ``trace`` on ``platform``; returns (summary, per-request frame). OOM is a summary with fits=False."""
+    """Serve ``trace`` (sorted by arrival) on ``platform``; returns (summary, per-request frame).
+
+    Every argument is checked first (:class:`ConfigError` naming it); a deployment that cannot run
+    (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
     if policy not in POLICIES:
         raise ConfigError("policy", policy, ", ".join(POLICIES))
-    if max_batch < 1 or max_wait_s < 0:
-        raise ConfigError("batching", (max_batch, max_wait_s), "max_batch >= 1 and max_wait >= 0")
+    experts = whole("experts", experts, 1, MAX_EXPERTS)
+    max_batch = whole("max_batch", max_batch, 1, MAX_BATCH, "requests per expert batch")
+    max_wait_s = number("max_wait_s", max_wait_s, 0, MAX_WAIT_S, what="seconds a request waits for its batch")
+    prompt = whole("prompt", prompt, 1, 2**31)
+    gen = whole("gen", gen, 1, 2**31)
+    dep = dep or CoEDeployment.from_config()
+    for model, tokens in ((dep.expert_model, prompt + gen), (dep.router_model, prompt + 1)):
+        window = get_model(model).context_window
+        if window and tokens > window:
+            raise ConfigError("prompt + gen", tokens, f"at most {window:,} tokens (the context window of {model})")
+    check_trace(trace, experts)
+    arrival = trace["arrival_s"].to_numpy(float)
+    if np.any(np.diff(arrival) < 0):
+        raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
+    p = zipf_popularity(experts, 0.0) if popularity is None else _weights("popularity", popularity, experts)
     tables = service_tables(platform, experts, max_batch, prompt, gen, profile, dep)
     if experts > tables.max_experts:
         return {"platform": platform, "experts": experts, "fits": False,
                 "reason": f"{experts} experts > {tables.max_experts} that fit"}, pd.DataFrame()
-    p = zipf_popularity(experts, 0.0) if popularity is None else np.asarray(popularity, float)
-    if p.shape != (experts,):
-        raise ConfigError("popularity", p.shape, f"{experts} weights")
+    if tables.reason:
+        return {"platform": platform, "experts": experts, "fits": False, "reason": tables.reason}, pd.DataFrame()
     rank = np.empty(experts, np.int64)
     rank[np.argsort(-p, kind="stable")] = np.arange(experts)
-    arrival = trace["arrival_s"].to_numpy(float)
-    expert = trace["expert"].to_numpy(np.int64)
+    expert = trace["expert"].to_numpy(float).astype(np.int64)
     bucket = np.zeros(len(trace), np.int64)
-    fn = _run if use_jit else _run.py_func
-    start, finish, ttft, stats = fn(arrival, expert, bucket, experts, tables.slots, _POLICY_CODE[policy], rank,
-                                    max_batch, max_wait_s, tables.router, tables.expert, tables.expert_ttft,
-                                    tables.copy_s, overlap)
+    start, finish, ttft, stats = _run(arrival, expert, bucket, experts, tables.slots, _POLICY_CODE[policy], rank,
+                                      max_batch, max_wait_s, tables.router, tables.expert, tables.expert_ttft,
+                                      tables.copy_s, overlap, use_jit=use_jit)
     per_request = pd.DataFrame({"arrival_s": arrival, "expert": expert, "start_s": start, "finish_s": finish,
                                 "ttft_s": ttft - arrival, "latency_s": finish - arrival})
     lat = per_request["latency_s"].to_numpy()
     makespan = stats[0]
+    if not (np.all(np.isfinite(lat)) and makespan > 0):
+        return {"platform": platform, "experts": experts, "fits": False,
+                "reason": "the simulation left requests unserved or times unresolved"}, per_request
     summary = {
         "platform": platform, "experts": experts, "policy": policy, "fits": True, "reason": "",
         "requests": len(trace), "p50_s": float(np.percentile(lat, 50)), "p95_s": float(np.percentile(lat, 95)),
         "p99_s": float(np.percentile(lat, 99)), "mean_s": float(lat.mean()),
         "mean_ttft_s": float(per_request["ttft_s"].mean()),
-        "throughput_rps": len(trace) / makespan if makespan > 0 else float("nan"),
-        "switches_per_s": stats[2] / makespan if makespan > 0 else 0.0,
+        "throughput_rps": len(trace) / makespan,
+        "switches_per_s": stats[2] / makespan,
         "hbm_hit_rate": 1.0 - stats[2] / stats[3] if stats[3] else 1.0,
-        "utilisation": stats[1] / makespan if makespan > 0 else 0.0,
-        "mean_in_system": stats[5] / makespan if makespan > 0 else 0.0,
+        "utilisation": stats[1] / makespan,
+        "mean_in_system": stats[5] / makespan,
         "expert_batches": int(stats[3]), "copies": int(stats[2]), "slots": tables.slots,
     }
     return summary, per_request

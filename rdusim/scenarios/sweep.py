@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -24,9 +25,9 @@ from scipy.stats import binom
 from tqdm import tqdm
 
 from rdusim.core.errors import ConfigError
-from rdusim.core.platforms import load_platform
+from rdusim.core.platforms import Platform, load_platform
 from rdusim.scenarios.coe import _router_ttft_ms, expert_times_ms
-from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
+from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, experts_in_slow_tier, max_experts
 from rdusim.scenarios.predict import rdu_decode_s, rdu_prefill_s
 from rdusim.sn40l.chip import RduChip
 
@@ -60,37 +61,48 @@ def _routing(experts: int, skew: float, batch: int) -> tuple[np.ndarray, np.ndar
 
 
 @lru_cache(maxsize=None)
-def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, model: str, router: str) -> tuple:
+def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, model: str, router: str,
+               tp: int = 8) -> tuple:
     """Expert and router times (s) on an SN40L node with the given per-socket HBM bandwidth, batch 0..B
     (``rdusim predict``'s prompt pass and decode steps on the modified chip)."""
 
     chip = RduChip.from_platform("sn40l-node").with_(hbm_bandwidth=hbm_bandwidth)
     ex, rt = [0.0], [0.0]
     for b in range(1, max_batch + 1):
-        ex.append(rdu_prefill_s(chip, model, b, 8, prompt, "fused-ho")
-                  + gen * rdu_decode_s(chip, model, b, 8, prompt, gen, "fused-ho"))
-        rt.append(rdu_prefill_s(chip, router, b, 8, prompt, "fused-ho"))
+        ex.append(rdu_prefill_s(chip, model, b, tp, prompt, "fused-ho")
+                  + gen * rdu_decode_s(chip, model, b, tp, prompt, gen, "fused-ho"))
+        rt.append(rdu_prefill_s(chip, router, b, tp, prompt, "fused-ho"))
     return np.array(ex), np.array(rt)
 
 
 @lru_cache(maxsize=None)
-def _gpu_times(gen: int, max_batch: int) -> tuple:
-
-    dep = CoEDeployment.from_config()
-    ex = expert_times_ms("dgx-h100", dep.expert_model, 8, dep.prompt_tokens, gen, "fused", max_batch) / 1e3
-    rt = np.array([0.0] + [_router_ttft_ms("dgx-h100", dep.router_model, 8, dep.prompt_tokens, "fused", b) / 1e3
+def _gpu_times(gen: int, max_batch: int, dep: CoEDeployment | None = None) -> tuple:
+    """Expert and router times (s) on the DGX H100, batch 0..B; inf where a batch does not fit."""
+    dep = dep or CoEDeployment.from_config()
+    tp = min(dep.tensor_parallel, load_platform("dgx-h100").devices)
+    ex = expert_times_ms("dgx-h100", dep.expert_model, tp, dep.prompt_tokens, gen, "fused", max_batch) / 1e3
+    rt = np.array([0.0] + [_router_ttft_ms("dgx-h100", dep.router_model, tp, dep.prompt_tokens, "fused", b) / 1e3
                            for b in range(1, max_batch + 1)])
     return ex, rt
 
 
-def evaluate_points(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
-    """SN40L node and DGX H100 expected CoE latency and speedup at each sweep point."""
+def _sn40l_variant(hbm_capacity_GB: float, ddr_capacity_TB: float) -> Platform:
+    """The SN40L node with this point's per-socket HBM and DDR capacities (for the footprint rules)."""
+    base = load_platform("sn40l-node")
+    device = dict(base.device, hbm_capacity=hbm_capacity_GB * 1e9, ddr_capacity=ddr_capacity_TB * 1e12)
+    return replace(base, device=device)
 
-    dep = CoEDeployment.from_config()
+
+def evaluate_points(frame: pd.DataFrame, progress: bool = False, dep: CoEDeployment | None = None) -> pd.DataFrame:
+    """SN40L node and DGX H100 expected CoE latency and speedup at each sweep point, for the deployment
+    ``dep`` (default: ``coe_defaults.yaml``; the pipeline passes its ``coe`` section). A point where a
+    platform cannot host the experts, or a batch does not fit, is NaN (``*_fits`` false)."""
+
+    dep = dep or CoEDeployment.from_config()
     prompt = dep.prompt_tokens
     gpu = load_platform("dgx-h100")
     gpu_slots, gpu_max = experts_in_hbm(gpu, dep), max_experts(gpu, dep)
-    fixed = dep.hbm_fixed_bytes
+    rdu_tp = min(dep.tensor_parallel, load_platform("sn40l-node").devices)
     eb = dep.expert_bytes
     out = np.full((len(frame), 5), np.nan)
     rows = frame.itertuples(index=False)
@@ -100,17 +112,19 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame
         n, b, g = int(r.experts), int(r.batch), int(r.gen)
         hist, misses = _routing(n, float(r.zipf), b)
         # SN40L node with this point's hardware
-        slots = max(0, int((8 * r.hbm_capacity_GB * 1e9 - fixed) // eb))
-        capacity = int(8 * r.ddr_capacity_TB * 1e12 // eb)
-        if n <= max(slots, capacity):
-            ex, rt = _rdu_times(r.hbm_bandwidth_GBps * 1e9, g, b, prompt, dep.expert_model, dep.router_model)
-            t_rdu = rt[b] + hist @ ex + misses[min(slots, n)] * eb / (8 * r.ddr_to_hbm_GBps * 1e9)
+        rdu = _sn40l_variant(r.hbm_capacity_GB, r.ddr_capacity_TB)
+        slots, limit = experts_in_hbm(rdu, dep), max_experts(rdu, dep)
+        capacity = experts_in_slow_tier(rdu, dep)
+        if n <= limit:
+            ex, rt = _rdu_times(r.hbm_bandwidth_GBps * 1e9, g, b, prompt, dep.expert_model, dep.router_model, rdu_tp)
+            t_rdu = rt[b] + hist @ ex + misses[min(slots, n)] * eb / (rdu_tp * r.ddr_to_hbm_GBps * 1e9)
             out[i, 0] = t_rdu
         out[i, 2] = min(slots, n)
         if n <= gpu_max:
-            ex, rt = _gpu_times(g, b)
+            ex, rt = _gpu_times(g, b, dep)
             out[i, 1] = rt[b] + hist @ ex + misses[min(gpu_slots, n)] * eb / (r.host_link_GBps * 1e9)
         out[i, 3] = capacity
+    out[:, :2][~np.isfinite(out[:, :2])] = np.nan  # a batch that does not fit: no time, fits false
     result = frame.copy()
     result["sn40l_ms"] = out[:, 0] * 1e3
     result["dgx_h100_ms"] = out[:, 1] * 1e3
@@ -120,8 +134,9 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame
     return result
 
 
-def run_shard(spec: dict, shard: int, shards: int, progress: bool = True) -> pd.DataFrame:
-    """Evaluate shard ``shard`` of ``shards`` (points shard, shard + shards, ...)."""
+def run_shard(spec: dict, shard: int, shards: int, progress: bool = True, coe: dict | None = None) -> pd.DataFrame:
+    """Evaluate shard ``shard`` of ``shards`` (points shard, shard + shards, ...) for the deployment
+    that the config's ``coe`` section describes (defaults when None)."""
     if not 0 <= shard < shards:
         raise ConfigError("shard", shard, f"0 to {shards - 1}")
-    return evaluate_points(points(spec).iloc[shard::shards], progress=progress)
+    return evaluate_points(points(spec).iloc[shard::shards], progress=progress, dep=CoEDeployment.from_config(coe))

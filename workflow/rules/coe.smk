@@ -4,18 +4,14 @@
 rule coe_tables:
     input:
         constants="results/calibration/gpu_constants.yaml",
-        code=LIBRARY_CODE,
     output:
-        fig2=report("results/tables/fig2_breakdown.csv", caption="../report/fig2.rst", category="Figure 2: CoE breakdown"),
+        fig2="results/tables/fig2_breakdown.csv",
         fig7="results/tables/fig7_latency_vs_experts.csv",
-        table2=report(
-            "results/tables/table2_coe_speedups.csv", caption="../report/table2.rst", category="Table 2: CoE speedups"
-        ),
+        table2="results/tables/table2_coe_speedups.csv",
         sensitivity="results/tables/coe_sensitivity.csv",
     params:
-        coe=coe_params(),
-        platforms=config["platforms"],
-        sensitivity=config.get("sensitivity", {}),
+        cfg=cfg("platforms", "coe", "sensitivity"),
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -30,20 +26,25 @@ rule coe_figures:
     input:
         fig2="results/tables/fig2_breakdown.csv",
         fig7="results/tables/fig7_latency_vs_experts.csv",
+        table2="results/tables/table2_coe_speedups.csv",
         sensitivity="results/tables/coe_sensitivity.csv",
-        code=LIBRARY_CODE,
     output:
         fig2=report("results/figures/fig2_breakdown.png", caption="../report/fig2.rst", category="Figure 2: CoE breakdown"),
         fig2_svg="results/figures/fig2_breakdown.svg",
         fig7=report("results/figures/fig7_latency_vs_experts.png", caption="../report/fig7.rst",
-                    category="Figure 7: CoE latency"),
+                    category="Figure 7: CoE latency", subcategory="paper profile"),
         fig7_svg="results/figures/fig7_latency_vs_experts.svg",
-        fig7m=report("results/figures/fig7_latency_vs_experts_measured.png", caption="../report/fig7.rst",
-                     category="Figure 7: CoE latency"),
+        fig7m=report("results/figures/fig7_latency_vs_experts_measured.png", caption="../report/fig7_measured.rst",
+                     category="Figure 7: CoE latency", subcategory="measured profile"),
         fig7m_svg="results/figures/fig7_latency_vs_experts_measured.svg",
+        table2=report("results/figures/table2_coe_speedups.png", caption="../report/table2.rst",
+                      category="Table 2: CoE speedups"),
+        table2_svg="results/figures/table2_coe_speedups.svg",
         sens=report("results/figures/coe_sensitivity.png", caption="../report/sensitivity.rst",
                     category="Table 2: CoE speedups"),
         sens_svg="results/figures/coe_sensitivity.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -57,9 +58,10 @@ rule coe_figures:
 rule coe_claims:
     input:
         table2="results/tables/table2_coe_speedups.csv",
-        code=LIBRARY_CODE,
     output:
         "results/validation/parts/table2.csv",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:

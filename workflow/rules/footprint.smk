@@ -1,11 +1,9 @@
 rule fig8_footprint_table:
-    input:
-        code=LIBRARY_CODE,
     output:
         "results/tables/fig8_footprint.csv",
     params:
-        platforms=all_platforms(),
-        coe=coe_params(),
+        cfg=cfg("platforms", "coe.experts_max", deployment=True),
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -19,7 +17,6 @@ rule fig8_footprint_table:
 rule fig8_footprint_figure:
     input:
         table="results/tables/fig8_footprint.csv",
-        code=LIBRARY_CODE,
     output:
         png=report(
             "results/figures/fig8_footprint.png",
@@ -27,6 +24,8 @@ rule fig8_footprint_figure:
             category="Figure 8: footprint",
         ),
         svg="results/figures/fig8_footprint.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -38,12 +37,11 @@ rule fig8_footprint_figure:
 
 
 rule footprint_claims:
-    input:
-        code=LIBRARY_CODE,
     output:
         "results/validation/parts/footprint.csv",
     params:
-        coe=coe_params(),
+        cfg=cfg(deployment=True),
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:

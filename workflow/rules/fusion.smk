@@ -2,18 +2,13 @@
 
 
 rule fig3_tables:
-    input:
-        code=LIBRARY_CODE,
     output:
-        intensity=report(
-            "results/tables/fig3_operational_intensity.csv",
-            caption="../report/fig3.rst",
-            category="Figure 3: operational intensity",
-        ),
+        intensity="results/tables/fig3_operational_intensity.csv",
         pipeline="results/tables/fig3_pipeline.csv",
         rooflines="results/tables/fig3_rooflines.csv",
     params:
-        fusion=config["fusion"],
+        cfg=cfg("fusion.rdu_platform", "fusion.roofline_platforms"),
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -29,7 +24,6 @@ rule fig3_figure:
         intensity="results/tables/fig3_operational_intensity.csv",
         pipeline="results/tables/fig3_pipeline.csv",
         rooflines="results/tables/fig3_rooflines.csv",
-        code=LIBRARY_CODE,
     output:
         png=report(
             "results/figures/fig3_roofline.png",
@@ -37,6 +31,8 @@ rule fig3_figure:
             category="Figure 3: operational intensity",
         ),
         svg="results/figures/fig3_roofline.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -48,17 +44,12 @@ rule fig3_figure:
 
 
 rule fig6_table:
-    input:
-        code=LIBRARY_CODE,
     output:
-        report(
-            "results/tables/fig6_fusion.csv",
-            caption="../report/fig6.rst",
-            category="Figure 6: operator fusion",
-        ),
+        "results/tables/fig6_fusion.csv",
     params:
-        fusion=config["fusion"],
-        benchmarks=config["benchmarks"],
+        cfg=cfg("benchmarks", "fusion.rdu_platform", "fusion.tensor_parallel", "fusion.batch",
+                "fusion.fftconv_sequences"),
+        code=CODE_VERSION,
     threads: 1
     conda:
         "../../environment.yml"
@@ -73,7 +64,6 @@ rule fig6_table:
 rule fig6_figure:
     input:
         table="results/tables/fig6_fusion.csv",
-        code=LIBRARY_CODE,
     output:
         png=report(
             "results/figures/fig6_fusion.png",
@@ -81,6 +71,8 @@ rule fig6_figure:
             category="Figure 6: operator fusion",
         ),
         svg="results/figures/fig6_fusion.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -94,12 +86,12 @@ rule fig6_figure:
 rule fusion_claims:
     input:
         fig6="results/tables/fig6_fusion.csv",
-        code=LIBRARY_CODE,
     output:
         fig3="results/validation/parts/fig3.csv",
         fig6="results/validation/parts/fig6.csv",
     params:
-        fusion=config["fusion"],
+        cfg=cfg("fusion.rdu_platform"),
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:

@@ -3,20 +3,12 @@
 
 
 rule gpu_calibration:
-    input:
-        code=LIBRARY_CODE,
     output:
         constants="results/calibration/gpu_constants.yaml",
-        table=report(
-            "results/validation/gpu_calibration.csv",
-            caption="../report/gpu_calibration.rst",
-            category="GPU baselines",
-        ),
-        summary=report(
-            "results/validation/gpu_calibration_summary.csv",
-            caption="../report/gpu_calibration.rst",
-            category="GPU baselines",
-        ),
+        table="results/validation/gpu_calibration.csv",
+        summary="results/validation/gpu_calibration_summary.csv",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -30,7 +22,6 @@ rule gpu_calibration:
 rule gpu_calibration_figure:
     input:
         table="results/validation/gpu_calibration.csv",
-        code=LIBRARY_CODE,
     output:
         png=report(
             "results/figures/gpu_calibration.png",
@@ -38,6 +29,8 @@ rule gpu_calibration_figure:
             category="GPU baselines",
         ),
         svg="results/figures/gpu_calibration.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:

@@ -4,14 +4,13 @@
 rule serving_tables:
     input:
         constants="results/calibration/gpu_constants.yaml",
-        code=LIBRARY_CODE,
     output:
-        load=report("results/tables/serving_load.csv", caption="../report/serving.rst", category="Serving simulation"),
+        load="results/tables/serving_load.csv",
         policies="results/tables/serving_policies.csv",
         cost="results/tables/serving_cost.csv",
     params:
-        serving=config["serving"],
-        coe=coe_params(),
+        cfg=cfg("serving", deployment=True),
+        code=CODE_VERSION,
     threads: 1
     conda:
         "../../environment.yml"
@@ -28,7 +27,6 @@ rule serving_figures:
         load="results/tables/serving_load.csv",
         policies="results/tables/serving_policies.csv",
         cost="results/tables/serving_cost.csv",
-        code=LIBRARY_CODE,
     output:
         load=report("results/figures/serving_load.png", caption="../report/serving.rst", category="Serving simulation"),
         load_svg="results/figures/serving_load.svg",
@@ -38,6 +36,8 @@ rule serving_figures:
         cost=report("results/figures/serving_cost.png", caption="../report/serving_cost.rst",
                     category="Serving simulation"),
         cost_svg="results/figures/serving_cost.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -49,12 +49,12 @@ rule serving_figures:
 
 
 rule sweep_shard:
-    input:
-        code=LIBRARY_CODE,
     output:
         "results/sweeps/{sweep}/shard_{shard}.csv",
     params:
         spec=lambda wc: config["sweeps"][wc.sweep],
+        coe=coe_params(),
+        code=CODE_VERSION,
     wildcard_constraints:
         shard=r"\d+",
     resources:
@@ -73,9 +73,10 @@ rule sweep_shard:
 rule sweep_gather:
     input:
         shards=sweep_shards,
-        code=LIBRARY_CODE,
     output:
-        report("results/tables/sweep_{sweep}.csv", caption="../report/sweep.rst", category="Design-space sweeps"),
+        "results/tables/sweep_{sweep}.csv",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -89,10 +90,11 @@ rule sweep_gather:
 rule sweep_figure:
     input:
         table="results/tables/sweep_{sweep}.csv",
-        code=LIBRARY_CODE,
     output:
         png=report("results/figures/sweep_{sweep}.png", caption="../report/sweep.rst", category="Design-space sweeps"),
         svg="results/figures/sweep_{sweep}.svg",
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:

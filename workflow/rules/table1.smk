@@ -1,14 +1,9 @@
 rule table1:
-    input:
-        code=LIBRARY_CODE,
     output:
-        report(
-            "results/tables/table1_benchmarks.csv",
-            caption="../report/table1.rst",
-            category="Table 1: benchmarks",
-        ),
+        "results/tables/table1_benchmarks.csv",
     params:
-        benchmarks=config["benchmarks"],
+        cfg=cfg("benchmarks"),
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:

@@ -1,4 +1,4 @@
-"""Draw Figures 2 and 7 and the sensitivity heatmaps."""
+"""Draw Figures 2 and 7, Table 2 against the article, and the sensitivity heatmaps."""
 import pandas as pd
 
 from rdusim.report.pipeline import logged
@@ -6,6 +6,7 @@ from rdusim.report.plots import (
     plot_breakdown,
     plot_latency_vs_experts,
     plot_sensitivity,
+    plot_table2,
 )
 
 with logged(snakemake.log[0]):  # noqa: F821
@@ -14,4 +15,5 @@ with logged(snakemake.log[0]):  # noqa: F821
     fig7 = pd.read_csv(inp.fig7)
     plot_latency_vs_experts(fig7, [out.fig7, out.fig7_svg], "paper")
     plot_latency_vs_experts(fig7, [out.fig7m, out.fig7m_svg], "measured")
+    plot_table2(pd.read_csv(inp.table2), [out.table2, out.table2_svg])
     plot_sensitivity(pd.read_csv(inp.sensitivity), [out.sens, out.sens_svg])

@@ -13,7 +13,7 @@ from rdusim.report.pipeline import logged, write_csv
 from rdusim.scenarios.predict import use_gpu_constants
 
 with logged(snakemake.log[0]):  # noqa: F821
-    cfg, out = snakemake.config, snakemake.output  # noqa: F821
+    cfg, out = snakemake.params.cfg, snakemake.output  # noqa: F821
     use_gpu_constants(GpuConstants.load(snakemake.input.constants))  # noqa: F821
     profiles = cfg["coe"].get("profiles", ["paper", "measured"])
     write_csv(fig2_breakdown(cfg), out.fig2)

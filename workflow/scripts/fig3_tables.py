@@ -7,7 +7,7 @@ from rdusim.report.tables import (
 )
 
 with logged(snakemake.log[0]):  # noqa: F821
-    cfg, out = snakemake.config, snakemake.output  # noqa: F821
+    cfg, out = snakemake.params.cfg, snakemake.output  # noqa: F821
     write_csv(fig3_operational_intensity(cfg), out.intensity)
     write_csv(fig3_pipeline(cfg), out.pipeline)
     write_csv(fig3_rooflines(cfg), out.rooflines)

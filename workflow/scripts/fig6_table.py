@@ -6,4 +6,4 @@ from rdusim.report.tables import fig6_fusion
 
 with logged(snakemake.log[0]):  # noqa: F821
     numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))  # noqa: F821
-    write_csv(fig6_fusion(snakemake.config), snakemake.output[0])  # noqa: F821
+    write_csv(fig6_fusion(snakemake.params.cfg), snakemake.output[0])  # noqa: F821

@@ -3,4 +3,4 @@ from rdusim.report.pipeline import logged, write_csv
 from rdusim.report.tables import claims_footprint
 
 with logged(snakemake.log[0]):  # noqa: F821
-    write_csv(claims_footprint(snakemake.config), snakemake.output[0])  # noqa: F821
+    write_csv(claims_footprint(snakemake.params.cfg), snakemake.output[0])  # noqa: F821

@@ -9,7 +9,7 @@ from rdusim.scenarios.predict import use_gpu_constants
 with logged(snakemake.log[0]):  # noqa: F821
     numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))  # noqa: F821
     use_gpu_constants(GpuConstants.load(snakemake.input.constants))  # noqa: F821
-    cfg, out = snakemake.config, snakemake.output  # noqa: F821
+    cfg, out = snakemake.params.cfg, snakemake.output  # noqa: F821
     write_csv(serving_load(cfg), out.load)
     write_csv(serving_policies(cfg), out.policies)
     write_csv(serving_cost(cfg), out.cost)

@@ -1,0 +1,89 @@
+# The report's pages: every result table as HTML (Snakemake's report shows HTML inline; a CSV only
+# downloads) and a front page summarising the claims. `snakemake --report results/report.html` builds
+# the report from these; onsuccess in the Snakefile says when the report is older than the results.
+
+# name: (CSV, report category, caption file under workflow/report, title)
+REPORT_TABLES = {
+    "table1_benchmarks": ("results/tables/table1_benchmarks.csv", "Table 1: benchmarks", "table1.rst",
+                          "Table 1: the benchmarks and their computed sizes"),
+    "fig8_footprint": ("results/tables/fig8_footprint.csv", "Figure 8: footprint", "fig8_footprint.rst",
+                       "Figure 8: nodes needed per platform and expert count"),
+    "fig3_operational_intensity": ("results/tables/fig3_operational_intensity.csv", "Figure 3: operational intensity",
+                                   "fig3.rst", "Figure 3a: Monarch FFT operational intensity per fusion level"),
+    "fig3_pipeline": ("results/tables/fig3_pipeline.csv", "Figure 3: operational intensity", "fig3.rst",
+                      "Figure 3b: units per stage of the fully fused pipeline"),
+    "fig3_rooflines": ("results/tables/fig3_rooflines.csv", "Figure 3: operational intensity", "fig3.rst",
+                       "Figure 3: roofline ceilings and ridge points"),
+    "fig6_fusion": ("results/tables/fig6_fusion.csv", "Figure 6: operator fusion", "fig6.rst",
+                    "Figure 6: every Table 1 run unfused, fused SO and fused HO"),
+    "gpu_calibration": ("results/validation/gpu_calibration.csv", "GPU baselines", "gpu_calibration.rst",
+                        "GPU model: measured vs predicted"),
+    "gpu_calibration_summary": ("results/validation/gpu_calibration_summary.csv", "GPU baselines",
+                                "gpu_calibration.rst", "GPU model: median and maximum error per dataset, GPU and mode"),
+    "fig2_breakdown": ("results/tables/fig2_breakdown.csv", "Figure 2: CoE breakdown", "fig2.rst",
+                       "Figure 2: switching vs execution for one expert"),
+    "fig7_latency_vs_experts": ("results/tables/fig7_latency_vs_experts.csv", "Figure 7: CoE latency",
+                                "fig7_table.rst", "Figure 7: expected CoE latency vs experts"),
+    "table2_coe_speedups": ("results/tables/table2_coe_speedups.csv", "Table 2: CoE speedups", "table2.rst",
+                            "Table 2: SN40L node speedups over DGX A100 and H100"),
+    "coe_sensitivity": ("results/tables/coe_sensitivity.csv", "Table 2: CoE speedups", "sensitivity.rst",
+                        "Sensitivity of the BS 8 speedup over DGX H100"),
+    "serving_load": ("results/tables/serving_load.csv", "Serving simulation", "serving.rst",
+                     "Serving: p99 latency vs offered load"),
+    "serving_policies": ("results/tables/serving_policies.csv", "Serving simulation", "serving_policies.rst",
+                         "Serving: HBM cache policies vs routing skew"),
+    "serving_cost": ("results/tables/serving_cost.csv", "Serving simulation", "serving_cost.rst",
+                     "Serving: nodes needed for a target load"),
+    "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
+               "Every claim of the article: paper, reproduced, pass or fail"),
+}
+REPORT_TABLES.update({
+    f"sweep_{name}": (f"results/tables/sweep_{name}.csv", "Design-space sweeps", "sweep.rst", f"Sweep {name!r}")
+    for name in config["sweeps"]
+})
+# Figure 7's two figures and its table, one subcategory each (in one category every result needs one).
+FIG7_SUBCATEGORY = {"fig7_latency_vs_experts": "table (both profiles)"}
+
+
+rule table_html:
+    input:
+        lambda wc: REPORT_TABLES[wc.name][0],
+    output:
+        report(
+            "results/report/{name}.html",
+            caption="../report/table.rst",
+            category=lambda wc: REPORT_TABLES[wc.name][1],
+            subcategory=lambda wc: FIG7_SUBCATEGORY.get(wc.name),
+        ),
+    params:
+        title=lambda wc: REPORT_TABLES[wc.name][3],
+        caption=lambda wc: Path(workflow.basedir, "workflow/report", REPORT_TABLES[wc.name][2]).read_text(),
+        code=CODE_VERSION,
+    wildcard_constraints:
+        name="|".join(REPORT_TABLES),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/table_html/{name}.log",
+    benchmark:
+        "results/benchmarks/table_html/{name}.tsv"
+    script:
+        "../scripts/table_html.py"
+
+
+rule front_page:
+    input:
+        claims="results/validation/claims.csv",
+        table2="results/tables/table2_coe_speedups.csv",
+    output:
+        report("results/report/summary.html", caption="../report/summary.rst", category="0 Summary"),
+    params:
+        code=CODE_VERSION,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/front_page.log",
+    benchmark:
+        "results/benchmarks/front_page.tsv"
+    script:
+        "../scripts/front_page.py"
