@@ -47,6 +47,8 @@ rule all:
         "results/validation/gpu_calibration.csv",
         "results/validation/gpu_calibration_summary.csv",
         expand("results/figures/gpu_calibration.{ext}", ext=["png", "svg"]),
+        "results/validation/gpu_engine_nemo.csv",
+        expand("results/figures/gpu_engine_nemo.{ext}", ext=["png", "svg"]),
         "results/tables/fig2_breakdown.csv",
         "results/tables/fig7_latency_vs_experts.csv",
         "results/tables/table2_coe_speedups.csv",

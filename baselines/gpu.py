@@ -66,6 +66,9 @@ class GpuConstants:
     eager_launch: float
     reference_clock: float
     allreduce_latency: float
+    engine_request: float
+    engine_step: float
+    engine_sequence_step: float
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "GpuConstants":
@@ -173,6 +176,7 @@ class GpuDevice:
     engine_stream_rate: float = 0.0  # bytes/s of an optimised engine's kernels (fused)
     gemm_effective: float = 0.0   # FLOP/s model matmuls reach
     curve_source: str = ""        # which measured curves replaced carried constants
+    allreduce_latency: float = 0.0  # s, latency part of one all-reduce (the H100's fitted value x SM clock ratio)
 
     @classmethod
     def from_platform(cls, platform: Platform | str, const: GpuConstants | None = None) -> "GpuDevice":
@@ -208,7 +212,7 @@ class GpuDevice:
             nvlink_bandwidth=d.get("nvlink_bandwidth", 0.0), eager_launch=d.get("launch_eager", c.eager_launch),
             graph_launch=graph_launch, gpus=p.devices, host_memory=p.host_memory,
             kernel_fixed=fixed, stream_rate=stream, engine_stream_rate=engine, gemm_effective=gemm_eff,
-            curve_source=", ".join(used),
+            curve_source=", ".join(used), allreduce_latency=c.allreduce_latency * clock_scale,
         )
 
     def rates(self, mode: str) -> tuple[float, float, float]:
@@ -296,17 +300,35 @@ def kernel_times(k: GpuKernels, dev: GpuDevice, const: GpuConstants) -> np.ndarr
     fixed, gemm, bw = dev.rates(k.mode)
     t = fixed + np.maximum(k.mm_flops / gemm, k.bytes / bw)
     if dev.nvlink_bandwidth > 0:
-        t = t + k.collectives * const.allreduce_latency + k.coll_bytes / dev.nvlink_bandwidth
+        t = t + k.collectives * dev.allreduce_latency + k.coll_bytes / dev.nvlink_bandwidth
     return t
 
 
-def total_time(k: GpuKernels, dev: GpuDevice, const: GpuConstants) -> float:
-    """Time of all kernels under their mode: eager overlaps host time per op with kernel time."""
+def total_time(k: GpuKernels, dev: GpuDevice, const: GpuConstants, batch: int = 1) -> float:
+    """Time of one pass (a prompt pass or one decode step of ``batch`` sequences) under its mode:
+    eager overlaps host time per op with kernel time; an engine (``fused``) adds its fixed runtime
+    work per step (:func:`step_overhead`)."""
     t = kernel_times(k, dev, const)
     if k.mode == "eager":
         host = np.maximum(const.eager_host, dev.eager_launch) * k.ops
         return float(np.sum(np.maximum(host, t)))
-    return float(np.sum(t))
+    return float(np.sum(t)) + step_overhead(k.mode, const, batch)
+
+
+def step_overhead(mode: str, const: GpuConstants, batch=1):
+    """Fixed time a mode adds to every pass of ``batch`` sequences: an engine's per-step runtime work
+    (``fused``: scheduling and host synchronisation per step, plus sampling and stop checks per
+    sequence; NeMo's TensorRT-LLM stack), none otherwise. ``batch`` may be an array."""
+    if mode != "fused":
+        return 0.0 * np.asarray(batch, dtype=float) if np.ndim(batch) else 0.0
+    return const.engine_step + const.engine_sequence_step * np.asarray(batch, dtype=float) if np.ndim(batch) \
+        else const.engine_step + const.engine_sequence_step * float(batch)
+
+
+def request_overhead(mode: str, const: GpuConstants) -> float:
+    """Fixed time a mode adds once per request, before its first token: an engine's request set-up,
+    tokenising and response handling (``fused``), none otherwise."""
+    return const.engine_request if mode == "fused" else 0.0
 
 
 @dataclass(frozen=True)

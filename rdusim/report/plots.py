@@ -221,6 +221,33 @@ def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
     _save(fig, outputs)
 
 
+def plot_engine_nemo(table: pd.DataFrame, outputs: list[str]) -> None:
+    """Request latency against TP: the engine model (lines) and NeMo's published latencies (points),
+    DGX A100 (predicted) and DGX H100 (fitted), one line per batch size."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    colors = dict(zip(sorted(table.batch.unique()), sns.color_palette("viridis", table.batch.nunique())))
+    for ax, (platform, g) in zip(axes, table.groupby("platform", sort=True)):
+        basis = g.basis.iloc[0]
+        err = g.rel_err.abs()
+        for batch, b in g.groupby("batch"):
+            b = b.sort_values("tp")
+            ax.plot(b.tp, b.predicted_ms, color=colors[batch], lw=1.8, label=f"model, batch {batch}")
+            ax.scatter(b.tp, b.published_ms, color=colors[batch], edgecolor="black", zorder=3, s=36,
+                       label=f"published, batch {batch}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([1, 2, 4, 8], labels=["1", "2", "4", "8"])
+        ax.set_xlabel("tensor-parallel GPUs")
+        ax.set_title(f"{PLATFORM_LABELS.get(platform, platform)}\n({basis}; median |error| {err.median():.0%}, "
+                     f"max {err.max():.0%})", fontsize=9)
+    axes[0].set_ylabel("latency of one request batch (ms)\n128 in, 20 out, Llama-2-7B")
+    axes[0].set_ylim(bottom=0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[1].legend(handles, labels, fontsize=7, ncol=2, loc="upper right")
+    fig.suptitle("GPU engine model vs NeMo's published TensorRT-LLM latencies (article ref. [10])", fontsize=10)
+    _save(fig, outputs)
+
+
 def plot_breakdown(table: pd.DataFrame, outputs: list[str]) -> None:
     """Article Fig. 2: switching vs execution time for one non-resident Llama-2-7B expert, 20 tokens.
 

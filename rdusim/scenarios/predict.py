@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from baselines.gpu import GpuConstants, GpuDevice, lower
+from baselines.gpu import GpuConstants, GpuDevice, lower, request_overhead, step_overhead
 from benchmarks.decoder import layer_graph, workload_graph
 from benchmarks.models import (
     attended_positions,
@@ -271,9 +271,12 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
         ctx = np.minimum(ctx, m.sliding_window)
     host = max(const.eager_host, dev.eager_launch)
     fixed, gemm, bw = dev.rates(mode)
-    return _gpu_rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
-                     tpl.decode_ops, rows["batch"].to_numpy(float), prompt, ctx, gemm, bw, fixed,
-                     dev.nvlink_bandwidth if tp > 1 else 0.0, const.allreduce_latency, host, mode == "eager")
+    batch = rows["batch"].to_numpy(float)
+    ttft, dec = _gpu_rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
+                          tpl.decode_ops, batch, prompt, ctx, gemm, bw, fixed,
+                          dev.nvlink_bandwidth if tp > 1 else 0.0, dev.allreduce_latency, host, mode == "eager")
+    step = step_overhead(mode, const, batch)  # an engine's runtime work per pass (fused mode)
+    return ttft + step + request_overhead(mode, const), dec + step
 
 
 # ------------------------------------------------------------------------------- RDU rows

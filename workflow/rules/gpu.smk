@@ -7,6 +7,7 @@ rule gpu_calibration:
         constants="results/calibration/gpu_constants.yaml",
         table="results/validation/gpu_calibration.csv",
         summary="results/validation/gpu_calibration_summary.csv",
+        engine="results/validation/gpu_engine_nemo.csv",
     params:
         code=CODE_VERSION,
     conda:
@@ -39,3 +40,25 @@ rule gpu_calibration_figure:
         "results/benchmarks/gpu_calibration_figure.tsv"
     script:
         "../scripts/gpu_calibration_figure.py"
+
+
+rule gpu_engine_figure:
+    input:
+        table="results/validation/gpu_engine_nemo.csv",
+    output:
+        png=report(
+            "results/figures/gpu_engine_nemo.png",
+            caption="../report/gpu_engine_nemo.rst",
+            category="GPU baselines",
+        ),
+        svg="results/figures/gpu_engine_nemo.svg",
+    params:
+        code=CODE_VERSION,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/gpu_engine_figure.log",
+    benchmark:
+        "results/benchmarks/gpu_engine_figure.tsv"
+    script:
+        "../scripts/gpu_engine_figure.py"

@@ -18,6 +18,8 @@ REPORT_TABLES = {
                     "Figure 6: every Table 1 run unfused, fused SO and fused HO"),
     "gpu_calibration": ("results/validation/gpu_calibration.csv", "GPU baselines", "gpu_calibration.rst",
                         "GPU model: measured vs predicted"),
+    "gpu_engine_nemo": ("results/validation/gpu_engine_nemo.csv", "GPU baselines", "gpu_engine_nemo.rst",
+                        "GPU engine model vs NeMo's published latencies (H100 fitted, A100 predicted)"),
     "gpu_calibration_summary": ("results/validation/gpu_calibration_summary.csv", "GPU baselines",
                                 "gpu_calibration.rst", "GPU model: median and maximum error per dataset, GPU and mode"),
     "fig2_breakdown": ("results/tables/fig2_breakdown.csv", "Figure 2: CoE breakdown", "fig2.rst",
