@@ -52,6 +52,8 @@ rule all:
         "results/tables/fig2_breakdown.csv",
         "results/tables/fig7_latency_vs_experts.csv",
         "results/tables/table2_coe_speedups.csv",
+        "results/tables/table2_vs_experts.csv",
+        "results/validation/sn40l_inferred.csv",
         expand(
             "results/figures/{fig}.{ext}",
             fig=["fig2_breakdown", "fig7_latency_vs_experts", "fig7_latency_vs_experts_measured",

@@ -4,16 +4,21 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
+
+from baselines.published import NEMO_FILE
 
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import table2_coe_speedups, table2_experts
 from rdusim.scenarios.coe import (
     coe_latency,
+    expert_source,
     expert_times_ms,
     load_profile,
+    runtime_overheads_s,
     sample_latency,
     switch_bandwidth,
 )
@@ -47,15 +52,51 @@ def test_no_switching_while_experts_fit_in_hbm():
     assert coe_latency("dgx-h100", h + 1, 8, 20).switching_s > 0
 
 
-@pytest.mark.parametrize("platform,profile", [("dgx-h100", "paper"), ("sn40l-node", "paper"), ("dgx-a100", "measured")])
+@pytest.mark.parametrize("platform,profile", [("dgx-h100", "model"), ("sn40l-node", "model"), ("dgx-a100", "measured")])
 def test_single_expert_time_is_rdusim_predict(platform, profile):
+    """Without published numbers or the SN40L runtime's work, an expert's time is `rdusim predict`'s."""
     r = coe_latency(platform, 1, 4, 20, profile)
     p = load_platform(platform)
     mode = load_profile(profile).execution(p)
+    call, token = runtime_overheads_s(p, load_profile(profile))
     pred = predict_one(platform, DEP.expert_model, 4, 8, DEP.prompt_tokens, 20, mode)
-    assert r.execution_s * 1e3 == pytest.approx(pred["total_ms"], rel=1e-12)
+    assert r.execution_s * 1e3 == pytest.approx(pred["total_ms"] + (call + 20 * token) * 1e3, rel=1e-12)
     router = predict_one(platform, DEP.router_model, 4, 8, DEP.prompt_tokens, 1, mode)
-    assert r.router_s * 1e3 == pytest.approx(router["ttft_ms"], rel=1e-12)
+    assert r.router_s * 1e3 == pytest.approx(router["ttft_ms"] + call * 1e3, rel=1e-12)
+
+
+@pytest.mark.parametrize("platform,column", [("dgx-a100", "a100_latency_ms"), ("dgx-h100", "h100_latency_ms")])
+def test_paper_profile_takes_the_published_gpu_latency(platform, column):
+    """The article's method: a DGX expert call costs NeMo's published latency where the table has it."""
+    table = pd.read_csv(NEMO_FILE, comment="#")
+    for batch in (1, 2, 4, 8):
+        row = table[(table.tp == 8) & (table.batch == batch)].iloc[0]
+        assert coe_latency(platform, 1, batch, 20, "paper").execution_s * 1e3 == pytest.approx(row[column], rel=1e-12)
+        assert expert_source(platform, DEP, load_profile("paper"), 20, batch) == "published"
+    assert expert_source(platform, DEP, load_profile("paper"), 200, 1) == "model"  # the table has no 200-token rows
+
+
+def test_paper_profile_adds_the_sn40l_runtime_per_call_and_per_token():
+    p = load_platform("sn40l-node")
+    call, token = p.dev("runtime_call"), p.dev("runtime_token")
+    assert call > 0 and token > 0
+    for gen in (20, 200):
+        paper = coe_latency("sn40l-node", 1, 1, gen, "paper")
+        model = coe_latency("sn40l-node", 1, 1, gen, "model")
+        assert paper.execution_s - model.execution_s == pytest.approx(call + gen * token, rel=1e-9)
+        assert paper.router_s - model.router_s == pytest.approx(call, rel=1e-9)
+
+
+def test_copy_every_use_copies_each_used_expert_once_experts_spill():
+    h = experts_in_hbm(load_platform("dgx-h100"), DEP)
+    fits = coe_latency("dgx-h100", h, 8, 20, "paper")
+    spilled = coe_latency("dgx-h100", h + 1, 8, 20, "paper")
+    pinned = coe_latency("dgx-h100", h + 1, 8, 20, "model")
+    assert fits.switching_s == 0
+    assert spilled.expected_misses == pytest.approx(spilled.expected_distinct_experts, rel=1e-12)  # the spike
+    assert pinned.expected_misses < 0.1 * spilled.expected_misses
+    assert sample_latency("dgx-h100", h + 1, 8, 20, "paper", samples=20000, seed=5) == pytest.approx(
+        spilled.total_s, rel=0.01)
 
 
 def test_expectation_matches_seeded_sampling_within_1pct():
@@ -106,4 +147,4 @@ def test_cli_coe_json_and_errors():
     assert out["fits"] and out["total_ms"] == pytest.approx(out["router_ms"] + out["switching_ms"] + out["execution_ms"])
     bad = subprocess.run([sys.executable, "-m", "rdusim.cli", "coe", "--platform", "sn40l-node", "--experts", "10",
                           "--profile", "optimistic"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "paper, measured" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "paper, model, measured" in bad.stderr and "Traceback" not in bad.stderr

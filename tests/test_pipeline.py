@@ -138,6 +138,8 @@ def test_front_page_matches_claims(small_run):
         assert f'id="n-{key}">{(claims.status == status).sum()}<' in page, status
     assert f'id="n-total">{len(claims)}<' in page
     assert page.count("<li>") == (claims.status == "fail").sum()
+    failing = claims[claims.status == "fail"]
+    assert failing.why.fillna("").str.len().gt(20).all(), failing.id.tolist()  # every failing claim says why
 
 
 def test_rerun_writes_identical_svg_and_says_report_is_stale(report_html):

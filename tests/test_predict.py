@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from baselines.gpu import GpuConstants, GpuDevice, lower, total_time
+from baselines.gpu import GpuConstants, GpuDevice, lower, request_overhead, total_time
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
 from rdusim.core.errors import ConfigError
@@ -31,9 +31,10 @@ def test_gpu_templates_equal_full_graph_evaluation(platform, model, batch, tp, p
     out = predict_one(platform, model, batch, tp, prompt, gen, mode)
     dev = GpuDevice.from_platform(platform, CONST)
     m = get_model(model)
-    pre = total_time(lower(workload_graph(m, "prefill", batch, prompt, tp, attention_impl="sdpa"), mode), dev, CONST)
+    pre = total_time(lower(workload_graph(m, "prefill", batch, prompt, tp, attention_impl="sdpa"), mode), dev, CONST,
+                     batch) + request_overhead(mode, CONST)
     dec = total_time(lower(workload_graph(m, "decode", batch, prompt + gen // 2, tp, attention_impl="sdpa"), mode),
-                     dev, CONST)
+                     dev, CONST, batch)
     assert out["ttft_ms"] == pytest.approx(pre * 1e3, rel=1e-9)
     assert out["decode_ms_per_token"] == pytest.approx(dec * 1e3, rel=1e-9)
     assert out["total_ms"] == pytest.approx(out["ttft_ms"] + gen * out["decode_ms_per_token"])

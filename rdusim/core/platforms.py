@@ -37,6 +37,7 @@ DEVICE_FIELDS: dict[str, str] = {
     "simd_stages": "1", "ddr_capacity": "bytes", "ddr_bandwidth": "bytes/s", "p2p_bandwidth": "bytes/s",
     "p2p_latency": "s", "ddr_to_hbm": "bytes/s", "systolic_rows": "1", "systolic_cols": "1",
     "stage_fill_cycles": "1", "stream_tile_rows": "1", "so_launch": "s", "ho_launch": "s", "op_config": "bytes",
+    "runtime_call": "s", "runtime_token": "s",
 }
 NODE_FIELDS: dict[str, str] = {"host_memory": "bytes"}
 
@@ -105,18 +106,19 @@ def _spec_block(data: dict, block: str, where: str) -> tuple[dict[str, float], s
     section = data.get(block) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}.{block}", section, "a mapping with 'published' and 'assumed'")
-    check_keys(f"{where}.{block}", section, ("published", "assumed", "measured", "curves") if block == "device"
-               else ("published", "assumed", "measured"))
+    check_keys(f"{where}.{block}", section, ("published", "assumed", "measured", "fitted", "curves")
+               if block == "device" else ("published", "assumed", "measured"))
     known = NODE_FIELDS if block == "node" else DEVICE_FIELDS
     values = {}
-    for part in ("published", "assumed", "measured"):
+    for part in ("published", "assumed", "measured", "fitted"):
         mapping = section.get(part) or {}
         if not isinstance(mapping, dict):
             raise ConfigError(f"{where}.{block}.{part}", mapping, "a mapping of unit-bearing keys to numbers")
         for key in mapping:
             _check_field(f"{where}.{block}.{part}", str(key), known)
         values[part] = to_si(mapping, f"{where}.{block}.{part}")
-    return {**values["published"], **values["assumed"], **values["measured"]}, set(values["assumed"])
+    return ({**values["published"], **values["assumed"], **values["measured"], **values["fitted"]},
+            set(values["assumed"]))
 
 
 def _check_field(where: str, key: str, known: dict[str, str]) -> None:

@@ -352,6 +352,31 @@ def plot_latency_vs_experts(table: pd.DataFrame, outputs: list[str], profile: st
     _save(fig, outputs)
 
 
+def plot_overall_vs_experts(table: pd.DataFrame, outputs: list[str], evaluated_at: int | None = None) -> None:
+    """Table 2's overall cells against the expert count, one panel per baseline, with the article's
+    values as dashed reference lines (its count is not stated) and the count Table 2 uses marked."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharey=True)
+    names = {"overall_bs8_20tok": "BS 8, 20 tok", "overall_bs1_20tok": "BS 1, 20 tok",
+             "overall_bs8_200tok": "BS 8, 200 tok", "overall_bs1_200tok": "BS 1, 200 tok"}
+    colors = dict(zip(names, sns.color_palette("deep", len(names))))
+    at = evaluated_at or int(table.experts.max())
+    for ax, (base, g) in zip(axes, table.groupby("baseline", sort=True)):
+        short = base.split("-")[1]
+        for metric, m in g.groupby("metric", sort=False):
+            ax.plot(m.experts, m.speedup, color=colors.get(metric), lw=1.8, label=f"model, {names.get(metric, metric)}")
+            ref = paper_value(f"table2_{metric}_{short}")
+            if ref is not None:
+                ax.axhline(float(ref), color=colors.get(metric), ls="--", lw=1.0, alpha=0.8)
+        ax.axvline(at, color="black", lw=0.8, ls=":", label=f"Table 2 evaluated at {at} experts")
+        ax.set_title(f"vs {PLATFORM_LABELS.get(base, base).split(' (')[0]} (dashed: article)", fontsize=10)
+        ax.set_xlabel("experts in the CoE")
+    axes[0].set_ylabel("SN40L node speedup (x), paper profile")
+    axes[0].set_ylim(bottom=0)
+    axes[1].legend(fontsize=7.5, loc="upper left")
+    _save(fig, outputs)
+
+
 def plot_table2(table: pd.DataFrame, outputs: list[str]) -> None:
     """Article Table 2 as a chart: each speedup under each profile against the article's value (the
     black diamond, with the 10% band the claims allow)."""

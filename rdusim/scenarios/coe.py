@@ -4,7 +4,8 @@ A batch of B prompts (over the whole CoE) runs the router on all prompts; each p
 expert (uniform by default, or any popularity vector); the distinct experts needed are made resident
 in HBM (copied from DDR on the SN40L, from host DRAM on a DGX, when not already there); each runs its
 prompts as one sub-batch for G output tokens, one expert after another, every model tensor-parallel
-over the node. Router and KV cache stay in HBM. HBM holds the ``experts_in_hbm`` most popular experts;
+over the node. Router and KV cache stay in HBM. HBM holds the ``experts_in_hbm`` most popular experts
+(or, under a profile with ``spilled: copy_every_use``, only the experts of the batch once they spill);
 past the node's capacity (``max_experts``) the configuration is OOM.
 
 The latency is the exact expectation over routing draws: with p_e the probability that a prompt
@@ -12,6 +13,10 @@ picks expert e, the count of prompts on e is Binomial(B, p_e), so
 
     E[execution] = sum_e sum_{b>=1} P(count_e = b) * t_expert(b)
     E[switching] = sum_{e not resident} (1 - (1 - p_e)^B) * expert bytes / copy bandwidth
+
+(every e once the experts outgrow HBM under ``copy_every_use``). A profile may replace the platform
+model's expert time by a published one (the GPUs under ``paper``) and add the SN40L runtime's work
+per call and per token (``rdu_runtime``; :func:`expert_latency_s`, :func:`router_latency_s`).
 
 :func:`sample_latency` draws routings with a seed to check the expectation.
 """
@@ -26,6 +31,7 @@ import yaml
 from scipy.stats import binom
 
 from baselines.gpu import GpuConstants, GpuDevice
+from baselines.published import NEMO_GPUS, nemo_latency_s
 from benchmarks.models import get_model
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
@@ -37,6 +43,11 @@ from rdusim.scenarios.predict import clears_with_gpu_constants, predict, predict
 PROFILES_FILE = DATA_DIR / "coe_profiles.yaml"
 GPU_COPIES = ("node_one_link_datasheet", "per_gpu_pinned", "per_gpu_pageable")
 RDU_COPIES = ("per_device_ddr_to_hbm",)
+# Once a CoE has more experts than HBM holds: `keep_most_popular` keeps the most popular experts
+# resident and copies only the others; `copy_every_use` copies every expert a batch uses (HBM only
+# stages the batch's experts), the article's arithmetic, which makes latency jump where experts first
+# spill ("latency spikes on DGXs (around 50 7B experts)") and makes "BS=8 ... copy a larger number of experts".
+SPILL_POLICIES = ("keep_most_popular", "copy_every_use")
 # Bounds of a CoE query, (largest, why). The expectation evaluates every sub-batch size 1..B (one
 # prediction each), and holds one row of probabilities per expert.
 COE_LIMITS = {
@@ -55,6 +66,10 @@ class Profile:
     rdu_execution: str
     gpu_copy: str
     rdu_copy: str
+    gpu_published: tuple = ()       # (DGX platform, GPU column of the published NeMo table) pairs
+    rdu_runtime: bool = False       # add the SN40L runtime's work per call and per token (sn40l.yaml `fitted`)
+    spilled: str = "keep_most_popular"  # which experts stay in HBM once the CoE outgrows it (SPILL_POLICIES)
+    why_differs: str = ""           # why results under this profile differ from the article's (one sentence)
 
     def execution(self, platform: Platform) -> str:
         return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
@@ -68,7 +83,15 @@ def load_profile(name: str) -> Profile:
     if name not in profiles:
         raise ConfigError("profile", name, ", ".join(profiles))
     p = profiles[name]
-    prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"])
+    published = p.get("gpu_published") or None
+    if published is not None and (not isinstance(published, dict)
+                                  or not set(published.values()) <= set(NEMO_GPUS)):
+        raise ConfigError(f"profile {name}.gpu_published", published, "a mapping of platform name to " + ", ".join(NEMO_GPUS))
+    prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"],
+                   tuple(sorted((published or {}).items())), bool(p.get("rdu_runtime", False)),
+                   p.get("spilled", "keep_most_popular"), p.get("why_differs", ""))
+    if prof.spilled not in SPILL_POLICIES:
+        raise ConfigError(f"profile {name}.spilled", prof.spilled, ", ".join(SPILL_POLICIES))
     if prof.gpu_copy not in GPU_COPIES:
         raise ConfigError(f"profile {name}.gpu_copy", prof.gpu_copy, ", ".join(GPU_COPIES))
     if prof.rdu_copy not in RDU_COPIES:
@@ -101,6 +124,58 @@ def _h100_ratio(key: str) -> float:
     """Measured / datasheet host-link rate on the one GPU that was measured (H100 SXM)."""
     h100 = load_platform("h100-sxm")
     return h100.dev(key) / h100.dev("host_link")
+
+
+def runtime_overheads_s(platform: Platform, profile: Profile) -> tuple[float, float]:
+    """``(per call, per generated token)`` seconds the profile adds to a platform's device times: the
+    SN40L runtime's work per model call and per token (``runtime_call``, ``runtime_token`` under
+    ``fitted:`` in the SN40L platform file, recovered from Table 2 with the published GPU latencies),
+    where the profile asks for it (``rdu_runtime``); none on GPUs, whose engine work is in ``fused`` mode."""
+    if platform.kind == "rdu" and profile.rdu_runtime:
+        return platform.dev("runtime_call"), platform.dev("runtime_token")
+    return 0.0, 0.0
+
+
+def published_latency_s(platform_name: str, profile: Profile, model: str, tp: int, batch: int, prompt: int,
+                        gen: int) -> float | None:
+    """The published latency of one expert call where the profile uses published numbers and the
+    table has that point (the article's method: NeMo's TensorRT-LLM latencies [A ref. 10]), else None."""
+    gpu = dict(profile.gpu_published).get(platform_name)
+    return None if gpu is None else nemo_latency_s(gpu, model, tp, batch, prompt, gen)
+
+
+def expert_latency_s(platform_name: str, dep: CoEDeployment, profile: Profile, gen: int, max_batch: int) -> np.ndarray:
+    """``t[b]``, b = 0..max_batch: seconds for one expert to serve a sub-batch of b prompts (its prompt
+    pass and ``gen`` tokens) under ``profile``: the platform model's time (``rdusim predict``), replaced
+    by the published latency where the profile uses one, plus the SN40L runtime's work where it applies."""
+    platform = load_platform(platform_name)
+    tp = min(dep.tensor_parallel, platform.devices)
+    t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, profile.execution(platform),
+                        max_batch) / 1e3
+    call, token = runtime_overheads_s(platform, profile)
+    t[1:] += call + gen * token
+    for b in range(1, max_batch + 1):
+        published = published_latency_s(platform_name, profile, dep.expert_model, tp, b, dep.prompt_tokens, gen)
+        if published is not None:
+            t[b] = published
+    return t
+
+
+def expert_source(platform_name: str, dep: CoEDeployment, profile: Profile, gen: int, batch: int) -> str:
+    """Where :func:`expert_latency_s` takes a sub-batch of ``batch`` from: ``published`` or ``model``."""
+    platform = load_platform(platform_name)
+    tp = min(dep.tensor_parallel, platform.devices)
+    hit = published_latency_s(platform_name, profile, dep.expert_model, tp, batch, dep.prompt_tokens, gen)
+    return "model" if hit is None else "published"
+
+
+def router_latency_s(platform_name: str, dep: CoEDeployment, profile: Profile, batch: int) -> float:
+    """Seconds of the router's prompt pass over a batch of ``batch`` prompts under ``profile`` (one
+    model call: the SN40L runtime's per-call work where it applies)."""
+    platform = load_platform(platform_name)
+    tp = min(dep.tensor_parallel, platform.devices)
+    t = _router_ttft_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, profile.execution(platform), batch) / 1e3
+    return t + runtime_overheads_s(platform, profile)[0]
 
 
 @clears_with_gpu_constants
@@ -185,11 +260,11 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
     execution = prof.execution(platform)
     oom = lambda reason: CoELatency(platform_name, experts, batch, gen, profile, False, reason,  # noqa: E731
                                     nan, nan, nan, nan, nan, resident)
-    router_s = _router_ttft_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, execution, batch) / 1e3
+    router_s = router_latency_s(platform_name, dep, prof, batch)
     if not np.isfinite(router_s):
         why = predict_one(platform_name, dep.router_model, batch, tp, dep.prompt_tokens, 1, execution)["reason"]
         return oom(f"the router ({dep.router_model}) at batch {batch} does not fit: {why or 'no finite time'}")
-    t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, execution, batch) / 1e3
+    t = expert_latency_s(platform_name, dep, prof, gen, batch)
     p = _popularity(experts, popularity)
     execution_s, used, reached = _expectation(p, batch, t)
     bad = np.flatnonzero(~np.isfinite(t[1:]) & (reached > 0)) + 1
@@ -197,10 +272,20 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
         b = int(bad[0])
         why = predict_one(platform_name, dep.expert_model, b, tp, dep.prompt_tokens, gen, execution)["reason"]
         return oom(f"an expert sub-batch of {b} prompts does not fit: {why or 'no finite time'}")
-    misses = float(np.sum(used[resident:]))
+    misses = expected_copies(used, resident, prof)
     switching_s = misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
     return CoELatency(platform_name, experts, batch, gen, profile, True, "", router_s, switching_s, execution_s,
                       float(used.sum()), misses, resident)
+
+
+def expected_copies(used: np.ndarray, resident: int, profile: Profile) -> float:
+    """Expected experts copied into HBM for one batch: ``used[e]`` is the probability that the batch
+    uses expert e (most popular first), ``resident`` how many experts HBM holds besides the router
+    and the KV cache. Nothing is copied while every expert fits; past that, per ``profile.spilled``,
+    the experts beyond the ``resident`` most popular ones, or every expert the batch uses."""
+    if len(used) <= resident:
+        return 0.0
+    return float(np.sum(used if profile.spilled == "copy_every_use" else used[resident:]))
 
 
 def _expectation(p: np.ndarray, batch: int, t: np.ndarray, chunk: int = 4096) -> tuple[float, np.ndarray, np.ndarray]:
@@ -237,7 +322,7 @@ def sample_latency(platform_name: str, experts: int, batch: int, gen: int, profi
     prof = load_profile(profile)
     platform = load_platform(platform_name)
     tp = min(dep.tensor_parallel, platform.devices)
-    t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, prof.execution(platform), batch) / 1e3
+    t = expert_latency_s(platform_name, dep, prof, gen, batch)
     p = _popularity(experts, popularity)
     rng = np.random.default_rng(seed)
     picks = rng.choice(experts, size=(samples, batch), p=p)
@@ -245,5 +330,11 @@ def sample_latency(platform_name: str, experts: int, batch: int, gen: int, profi
     total = np.empty(samples)
     for s in range(samples):
         ids, counts = np.unique(picks[s], return_counts=True)
-        total[s] = t[counts].sum() + np.count_nonzero(ids >= exact.experts_in_hbm) * copy_s
+        if experts <= exact.experts_in_hbm:
+            copies = 0
+        elif prof.spilled == "copy_every_use":
+            copies = len(ids)
+        else:
+            copies = np.count_nonzero(ids >= exact.experts_in_hbm)
+        total[s] = t[counts].sum() + copies * copy_s
     return float(total.mean() + exact.router_s)

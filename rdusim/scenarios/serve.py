@@ -29,7 +29,7 @@ most :data:`MAX_REQUESTS` requests.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -40,7 +40,13 @@ from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
-from rdusim.scenarios.coe import load_profile, switch_bandwidth
+from rdusim.scenarios.coe import (
+    expert_latency_s,
+    load_profile,
+    router_latency_s,
+    runtime_overheads_s,
+    switch_bandwidth,
+)
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
 from rdusim.scenarios.predict import clears_with_gpu_constants, predict
 
@@ -306,8 +312,9 @@ def service_tables(platform: str, experts: int, max_batch: int, prompt: int, gen
 @lru_cache(maxsize=256)
 def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profile: str, dep) -> ServiceTables:
     p = load_platform(platform)
+    prof = load_profile(profile)
     tp = min(dep.tensor_parallel, p.devices)
-    mode = load_profile(profile).execution(p)
+    mode = prof.execution(p)
     batches = np.arange(1, max_batch + 1)
     rows = pd.DataFrame({"platform": platform, "model": dep.expert_model, "batch": batches, "tp": tp,
                          "prompt": prompt, "gen": gen, "execution": mode})
@@ -320,9 +327,15 @@ def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profil
             i = int(np.argmax(bad))
             reason = (f"{label} batch of {i + 1} requests ({prompt} + {gen} tokens) does not fit: "
                       f"{frame['reason'].iloc[i] or 'no finite time'}")
-    pad = lambda v: np.concatenate([[0.0], np.asarray(v, float)])[:, None] / 1e3  # noqa: E731
-    return ServiceTables(router=pad(rt.ttft_ms), expert=pad(ex.total_ms), expert_ttft=pad(ex.ttft_ms),
-                         copy_s=dep.expert_bytes / switch_bandwidth(p, load_profile(profile), tp),
+    # the profile's expert and router times (published GPU latencies, the SN40L runtime's work), as the CoE model
+    dep_g = replace(dep, prompt_tokens=prompt)
+    expert = expert_latency_s(platform, dep_g, prof, gen, max_batch)
+    router = np.array([0.0] + [router_latency_s(platform, dep_g, prof, int(b)) for b in batches])
+    call = runtime_overheads_s(p, prof)[0]
+    column = lambda v: np.asarray(v, float)[:, None]  # noqa: E731
+    return ServiceTables(router=column(router), expert=column(expert),
+                         expert_ttft=column(np.concatenate([[0.0], ex.ttft_ms.to_numpy(float) / 1e3 + call])),
+                         copy_s=dep.expert_bytes / switch_bandwidth(p, prof, tp),
                          slots=experts_in_hbm(p, dep), max_experts=max_experts(p, dep), reason=reason)
 
 

@@ -26,11 +26,12 @@ from tqdm import tqdm
 
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform, load_platform
-from rdusim.scenarios.coe import _router_ttft_ms, expert_times_ms
+from rdusim.scenarios.coe import expert_latency_s, load_profile, router_latency_s, runtime_overheads_s
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, experts_in_slow_tier, max_experts
 from rdusim.scenarios.predict import rdu_decode_s, rdu_prefill_s
 from rdusim.sn40l.chip import RduChip
 
+PROFILE = "paper"  # the CoE assumption profile of every sweep point (rdusim/data/coe_profiles.yaml)
 AXES = ("hbm_capacity_GB", "hbm_bandwidth_GBps", "ddr_capacity_TB", "ddr_to_hbm_GBps", "host_link_GBps",
         "experts", "batch", "gen", "zipf")
 
@@ -67,11 +68,12 @@ def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, mode
     (``rdusim predict``'s prompt pass and decode steps on the modified chip)."""
 
     chip = RduChip.from_platform("sn40l-node").with_(hbm_bandwidth=hbm_bandwidth)
+    call, token = runtime_overheads_s(load_platform("sn40l-node"), load_profile(PROFILE))
     ex, rt = [0.0], [0.0]
     for b in range(1, max_batch + 1):
         ex.append(rdu_prefill_s(chip, model, b, tp, prompt, "fused-ho")
-                  + gen * rdu_decode_s(chip, model, b, tp, prompt, gen, "fused-ho"))
-        rt.append(rdu_prefill_s(chip, router, b, tp, prompt, "fused-ho"))
+                  + gen * rdu_decode_s(chip, model, b, tp, prompt, gen, "fused-ho") + call + gen * token)
+        rt.append(rdu_prefill_s(chip, router, b, tp, prompt, "fused-ho") + call)
     return np.array(ex), np.array(rt)
 
 
@@ -79,11 +81,18 @@ def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, mode
 def _gpu_times(gen: int, max_batch: int, dep: CoEDeployment | None = None) -> tuple:
     """Expert and router times (s) on the DGX H100, batch 0..B; inf where a batch does not fit."""
     dep = dep or CoEDeployment.from_config()
-    tp = min(dep.tensor_parallel, load_platform("dgx-h100").devices)
-    ex = expert_times_ms("dgx-h100", dep.expert_model, tp, dep.prompt_tokens, gen, "fused", max_batch) / 1e3
-    rt = np.array([0.0] + [_router_ttft_ms("dgx-h100", dep.router_model, tp, dep.prompt_tokens, "fused", b) / 1e3
-                           for b in range(1, max_batch + 1)])
+    prof = load_profile(PROFILE)
+    ex = expert_latency_s("dgx-h100", dep, prof, gen, max_batch)
+    rt = np.array([0.0] + [router_latency_s("dgx-h100", dep, prof, b) for b in range(1, max_batch + 1)])
     return ex, rt
+
+
+def _copies(misses: np.ndarray, slots: int, experts: int) -> float:
+    """Expected experts a batch copies (``misses[k]``: expected use of experts k and beyond, most
+    popular first), under the sweep profile's rule for experts that spill out of HBM."""
+    if experts <= slots:
+        return 0.0
+    return float(misses[0] if load_profile(PROFILE).spilled == "copy_every_use" else misses[slots])
 
 
 def _sn40l_variant(hbm_capacity_GB: float, ddr_capacity_TB: float) -> Platform:
@@ -117,12 +126,12 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False, dep: CoEDeploym
         capacity = experts_in_slow_tier(rdu, dep)
         if n <= limit:
             ex, rt = _rdu_times(r.hbm_bandwidth_GBps * 1e9, g, b, prompt, dep.expert_model, dep.router_model, rdu_tp)
-            t_rdu = rt[b] + hist @ ex + misses[min(slots, n)] * eb / (rdu_tp * r.ddr_to_hbm_GBps * 1e9)
+            t_rdu = rt[b] + hist @ ex + _copies(misses, slots, n) * eb / (rdu_tp * r.ddr_to_hbm_GBps * 1e9)
             out[i, 0] = t_rdu
         out[i, 2] = min(slots, n)
         if n <= gpu_max:
             ex, rt = _gpu_times(g, b, dep)
-            out[i, 1] = rt[b] + hist @ ex + misses[min(gpu_slots, n)] * eb / (r.host_link_GBps * 1e9)
+            out[i, 1] = rt[b] + hist @ ex + _copies(misses, gpu_slots, n) * eb / (r.host_link_GBps * 1e9)
         out[i, 3] = capacity
     out[:, :2][~np.isfinite(out[:, :2])] = np.nan  # a batch that does not fit: no time, fits false
     result = frame.copy()

@@ -9,6 +9,8 @@ rule coe_tables:
         fig7="results/tables/fig7_latency_vs_experts.csv",
         table2="results/tables/table2_coe_speedups.csv",
         sensitivity="results/tables/coe_sensitivity.csv",
+        vs_experts="results/tables/table2_vs_experts.csv",
+        inferred="results/validation/sn40l_inferred.csv",
     params:
         cfg=cfg("platforms", "coe", "sensitivity"),
         code=CODE_VERSION,
@@ -28,6 +30,7 @@ rule coe_figures:
         fig7="results/tables/fig7_latency_vs_experts.csv",
         table2="results/tables/table2_coe_speedups.csv",
         sensitivity="results/tables/coe_sensitivity.csv",
+        vs_experts="results/tables/table2_vs_experts.csv",
     output:
         fig2=report("results/figures/fig2_breakdown.png", caption="../report/fig2.rst", category="Figure 2: CoE breakdown"),
         fig2_svg="results/figures/fig2_breakdown.svg",
@@ -43,6 +46,9 @@ rule coe_figures:
         sens=report("results/figures/coe_sensitivity.png", caption="../report/sensitivity.rst",
                     category="Table 2: CoE speedups"),
         sens_svg="results/figures/coe_sensitivity.svg",
+        vs_experts=report("results/figures/table2_vs_experts.png", caption="../report/table2_vs_experts.rst",
+                          category="Table 2: CoE speedups"),
+        vs_experts_svg="results/figures/table2_vs_experts.svg",
     params:
         code=CODE_VERSION,
     conda:

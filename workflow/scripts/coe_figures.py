@@ -5,6 +5,7 @@ from rdusim.report.pipeline import logged
 from rdusim.report.plots import (
     plot_breakdown,
     plot_latency_vs_experts,
+    plot_overall_vs_experts,
     plot_sensitivity,
     plot_table2,
 )
@@ -17,3 +18,4 @@ with logged(snakemake.log[0]):  # noqa: F821
     plot_latency_vs_experts(fig7, [out.fig7m, out.fig7m_svg], "measured")
     plot_table2(pd.read_csv(inp.table2), [out.table2, out.table2_svg])
     plot_sensitivity(pd.read_csv(inp.sensitivity), [out.sens, out.sens_svg])
+    plot_overall_vs_experts(pd.read_csv(inp.vs_experts), [out.vs_experts, out.vs_experts_svg])
