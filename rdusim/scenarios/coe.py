@@ -17,13 +17,13 @@ picks expert e, the count of prompts on e is Binomial(B, p_e), so
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.stats import binom
 
 from baselines.gpu import GpuConstants, GpuDevice
 from rdusim.core.errors import ConfigError
@@ -35,6 +35,15 @@ from rdusim.scenarios.predict import clears_with_gpu_constants, predict, predict
 PROFILES_FILE = DATA_DIR / "coe_profiles.yaml"
 GPU_COPIES = ("node_one_link_datasheet", "per_gpu_pinned", "per_gpu_pageable")
 RDU_COPIES = ("per_device_ddr_to_hbm",)
+
+
+def binomial_pmf(n: int, p: np.ndarray) -> np.ndarray:
+    """``(len(p), n + 1)``: the probability that ``k`` of ``n`` independent prompts pick an expert of
+    routing probability ``p[i]``, ``k = 0..n`` (binomial: C(n, k) p^k (1 - p)^(n - k))."""
+    k = np.arange(n + 1)
+    comb = np.array([math.comb(n, j) for j in k], dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)[:, None]
+    return comb * p ** k * (1.0 - p) ** (n - k)
 
 
 @dataclass(frozen=True)
@@ -173,7 +182,7 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
     t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, execution, batch) / 1e3
     p = _popularity(experts, popularity)
     counts = np.arange(0, batch + 1)
-    pmf = binom.pmf(counts[None, :], batch, p[:, None])           # experts x (0..B)
+    pmf = binomial_pmf(batch, p)                                  # experts x (0..B)
     execution_s = float(np.sum(pmf[:, 1:] @ t[1:]))
     used = 1.0 - pmf[:, 0]
     misses = float(np.sum(used[resident:]))
