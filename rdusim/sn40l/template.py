@@ -279,8 +279,8 @@ def template_times(tpl: OpTemplate, batch, seq, chip: RduChip, fusion: str, orch
     evaluated ``chunk`` at a time, each step one numba call."""
     if fusion not in MODES:
         raise ValueError(f"fusion {fusion!r} not in {MODES}")
-    batch = np.asarray(batch, dtype=np.int64).ravel()
-    seq = np.asarray(seq, dtype=np.int64).ravel()
+    batch = np.array(batch, dtype=np.int64).ravel()  # writable copies: one numba signature
+    seq = np.array(seq, dtype=np.int64).ravel()
     rows = batch.shape[0]
     fits = np.zeros(rows, dtype=bool)
     reason = np.full(rows, "", dtype=object)
