@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from rdusim.core.graph import Graph, Role
 from rdusim.core.optable import OpTable
@@ -171,6 +172,27 @@ def summarise_reference(bounds, work_s, is_stage, weight_bytes, buffer_pmus, wei
 
 
 summarise_jit = njit(cache=True)(summarise_reference)
+register_jitable(summarise_reference)  # callable from the numba version of summarise_rows_reference
+
+
+def summarise_rows_reference(bounds, counts, work_s, is_stage, weight_bytes, buffer_pmus, weight_pmus, onchip,
+                             coll_bytes, coll_steps, flops, in_ptr, in_tensor, t_bytes, t_producer, t_last,
+                             t_is_output, op_tensor, pcus, pmus):
+    """:func:`summarise_reference` of many op tables sharing their structure: per-op and per-tensor
+    arrays that vary are ``rows x ops`` (``rows x tensors``), row ``r``'s partition is
+    ``bounds[r, :counts[r] + 1]``. Returns ``(rows, 11, ops)``, row ``r``'s kernels in ``[:, :counts[r]]``."""
+    rows, n = work_s.shape
+    out = np.zeros((rows, 11, n))
+    for r in range(rows):
+        k = counts[r]
+        out[r, :, :k] = summarise_reference(bounds[r, :k + 1], work_s[r], is_stage, weight_bytes[r], buffer_pmus[r],
+                                            weight_pmus[r], onchip[r], coll_bytes[r], coll_steps, flops[r],
+                                            in_ptr, in_tensor, t_bytes[r], t_producer, t_last, t_is_output,
+                                            op_tensor, pcus, pmus)
+    return out
+
+
+summarise_rows_jit = njit(cache=True)(summarise_rows_reference)
 
 
 def _op_tensor_ids(tab: OpTable) -> np.ndarray:

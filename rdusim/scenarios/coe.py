@@ -22,13 +22,13 @@ per call and per token (``rdu_runtime``; :func:`expert_latency_s`, :func:`router
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.stats import binom
 
 from baselines.gpu import GpuConstants, GpuDevice
 from baselines.published import NEMO_GPUS, nemo_latency_s
@@ -55,6 +55,15 @@ COE_LIMITS = {
     "batch": (1024, "prompts per CoE batch; every sub-batch size is evaluated"),
     "gen": (2**31, "output tokens"),
 }
+
+
+def binomial_pmf(n: int, p: np.ndarray) -> np.ndarray:
+    """``(len(p), n + 1)``: the probability that ``k`` of ``n`` independent prompts pick an expert of
+    routing probability ``p[i]``, ``k = 0..n`` (binomial: C(n, k) p^k (1 - p)^(n - k))."""
+    k = np.arange(n + 1)
+    comb = np.array([math.comb(n, j) for j in k], dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)[:, None]
+    return comb * p ** k * (1.0 - p) ** (n - k)
 
 
 @dataclass(frozen=True)
@@ -292,11 +301,10 @@ def _expectation(p: np.ndarray, batch: int, t: np.ndarray, chunk: int = 4096) ->
     """E[execution] (sum over experts and sub-batch sizes b of P(count_e = b) t[b]), each expert's
     probability of being used, and the expected number of experts with b prompts (b = 1..B, > 0 where
     that sub-batch size can occur). Experts are taken in chunks so memory stays bounded."""
-    counts = np.arange(0, batch + 1)
     finite_t = np.where(np.isfinite(t), t, 0.0)
     execution_s, used, reached = 0.0, [], np.zeros(batch)
     for lo in range(0, len(p), chunk):
-        pmf = binom.pmf(counts[None, :], batch, p[lo:lo + chunk, None])   # experts x (0..B)
+        pmf = binomial_pmf(batch, p[lo:lo + chunk])   # experts x (0..B)
         execution_s += float(np.sum(pmf[:, 1:] @ finite_t[1:]))
         used.append(1.0 - pmf[:, 0])
         reached += pmf[:, 1:].sum(axis=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import pandas as pd
 import yaml
@@ -62,8 +63,7 @@ class CoEDeployment:
 
         Keys that are not deployment fields are ignored, so a whole ``coe`` section can be passed.
         """
-        with open(COE_DEFAULTS_FILE) as fh:
-            values = yaml.safe_load(fh)
+        values = dict(_coe_defaults())
         names = {f.name for f in fields(cls)}
         values.update({k: v for k, v in (overrides or {}).items() if k in names})
         return cls(**{k: values[k] for k in names})
@@ -79,6 +79,13 @@ class CoEDeployment:
         expert = get_model(self.expert_model)
         kv = kv_bytes_per_token(expert) * self.kv_batch * self.kv_context_tokens
         return weight_bytes(get_model(self.router_model)) + kv
+
+
+@lru_cache(maxsize=1)
+def _coe_defaults() -> dict:
+    """``coe_defaults.yaml``, read once per process (copy before changing it)."""
+    with open(COE_DEFAULTS_FILE) as fh:
+        return yaml.safe_load(fh)
 
 
 def slow_tier_bytes(platform: Platform) -> float:

@@ -9,11 +9,12 @@ every cost is linear in the context); ``total_ms = ttft_ms + G * decode_ms_per_t
 GPU rows are evaluated in one numba pass per (platform, model, tp, mode) group: each kernel's
 matmul FLOPs, bytes and collective bytes are exact polynomials of batch and lengths (basis
 1, B, L, BL, L^2, BL^2 for prefill; 1, B, C, BC for decode), read off a few small probe graphs once.
-SN40L rows plan one decoder layer (and the distinct head and tail) and repeat its kernels
-(:mod:`rdusim.sn40l.tiled`); plans are cached by what they depend on (model, phase, batch, sequence
-length, tp and the chip's compute units and SRAM), never by bandwidths, latencies, launch costs or
-``gen``, and each row's times re-evaluate its cached plans. The full-graph path
-(:func:`rdu_pass_reference`) is the reference the fast path is tested against (tests/test_tiled.py).
+SN40L rows use one template per (model, phase, tp): the op table of one decoder layer (and the
+distinct head and tail) with its numbers as exact polynomials of batch and length, read off a few
+probe graphs (:mod:`rdusim.sn40l.template`). The rows of a group are then planned, placed and costed
+in one numba pass per step, the layer's kernels counted once per layer; no graph is built per row,
+and nothing is cached per row. The full-graph path (:func:`rdu_pass_reference`) is the reference the
+fast path is tested against (tests/test_template.py, tests/test_tiled.py).
 
 Memory: a GPU row fits when weights and the KV cache at the last token fit HBM. An SN40L row follows
 the evaluator's one placement rule (:func:`rdusim.sn40l.memory.place_bytes`: KV cache and
@@ -33,7 +34,6 @@ from numba import njit
 from baselines.gpu import GpuConstants, GpuDevice, lower, request_overhead, step_overhead
 from benchmarks.decoder import layer_graph, workload_graph
 from benchmarks.models import (
-    attended_positions,
     get_model,
     kv_bytes_per_token,
     load_models,
@@ -45,7 +45,7 @@ from rdusim.core.platforms import MAX_DEVICES, builtin_names, load_platform
 from rdusim.sn40l.chip import RduChip
 from rdusim.sn40l.memory import place_bytes
 from rdusim.sn40l.run import EXECUTION_MODES, RduResult, evaluate
-from rdusim.sn40l.tiled import plan_tiled, tiled_time
+from rdusim.sn40l.template import OpTemplate, fit_template, template_times
 
 GPU_MODES = ("eager", "cuda-graph", "fused")
 RDU_MODES = ("unfused", "fused-so", "fused-ho")
@@ -280,12 +280,12 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
 
 
 # ------------------------------------------------------------------------------- RDU rows
-# Chip values that only the kernel costs and the placement read (bandwidths, latencies, launch,
-# capacities off chip): a plan never depends on them, so the plan cache's chip has them blanked
-# (to -1, which would poison any plan that read them; tests/test_tiled.py would catch it).
-COST_ONLY_FIELDS = ("hbm_bytes", "hbm_bandwidth", "ddr_bytes", "ddr_bandwidth", "p2p_bandwidth", "p2p_latency",
-                    "host_link", "ddr_to_hbm", "stage_fill_cycles", "so_launch", "ho_launch", "op_config_bytes")
-PLAN_CACHE_SIZE = 16384
+# Probe sizes (batch, length) of the one-layer templates: the first ones fix the polynomials of the
+# basis (prefill: 1, B, L, BL, L^2, BL^2; decode: 1, B, C, BC), the last two check them.
+PREFILL_EXPONENTS = [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]
+PREFILL_POINTS = [(1, 1), (2, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 5), (5, 17)]
+DECODE_EXPONENTS = [(0, 0), (1, 0), (0, 1), (1, 1)]
+DECODE_POINTS = [(1, 1), (2, 1), (1, 2), (2, 2), (3, 5), (5, 17)]
 
 
 @lru_cache(maxsize=None)
@@ -294,27 +294,33 @@ def rdu_chip(platform: str) -> RduChip:
     return RduChip.from_platform(platform)
 
 
-@lru_cache(maxsize=1024)
-def plan_chip(chip: RduChip) -> RduChip:
-    """``chip`` with its cost-only values blanked: the key (and planning chip) of the plan cache."""
-    return chip.with_(**{f: -1.0 for f in COST_ONLY_FIELDS})
-
-
-@lru_cache(maxsize=PLAN_CACHE_SIZE)
-def rdu_plan(model: str, phase: str, batch: int, seq_len: int, tp: int, chip: RduChip, fusion: str):
-    """The :class:`~rdusim.sn40l.tiled.TiledPlan` of one pass, planned once per decoder layer; ``chip``
-    is a :func:`plan_chip`. A decode pass depends on its context only through the attended positions."""
+@lru_cache(maxsize=None)
+def rdu_template(model: str, phase: str, tp: int) -> OpTemplate:
+    """The op table of one decoder layer (and the distinct head and tail) of ``model`` on one of ``tp``
+    sockets as polynomials of batch and length (:mod:`rdusim.sn40l.template`), read off a few probe
+    graphs once; it does not depend on the chip."""
     m = get_model(model)
-    seq = attended_positions(m, seq_len) if phase == "decode" else seq_len
-    return plan_tiled(*layer_graph(m, phase, batch, seq, tp), chip, fusion)
+    exponents, points = (PREFILL_EXPONENTS, PREFILL_POINTS) if phase == "prefill" else (DECODE_EXPONENTS, DECODE_POINTS)
+    return fit_template([layer_graph(m, phase, b, s, tp) for b, s in points], points, exponents)
+
+
+def rdu_passes(chip: RduChip, model: str, phase: str, batch, seq_len, tp: int, mode: str):
+    """``(fits, reason, time_s)`` arrays of ``prefill`` (``seq_len`` = prompt) or ``decode`` steps
+    (``seq_len`` = context) of ``model`` on one SN40L socket ``chip`` of a ``tp``-socket group, for
+    each ``(batch[i], seq_len[i])``. A decode step depends on its context only through the attended
+    positions."""
+    fusion, orchestration = EXECUTION_MODES[mode]
+    seq = np.asarray(seq_len, dtype=np.int64)
+    window = get_model(model).sliding_window
+    if phase == "decode" and window:  # benchmarks.models.attended_positions, for many contexts
+        seq = np.minimum(seq, window)
+    return template_times(rdu_template(model, phase, int(tp)), np.asarray(batch), seq, chip, fusion, orchestration)
 
 
 def rdu_pass(chip: RduChip, model: str, phase: str, batch: int, seq_len: int, tp: int, mode: str) -> tuple[bool, str, float]:
-    """``(fits, reason, time_s)`` of one ``prefill`` (``seq_len`` = prompt) or ``decode`` step
-    (``seq_len`` = context) of ``model`` on one SN40L socket ``chip`` of a ``tp``-socket group."""
-    fusion, orchestration = EXECUTION_MODES[mode]
-    return tiled_time(rdu_plan(model, phase, int(batch), int(seq_len), int(tp), plan_chip(chip), fusion),
-                      chip, orchestration)
+    """:func:`rdu_passes` of one size: ``(fits, reason, time_s)``."""
+    fits, reason, time_s = rdu_passes(chip, model, phase, [int(batch)], [int(seq_len)], tp, mode)
+    return bool(fits[0]), str(reason[0]), float(time_s[0])
 
 
 def rdu_pass_reference(chip: RduChip, model: str, phase: str, batch: int, seq_len: int, tp: int, mode: str) -> RduResult:
@@ -338,19 +344,14 @@ def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, m
 def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str):
     """``(ttft_s, decode_s, fits, reason)`` of SN40L rows that pass the closed-form memory check."""
     chip = rdu_chip(platform)
-    n = len(rows)
-    ttft, dec = np.empty(n), np.empty(n)
-    fits = np.ones(n, dtype=bool)
-    reason = np.full(n, "", dtype=object)
     batch = rows["batch"].to_numpy()
     prompt = rows["prompt"].to_numpy()
-    ctx = prompt + rows["gen"].to_numpy() // 2
-    for i in range(n):
-        ok_p, why_p, ttft[i] = rdu_pass(chip, model, "prefill", batch[i], prompt[i], tp, mode)
-        ok_d, why_d, dec[i] = rdu_pass(chip, model, "decode", batch[i], ctx[i], tp, mode)
-        if not (ok_p and ok_d):
-            fits[i], reason[i] = False, why_p or why_d
-            ttft[i] = dec[i] = np.nan
+    ok_p, why_p, ttft = rdu_passes(chip, model, "prefill", batch, prompt, tp, mode)
+    ok_d, why_d, dec = rdu_passes(chip, model, "decode", batch, prompt + rows["gen"].to_numpy() // 2, tp, mode)
+    fits = ok_p & ok_d
+    reason = np.where(ok_p, why_d, why_p)
+    ttft[~fits] = np.nan
+    dec[~fits] = np.nan
     return ttft, dec, fits, reason
 
 

@@ -21,14 +21,19 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 from tqdm import tqdm
 
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform, load_platform
-from rdusim.scenarios.coe import expert_latency_s, load_profile, router_latency_s, runtime_overheads_s
+from rdusim.scenarios.coe import (
+    binomial_pmf,
+    expert_latency_s,
+    load_profile,
+    router_latency_s,
+    runtime_overheads_s,
+)
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, experts_in_slow_tier, max_experts
-from rdusim.scenarios.predict import rdu_decode_s, rdu_prefill_s
+from rdusim.scenarios.predict import rdu_passes
 from rdusim.sn40l.chip import RduChip
 
 PROFILE = "paper"  # the CoE assumption profile of every sweep point (rdusim/data/coe_profiles.yaml)
@@ -55,7 +60,7 @@ def _routing(experts: int, skew: float, batch: int) -> tuple[np.ndarray, np.ndar
     """(expected experts with b prompts for b = 0..B, expected misses when the top s are resident, s = 0..N)."""
     w = 1.0 / np.arange(1, experts + 1) ** skew
     p = w / w.sum()
-    pmf = binom.pmf(np.arange(batch + 1)[None, :], batch, p[:, None])
+    pmf = binomial_pmf(batch, p)
     used = 1.0 - pmf[:, 0]
     misses = np.concatenate([np.cumsum(used[::-1])[::-1], [0.0]])
     return pmf.sum(axis=0), misses
@@ -69,12 +74,13 @@ def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, mode
 
     chip = RduChip.from_platform("sn40l-node").with_(hbm_bandwidth=hbm_bandwidth)
     call, token = runtime_overheads_s(load_platform("sn40l-node"), load_profile(PROFILE))
-    ex, rt = [0.0], [0.0]
-    for b in range(1, max_batch + 1):
-        ex.append(rdu_prefill_s(chip, model, b, tp, prompt, "fused-ho")
-                  + gen * rdu_decode_s(chip, model, b, tp, prompt, gen, "fused-ho") + call + gen * token)
-        rt.append(rdu_prefill_s(chip, router, b, tp, prompt, "fused-ho") + call)
-    return np.array(ex), np.array(rt)
+    b = np.arange(1, max_batch + 1)
+    length = np.full(max_batch, prompt)
+    prefill = rdu_passes(chip, model, "prefill", b, length, tp, "fused-ho")[2]
+    decode = rdu_passes(chip, model, "decode", b, length + gen // 2, tp, "fused-ho")[2]
+    routing = rdu_passes(chip, router, "prefill", b, length, tp, "fused-ho")[2]
+    return (np.concatenate([[0.0], prefill + gen * decode + call + gen * token]),
+            np.concatenate([[0.0], routing + call]))
 
 
 @lru_cache(maxsize=None)

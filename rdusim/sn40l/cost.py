@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from rdusim.core.accounting import KernelArrays
 from rdusim.sn40l.chip import RduChip
@@ -100,6 +101,27 @@ def kernel_times_reference(km: np.ndarray, hw: np.ndarray) -> np.ndarray:
 
 
 kernel_times_jit = njit(cache=True, fastmath=False)(kernel_times_reference)
+register_jitable(kernel_times_reference)  # callable from the numba versions below
+
+
+def weighted_totals_reference(summary: np.ndarray, fields: np.ndarray, counts: np.ndarray, bounds: np.ndarray,
+                              op_repeat: np.ndarray, hws: np.ndarray) -> np.ndarray:
+    """Total time (s) of many plans of one op table, one hardware vector each. Row ``r`` has kernels
+    ``summary[r, fields, :counts[r]]`` (``(rows, summary rows, kernels)``, padded; ``fields`` picks the
+    :data:`KERNEL_FIELDS`), starting at ops ``bounds[r, :counts[r]]``; a kernel counts ``op_repeat`` of
+    its first op times (the kernels of a decoder layer planned once, see :mod:`rdusim.sn40l.template`)."""
+    out = np.empty(summary.shape[0])
+    for r in range(summary.shape[0]):
+        k = counts[r]
+        t = kernel_times_reference(summary[r][fields, :k], hws[r])
+        total = 0.0
+        for j in range(k):
+            total += op_repeat[bounds[r, j]] * t[j]
+        out[r] = total
+    return out
+
+
+weighted_totals_jit = njit(cache=True)(weighted_totals_reference)
 
 
 def total_times_reference(km: np.ndarray, hws: np.ndarray) -> np.ndarray:

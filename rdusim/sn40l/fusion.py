@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from rdusim.core.accounting import KernelArrays, summarise_partition
 from rdusim.core.errors import ConfigError
@@ -49,6 +50,24 @@ def partition_reference(layer, is_stage, buffer_pmus, weight_pmus, pcus, pmus, r
 
 
 partition_jit = njit(cache=True)(partition_reference)
+register_jitable(partition_reference)  # callable from the numba version of partition_rows_reference
+
+
+def partition_rows_reference(layer, is_stage, buffer_pmus, weight_pmus, pcus, pmus, respect_layers):
+    """:func:`partition_reference` of many op tables sharing their structure (``buffer_pmus`` and
+    ``weight_pmus`` are ``rows x ops``): ``(bounds, counts)``, row ``r``'s kernel boundaries being
+    ``bounds[r, :counts[r] + 1]`` (the rest zero)."""
+    rows, n = buffer_pmus.shape
+    bounds = np.zeros((rows, n + 1), dtype=np.int64)
+    counts = np.zeros(rows, dtype=np.int64)
+    for r in range(rows):
+        b = partition_reference(layer, is_stage, buffer_pmus[r], weight_pmus[r], pcus, pmus, respect_layers)
+        bounds[r, :len(b)] = b
+        counts[r] = len(b) - 1
+    return bounds, counts
+
+
+partition_rows_jit = njit(cache=True)(partition_rows_reference)
 
 
 def _partition(tab: OpTable, chip: RduChip, mode: str, respect_layers: bool, use_jit: bool) -> np.ndarray:

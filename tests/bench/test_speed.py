@@ -172,33 +172,34 @@ def test_predict_rows_with_oom(benchmark):
 
 
 def test_predict_sn40l_distinct_rows(benchmark):
-    """1,000 distinct SN40L rows (every row plans its two passes: one decoder layer each, then tiled)."""
-    from rdusim.scenarios.predict import predict, rdu_plan
+    """10,000 distinct SN40L rows (templates rebuilt: every row plans its two passes from the one-layer
+    op templates, nothing cached per row)."""
+    from rdusim.scenarios.predict import predict, rdu_template
 
     predict(_sn40l_frame(10, seed=2))  # warm-up: numba kernels from the cache
-    frame = _sn40l_frame(1000)
+    frame = _sn40l_frame(10_000)
 
     def run():
-        rdu_plan.cache_clear()
+        rdu_template.cache_clear()
         return predict(frame)
-    out = benchmark.pedantic(run, rounds=1, iterations=1)
+    out = benchmark.pedantic(run, rounds=3, iterations=1)
     benchmark.extra_info["rows"] = len(frame)
     assert out.fits.any()
 
 
 def test_predict_mixed_gpu_sn40l(benchmark):
-    """A 50/50 GPU and SN40L frame of 2,000 rows (all SN40L rows distinct, plan cache cleared)."""
+    """A 50/50 GPU and SN40L frame of 100,000 rows (all SN40L rows distinct, templates rebuilt)."""
     import pandas as pd
 
-    from rdusim.scenarios.predict import predict, rdu_plan
+    from rdusim.scenarios.predict import predict, rdu_template
 
-    frame = pd.concat([_gpu_frame(1000, oom=False), _sn40l_frame(1000, seed=3)], ignore_index=True)
+    frame = pd.concat([_gpu_frame(50_000, oom=False), _sn40l_frame(50_000, seed=3)], ignore_index=True)
     predict(frame.head(5))
 
     def run():
-        rdu_plan.cache_clear()
+        rdu_template.cache_clear()
         return predict(frame)
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.pedantic(run, rounds=3, iterations=1)
     benchmark.extra_info["rows"] = len(frame)
 
 
@@ -210,15 +211,15 @@ def test_cold_predict_cli(benchmark):
 
 
 def test_sweep_shard_cold(benchmark, repo_root):
-    """One default-sweep shard from its first point, planning included (plan and routing caches cleared)."""
+    """One default-sweep shard from its first point, planning included (templates and routing caches cleared)."""
     from rdusim.scenarios import sweep
-    from rdusim.scenarios.predict import rdu_plan
+    from rdusim.scenarios.predict import rdu_template
 
     spec = yaml.safe_load((repo_root / "config/config.yaml").read_text())["sweeps"]["default"]
     sweep.run_shard(spec, 0, 4, progress=False)  # numba kernels loaded, GPU templates built
 
     def run():
-        for cached in (rdu_plan, sweep._rdu_times, sweep._routing):
+        for cached in (rdu_template, sweep._rdu_times, sweep._routing):
             cached.cache_clear()
         return sweep.run_shard(spec, 1, 4, progress=False)
     table = benchmark.pedantic(run, rounds=1, iterations=1)
