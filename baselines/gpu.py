@@ -5,12 +5,15 @@ Execution modes (issue "GPU baselines"):
 * ``eager``: one kernel per operator, each issued from the host (PyTorch eager). The host and the
   GPU overlap, so an operator costs the longer of its host time and its kernel time.
 * ``cuda-graph``: the same kernels replayed from a CUDA graph: no host time per kernel.
-* ``fused``: an optimised engine's kernel set (TensorRT-LLM, NeMo, LMDeploy): each matmul with its
+* ``fused``: an optimised engine (TensorRT-LLM, NeMo, LMDeploy): its kernels, each matmul with its
   element-wise prologue and epilogue, attention as one fused kernel (no score tensor in HBM, no
-  repeated KV heads), replayed from a graph.
+  repeated KV heads), replayed from a graph; and the engine's runtime work (issue 10): per request
+  (:func:`request_overhead`), per step and per sequence-step (:func:`step_overhead`), fitted to NeMo's
+  published H100 latencies (``baselines.calibration``).
 
 Per kernel (issue 16): ``t = t_fixed + max(matmul FLOPs / GEMM rate, bytes / streaming rate)``, plus,
-for an all-reduce over ``w`` GPUs, ``latency + 2 (w-1)/w bytes / NVLink bw``.
+for an all-reduce over ``w`` GPUs, ``latency + 2 (w-1)/w bytes / NVLink bw`` (the latency fitted on the
+H100, carried to other GPUs by SM clock).
 
 * ``t_fixed`` is what every kernel pays whatever its size: the gap between kernels replayed from a CUDA
   graph (measured per GPU, ``launch_graph_us``; for a GPU never measured, the H100's value scaled by SM
