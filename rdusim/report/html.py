@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from rdusim.scenarios.coe import load_profile
+
 # Tables longer than this are shown in part (the CSV has every row; the page says which rows it shows).
 MAX_ROWS = 400
 # Expert counts kept when a long table sweeps experts: a 1-2-5 series.
@@ -208,8 +210,8 @@ def front_page(claims: pd.DataFrame, table2: pd.DataFrame) -> str:
         "<h2>Claims</h2>", tally,
         "<h2>Table 2: SN40L node speedups (\u2713 within 10% of the article)</h2>",
         table2_grid(table2),
-        "<p class=\"note\"><i>paper</i> profile: the article's assumptions (a tuned engine's GPU latency, one PCIe "
-        "link per DGX); <i>measured</i>: the H100-calibrated CUDA-graph model, every GPU loading over its own link.</p>",
+        "<p class=\"note\">" + "; ".join(f"<i>{html.escape(name)}</i>: {html.escape(load_profile(name).description)}"
+                                        for name in dict.fromkeys(table2.profile)) + ".</p>",
         f"<h2>Why claims fail ({len(fails)})</h2>",
         "<ul class=\"why\" id=\"why\">" + "\n".join(items) + "</ul>" if items else "<p>None.</p>",
     ]

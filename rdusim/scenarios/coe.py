@@ -79,6 +79,7 @@ class Profile:
     rdu_runtime: bool = False       # add the SN40L runtime's work per call and per token (sn40l.yaml `fitted`)
     spilled: str = "keep_most_popular"  # which experts stay in HBM once the CoE outgrows it (SPILL_POLICIES)
     why_differs: str = ""           # why results under this profile differ from the article's (one sentence)
+    description: str = ""           # what the profile assumes, in a few words
 
     def execution(self, platform: Platform) -> str:
         return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
@@ -98,7 +99,7 @@ def load_profile(name: str) -> Profile:
         raise ConfigError(f"profile {name}.gpu_published", published, "a mapping of platform name to " + ", ".join(NEMO_GPUS))
     prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"],
                    tuple(sorted((published or {}).items())), bool(p.get("rdu_runtime", False)),
-                   p.get("spilled", "keep_most_popular"), p.get("why_differs", ""))
+                   p.get("spilled", "keep_most_popular"), p.get("why_differs", ""), p.get("description", ""))
     if prof.spilled not in SPILL_POLICIES:
         raise ConfigError(f"profile {name}.spilled", prof.spilled, ", ".join(SPILL_POLICIES))
     if prof.gpu_copy not in GPU_COPIES:
