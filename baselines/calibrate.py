@@ -706,7 +706,7 @@ def _parser() -> argparse.ArgumentParser:
                         "saved with --json; needs no GPU and no PyTorch")
     p.add_argument("--name", help="platform name (default: from the device name)")
     p.add_argument("--tiny", action="store_true", help="small sizes (a quick dry run; always on for the CPU)")
-    p.add_argument("--models", action="store_true", help="also time prefill and decode of Llama-family decoders")
+    p.add_argument("--models", action="store_true", help="also time prefill and decode of Llama-family decoders, and fit the GPU model's constants to them")
     p.add_argument("--no-sweep", action="store_true", help="skip the streaming and GEMM sweeps (the measured curves)")
     p.add_argument("--json", metavar="PATH", help="also write the raw measurement as JSON")
     p.add_argument("--hbm-capacity-GB", type=float, dest="hbm_capacity_GB",
