@@ -650,7 +650,11 @@ def fit_platform(measurement: dict, mapping: dict) -> tuple[dict, pd.DataFrame]:
     with tempfile.TemporaryDirectory() as tmp:
         unfitted = load_platform(str(write_platform(Path(tmp) / "unfitted.yaml", mapping)))
         const, table = fit_measurement(measurement, unfitted)
-    fitted = {FITTED_KEYS[name][0]: _sig(float(getattr(const, name)) * FITTED_KEYS[name][1]) for name in FITTED}
+    fitted = {}
+    for name in FITTED:  # fractions to 4 significant digits, times to the nanosecond
+        key, factor = FITTED_KEYS[name]
+        value = float(getattr(const, name)) * factor
+        fitted[key] = _sig(value) if factor == 1.0 else round(value, 3)
     device = {**mapping["device"], "fitted": fitted}
     if "curves" in device:  # keep the curves last: the long lists at the end of the file
         device["curves"] = device.pop("curves")
