@@ -16,7 +16,10 @@ It measures, on whatever device PyTorch sees (the first CUDA GPU, else the CPU w
 :func:`platform_yaml` turns a measurement into a platform mapping in the layout that
 :func:`rdusim.core.platforms.load_platform` reads (``published`` datasheet values from the caller,
 ``measured`` values from the run, ``curves`` the measured sweeps, which :mod:`baselines.gpu` uses in place
-of the constants it carries from the H100), and :func:`write_platform` writes it as YAML.
+of the constants it carries from the H100), :func:`fit_platform` adds ``fitted``: the GPU model's constants
+fitted to the run's own prefill and decode timings (:func:`baselines.calibration.fit_measurement`), which
+then take precedence over the curves; :func:`write_platform` writes it as YAML. ``--from-json`` rebuilds
+the platform and its fitted constants from a saved measurement, with no GPU and no PyTorch.
 
 PyTorch is imported lazily, inside the functions, so that importing this module works without it;
 :func:`main` says in one line how to install it when it is missing.
@@ -31,11 +34,18 @@ import platform as _platform
 import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
 import yaml
+
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import load_platform
+
+from .calibration import FITTED, fit_measurement
 
 TORCH_MISSING = "rdusim calibrate-gpu needs PyTorch: pip install -e .[gpu]"
 
@@ -430,6 +440,8 @@ def measure_model(ctx: _Ctx, cfg: dict) -> dict:
     For each batch size B: ``prefill_ms_bs{B}`` (one forward over a ``prompt``-token prompt) and
     ``decode_eager_ms_per_step_bs{B}`` (``decode_steps`` greedy steps issued op by op, time / steps);
     on CUDA also ``decode_graph_ms_per_step_bs{B}`` with each step replayed from one CUDA graph.
+    ``config`` records the shape that was timed and ``cache_positions`` the static KV cache every decode
+    step attends to (under a mask), so that the run can be fitted later from its JSON alone.
     ``cfg`` holds layers/hidden/heads/kv_heads/ffn/vocab and may override prompt, decode_steps and
     batches.
     """
@@ -438,7 +450,10 @@ def measure_model(ctx: _Ctx, cfg: dict) -> dict:
     prompt, steps, batches = int(run["prompt"]), int(run["decode_steps"]), tuple(int(b) for b in run["batches"])
     # the graph warm-up and capture run a few extra steps past the timed ones
     model = TinyLlama(cfg, ctx, max(batches), prompt + steps + 4)
-    out: dict = {"params_B": _sig(model.parameters_count() / 1e9), "prompt": prompt, "decode_steps": steps}
+    out: dict = {"params_B": _sig(model.parameters_count() / 1e9), "prompt": prompt, "decode_steps": steps,
+                 "cache_positions": model.max_len,
+                 "config": {"layers": model.layers_n, "hidden": model.hidden, "heads": model.heads,
+                            "kv_heads": model.kv_heads, "ffn": model.ffn, "vocab": model.vocab}}
     gen = torch.Generator(device=ctx.device).manual_seed(1)
     with torch.no_grad():
         for batch in batches:
@@ -622,10 +637,42 @@ def measured_curves(measurement: dict) -> dict:
     return out
 
 
-def write_platform(path: str | os.PathLike, mapping: dict) -> Path:
-    """Write a platform mapping (as built by :func:`platform_yaml`) to ``path`` as YAML.
+# constant of the GPU model -> key of the platform's ``fitted`` block, and the factor from SI
+FITTED_KEYS = {"stream_efficiency": ("stream_efficiency_fraction", 1.0),
+               "gemm_efficiency": ("gemm_efficiency_fraction", 1.0),
+               "kernel_ramp": ("kernel_ramp_us", 1e6), "eager_host": ("eager_host_us", 1e6)}
 
-    A comment header says where the values come from and why each ``assumed`` value is one.
+
+def fit_platform(measurement: dict, mapping: dict) -> tuple[dict, pd.DataFrame]:
+    """Fit the GPU model's constants to the model timings of ``measurement`` on the platform ``mapping``
+    (from :func:`platform_yaml` of the same run) and return the mapping with ``device.fitted`` added, and
+    the fitted points (measured vs predicted). Raises :class:`ConfigError` when there is nothing to fit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        unfitted = load_platform(str(write_platform(Path(tmp) / "unfitted.yaml", mapping)))
+        const, table = fit_measurement(measurement, unfitted)
+    fitted = {}
+    for name in FITTED:  # fractions to 4 significant digits, times to the nanosecond
+        key, factor = FITTED_KEYS[name]
+        value = float(getattr(const, name)) * factor
+        fitted[key] = _sig(value) if factor == 1.0 else round(value, 3)
+    device = {**mapping["device"], "fitted": fitted}
+    if "curves" in device:  # keep the curves last: the long lists at the end of the file
+        device["curves"] = device.pop("curves")
+    description = mapping["description"] + "; model constants fitted to its own prefill and decode timings"
+    return {**mapping, "description": description, "device": device}, table
+
+
+def fit_lines(table: pd.DataFrame) -> list[str]:
+    """One line per fitted point: model, mode, phase, batch, measured and predicted ms, error."""
+    return [f"{r.model} {r.mode} {r.phase} batch {r.batch}: measured {r.measured_ms:.4g} ms, "
+            f"model {r.predicted_ms:.4g} ms ({r.rel_err:+.1%})" for r in table.itertuples()]
+
+
+def write_platform(path: str | os.PathLike, mapping: dict, fit_table: pd.DataFrame | None = None) -> Path:
+    """Write a platform mapping (as built by :func:`platform_yaml` or :func:`fit_platform`) to ``path`` as YAML.
+
+    A comment header says where the values come from and why each ``assumed`` value is one; with
+    ``fit_table`` (from :func:`fit_platform`) it lists every fitted point, measured against predicted.
     Missing parent folders are created. Returns the path written.
     """
 
@@ -634,6 +681,14 @@ def write_platform(path: str | os.PathLike, mapping: dict) -> Path:
              "# published: datasheet values given on the command line (or the CUDA device properties);",
              "# measured: this run (median of repetitions after warm-up);",
              "# curves: the streaming and GEMM sweeps of this run (time per kernel replayed from a CUDA graph)."]
+    if "fitted" in (mapping.get("device") or {}):
+        lines += ["# fitted: the GPU model's constants (names as in baselines/data/gpu_constants.yaml) fitted to this",
+                  "#   run's own prefill and decode timings by robust least squares (baselines/calibration.py); for",
+                  "#   this GPU they replace the packaged constants and take precedence over the curves."]
+        if fit_table is not None and len(fit_table):
+            err = fit_table.rel_err.abs()
+            lines.append(f"#   {len(fit_table)} points, median |error| {err.median():.1%}, max |error| {err.max():.1%}:")
+            lines += [f"#   {line}" for line in fit_lines(fit_table)]
     for key in (mapping.get("device") or {}).get("assumed") or {}:
         lines.append(f"# assumed {key}: {ASSUMED_REASONS.get(key, 'not given; stand-in value')}.")
     body = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False, width=1000)
@@ -647,11 +702,15 @@ def write_platform(path: str | os.PathLike, mapping: dict) -> Path:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rdusim calibrate-gpu",
-        description="Measure this machine's GPU with PyTorch and write an rdusim platform file.")
+        description="Measure this machine's GPU with PyTorch and write an rdusim platform file; with --models, "
+                    "also fit the GPU model's constants to the measured prefill and decode times.")
     p.add_argument("--out", required=True, metavar="PATH.yaml", help="platform file to write")
+    p.add_argument("--from-json", metavar="MEASUREMENT.json", dest="from_json",
+                   help="measure nothing: rebuild the platform file (and fit its constants) from a measurement "
+                        "saved with --json; needs no GPU and no PyTorch")
     p.add_argument("--name", help="platform name (default: from the device name)")
     p.add_argument("--tiny", action="store_true", help="small sizes (a quick dry run; always on for the CPU)")
-    p.add_argument("--models", action="store_true", help="also time prefill and decode of Llama-family decoders")
+    p.add_argument("--models", action="store_true", help="also time prefill and decode of Llama-family decoders, and fit the GPU model's constants to them")
     p.add_argument("--no-sweep", action="store_true", help="skip the streaming and GEMM sweeps (the measured curves)")
     p.add_argument("--json", metavar="PATH", help="also write the raw measurement as JSON")
     p.add_argument("--hbm-capacity-GB", type=float, dest="hbm_capacity_GB",
@@ -667,38 +726,66 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def read_measurement(path: str | os.PathLike) -> dict:
+    """A measurement saved with ``--json``; :class:`ConfigError` when it is missing or not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError("--from-json", str(path), f"a readable measurement JSON file ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError("--from-json", str(path), f"valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("hbm"), dict):
+        raise ConfigError("--from-json", str(path), "a measurement written by rdusim calibrate-gpu --json")
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``rdusim calibrate-gpu``: measure, write the platform YAML (and the raw JSON); exit status.
+    """``rdusim calibrate-gpu``: measure (or read ``--from-json``), fit the model constants to the model
+    timings if there are any, write the platform YAML (and the raw JSON); exit status.
 
     0 on success; 2 with one line on stderr when PyTorch is missing or a value is unusable.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.from_json and (args.json or args.tiny or args.models or args.no_sweep):
+        parser.error("--from-json measures nothing: it takes no --json, --tiny, --models or --no-sweep")
     try:
-        _torch()
-    except ImportError:
-        print(TORCH_MISSING, file=sys.stderr)
-        return 2
-    result = measure(tiny=args.tiny, models=args.models, sweep=not args.no_sweep)
-    if args.json:
-        json_path = Path(args.json)
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=1) + "\n")
-    try:
+        if args.from_json:
+            result = read_measurement(args.from_json)
+        else:
+            try:
+                _torch()
+            except ImportError:
+                print(TORCH_MISSING, file=sys.stderr)
+                return 2
+            result = measure(tiny=args.tiny, models=args.models, sweep=not args.no_sweep)
+            if args.json:
+                json_path = Path(args.json)
+                json_path.parent.mkdir(parents=True, exist_ok=True)
+                json_path.write_text(json.dumps(result, indent=1) + "\n")
         mapping = platform_yaml(result, args.name or _slug(str(result.get("name", "gpu"))),
                                 hbm_capacity_GB=args.hbm_capacity_GB,
                                 hbm_bandwidth_GBps=args.hbm_bandwidth_GBps,
                                 peak_bf16_TFLOPs=args.peak_bf16_TFLOPs,
                                 host_link_GBps=args.host_link_GBps,
                                 nvlink_bandwidth_GBps=args.nvlink_GBps)
-    except ValueError as exc:
+        table = None
+        if any(isinstance(v, dict) and "error" not in v for v in (result.get("models") or {}).values()):
+            mapping, table = fit_platform(result, mapping)
+    except (ValueError, ConfigError) as exc:
         print(f"rdusim calibrate-gpu: {exc}", file=sys.stderr)
         return 2
-    path = write_platform(args.out, mapping)
+    path = write_platform(args.out, mapping, table)
     measured = mapping["device"]["measured"]
     print(f"{result.get('name')} ({result.get('device')}): "
           + ", ".join(f"{k}={v:g}" for k, v in measured.items()))
     for model, values in (result.get("models") or {}).items():
-        print(f"{model}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+        print(f"{model}: " + ", ".join(f"{k}={v}" for k, v in values.items() if k != "config"))
+    if table is not None:
+        print("fitted " + ", ".join(f"{k}={v:g}" for k, v in mapping["device"]["fitted"].items()) + ":")
+        print("\n".join(f"  {line}" for line in fit_lines(table)))
+    else:
+        print("no model timings: constants not fitted (measure with --models to fit them)")
     print(f"wrote {path}" + (f" and {args.json}" if args.json else ""))
     return 0
 

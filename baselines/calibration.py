@@ -23,12 +23,18 @@ fit). The H100's engine rows are all fitted; no held-out published H100 engine s
 
 ``python -m baselines.calibration --write`` refits and rewrites the ``fitted`` block of
 ``baselines/data/gpu_constants.yaml``.
+
+A user's own GPU (``rdusim calibrate-gpu --models``, or ``--from-json`` on a saved run) is fitted the same
+way (:func:`fit_measurement`): the same four constants, the same robust loss, on the prefill, eager decode
+and CUDA-graph decode times of that run (:func:`harness_points`), each predicted from the graph of the
+decoder that was timed on that GPU's platform (its measured copy and GEMM rates and graph launch gap).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import re
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,9 +44,12 @@ import yaml
 from scipy.optimize import least_squares, lsq_linear
 
 from benchmarks.decoder import workload_graph
-from benchmarks.models import get_model
+from benchmarks.models import ModelConfig, get_model, load_models
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import Platform
 
-from baselines.gpu import CONSTANTS_FILE, GpuConstants, GpuDevice, GpuKernels, lower, request_overhead, total_time
+from baselines.gpu import (CONSTANTS_FILE, PLATFORM_FITTED, GpuConstants, GpuDevice, GpuKernels, lower,
+                           request_overhead, total_time)
 from baselines.published import nemo_table
 
 DATA = Path(__file__).parent / "data"
@@ -129,38 +138,142 @@ def _pass_times(p, dev: GpuDevice, const: GpuConstants) -> tuple[float, float, f
             float(kd.collectives.sum()))
 
 
-def predict_ms(points: pd.DataFrame, const: GpuConstants) -> np.ndarray:
+@lru_cache(maxsize=None)
+def _shape_kernels(shape: tuple, mode: str, phase: str, batch: int, seq: int) -> GpuKernels:
+    """Kernels of the decoder a calibrate-gpu run timed, from its ``(name, *HARNESS_SHAPE)`` (one GPU)."""
+    return lower(workload_graph(_harness_config(shape), phase, batch, seq, 1, attention_impl="sdpa"), mode)
+
+
+def predict_ms(points: pd.DataFrame, const: GpuConstants, platform: Platform | None = None,
+               shapes: dict[str, tuple] | None = None) -> np.ndarray:
     """Model time (ms) of each point: prefill, gen x one decode step at ``context``, or a request (both).
-    A request, and a first token (prefill), include the mode's fixed work per request."""
+
+    Each point runs on the platform it names, or on ``platform`` when given; a model named in ``shapes``
+    (a calibrate-gpu run's own decoder, see :func:`harness_points`) is built from its shape, else from the zoo.
+    A request, and a first token (prefill), include the mode's fixed work per request.
+    """
     out = np.empty(len(points))
     devices: dict[str, GpuDevice] = {}
+    shapes = shapes or {}
+
+    def kernels(p, phase, seq):
+        if p.model in shapes:
+            return _shape_kernels(shapes[p.model], p.mode, phase, int(p.batch), int(seq))
+        return _kernels(p.model, p.mode, phase, int(p.batch), int(seq), int(p.tp))
+
     for i, p in enumerate(points.itertuples()):
-        dev = devices.setdefault(p.platform, GpuDevice.from_platform(p.platform, const))
+        if platform is not None:
+            dev = devices.get("") or devices.setdefault("", GpuDevice.from_platform(platform, const))
+        else:
+            dev = devices.get(p.platform) or devices.setdefault(p.platform, GpuDevice.from_platform(p.platform, const))
         t = 0.0
         if p.phase in ("prefill", "request"):
-            t += total_time(_kernels(p.model, p.mode, "prefill", int(p.batch), int(p.prompt), int(p.tp)), dev, const,
-                            int(p.batch))
+            t += total_time(kernels(p, "prefill", p.prompt), dev, const, int(p.batch))
             t += request_overhead(p.mode, const)
         if p.phase in ("decode", "request"):
-            k = _kernels(p.model, p.mode, "decode", int(p.batch), int(p.context), int(p.tp))
-            t += int(p.gen) * total_time(k, dev, const, int(p.batch))
+            t += int(p.gen) * total_time(kernels(p, "decode", p.context), dev, const, int(p.batch))
         out[i] = t * 1e3
     return out
 
 
-def fit(points: pd.DataFrame, start: GpuConstants | None = None) -> GpuConstants:
-    """Robust least-squares fit of the four PyTorch-kernel constants to ``points`` (log residuals)."""
+def fit(points: pd.DataFrame, start: GpuConstants | None = None, platform: Platform | None = None,
+        shapes: dict[str, tuple] | None = None) -> GpuConstants:
+    """Robust least-squares fit of the four PyTorch-kernel constants to ``points`` (log residuals);
+    ``platform`` and ``shapes`` as in :func:`predict_ms`."""
     start = start or GpuConstants.load()
     measured = points["measured_ms"].to_numpy(float)
 
     def residuals(x):
         const = start.with_fitted(dict(zip(FITTED, x)))
-        return np.log(predict_ms(points, const) / measured)
+        return np.log(predict_ms(points, const, platform, shapes) / measured)
 
     x0 = np.clip([getattr(start, f) for f in FITTED], BOUNDS[0], BOUNDS[1])
     result = least_squares(residuals, x0, bounds=BOUNDS, x_scale=X_SCALE, diff_step=1e-3, loss="cauchy",
                            f_scale=ROBUST_SCALE)
     return start.with_fitted(dict(zip(FITTED, result.x)))
+
+
+# ------------------------------------------------------------------ a calibrate-gpu run, fitted to its own GPU
+# The decoder baselines/calibrate.py times (TinyLlama): RMSNorm, fused QKV, RoPE, SDPA attention, SwiGLU MLP,
+# untied LM head; its shape is recorded per model in the measurement (``config``).
+HARNESS_SHAPE = ("layers", "hidden", "heads", "kv_heads", "ffn", "vocab")
+HARNESS_ARCH = {"mlp": "swiglu", "norm": "rmsnorm", "norms_per_layer": 2, "position": "rope",
+                "tied_embeddings": False, "eager_attention": "sdpa"}
+HARNESS_CACHE_SLACK = 4  # its static KV cache holds prompt + decode steps + 4 positions, all attended under a mask
+HARNESS_KEYS = {"prefill": ("eager", "prefill"), "decode_eager": ("eager", "decode"),
+                "decode_graph": ("cuda-graph", "decode")}
+
+
+def _harness_config(shape: tuple) -> ModelConfig:
+    name, *values = shape
+    return ModelConfig(name=name, source="decoder timed by rdusim calibrate-gpu", reference_params=1.0,
+                       **dict(zip(HARNESS_SHAPE, values)), **HARNESS_ARCH)
+
+
+def _harness_shape(name: str, block: dict) -> tuple | None:
+    """``(name, layers, hidden, heads, kv_heads, ffn, vocab)`` of a timed model, from its ``config``; None for a
+    zoo model recorded without one (a run from before configs were recorded)."""
+    cfg = block.get("config")
+    if cfg is None:
+        if name in load_models():
+            return None
+        raise ConfigError(f"models.{name}.config", None, "the timed decoder's " + ", ".join(HARNESS_SHAPE)
+                          + " (or a model name of the zoo: " + ", ".join(load_models()) + ")")
+    values = [cfg.get(k) if isinstance(cfg, dict) else None for k in HARNESS_SHAPE]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ConfigError(f"models.{name}.config", cfg, "whole numbers > 0 for " + ", ".join(HARNESS_SHAPE))
+    shape = (name, *values)
+    _harness_config(shape)  # checks heads against kv_heads
+    return shape
+
+
+def harness_points(measurement: dict) -> tuple[pd.DataFrame, dict[str, tuple]]:
+    """The model timings of a ``rdusim calibrate-gpu --models`` measurement as calibration points, and the
+    shape of each timed decoder (for :func:`predict_ms`).
+
+    Per model and batch B: ``prefill_ms_bs{B}`` (eager prompt pass of ``prompt`` tokens),
+    ``decode_eager_ms_per_step_bs{B}`` and ``decode_graph_ms_per_step_bs{B}`` (one decode step, attending to
+    the whole static cache of ``cache_positions`` = prompt + decode steps + 4 positions). Models that failed
+    (``error``) are left out.
+    """
+    rows, shapes = [], {}
+    for name, block in (measurement.get("models") or {}).items():
+        if not isinstance(block, dict) or "error" in block:
+            continue
+        prompt, steps = int(block.get("prompt", 0)), int(block.get("decode_steps", 0))
+        cache = int(block.get("cache_positions", prompt + steps + HARNESS_CACHE_SLACK))
+        shape = _harness_shape(name, block)
+        if shape is not None:
+            shapes[name] = shape
+        for key, value in block.items():
+            m = re.fullmatch(r"(prefill|decode_eager|decode_graph)_ms(?:_per_step)?_bs(\d+)", key)
+            if not m or isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                continue
+            mode, phase = HARNESS_KEYS[m[1]]
+            if prompt < 1 or (phase == "decode" and cache < 1):
+                raise ConfigError(f"models.{name}.prompt", prompt, "a whole number >= 1")
+            rows.append((f"{name}_{key}", f"rdusim calibrate-gpu on {measurement.get('name', 'unknown device')}",
+                         "measured", name, mode, phase, int(m[2]), prompt, 1 if phase == "decode" else 0,
+                         cache if phase == "decode" else prompt, 1, float(value)))
+    return pd.DataFrame(rows, columns=COLUMNS), shapes
+
+
+def fit_measurement(measurement: dict, platform: Platform, start: GpuConstants | None = None
+                    ) -> tuple[GpuConstants, pd.DataFrame]:
+    """Fit :data:`FITTED` to a calibrate-gpu run's own model timings on its ``platform`` (built from the same
+    run: measured copy, GEMM and launch). The curves are left out, as they are wherever a platform carries
+    fitted constants (:mod:`baselines.gpu`). Returns the constants and the points with ``predicted_ms``
+    and ``rel_err``. Raises :class:`ConfigError` when the run has no model timings."""
+    points, shapes = harness_points(measurement)
+    if points.empty:
+        raise ConfigError("measurement.models", sorted(measurement.get("models") or {}),
+                          "prefill and decode timings (run calibrate-gpu with --models)")
+    base = replace(platform, curves={}, device={k: v for k, v in platform.device.items() if k not in PLATFORM_FITTED})
+    const = fit(points, start, base, shapes)
+    table = points.copy()
+    table["predicted_ms"] = predict_ms(points, const, base, shapes)
+    table["rel_err"] = table["predicted_ms"] / table["measured_ms"] - 1
+    return const, table
 
 
 def fit_engine(points: pd.DataFrame, const: GpuConstants) -> GpuConstants:

@@ -31,6 +31,11 @@ H100, carried to other GPUs by SM clock).
   replaces the carried values: the GEMV sweep gives ``t_fixed`` and the PyTorch streaming rate, the GEMM
   sweep the GEMM rate. Wave quantisation over the SM count is not modelled: the H100 file's prefill
   shapes fill whole waves to within a few percent, so the data cannot support it.
+* A GPU's own fitted constants (``device.fitted`` in its platform file, written by ``rdusim calibrate-gpu
+  --models`` or ``--from-json``: ``stream_efficiency``, ``gemm_efficiency``, ``kernel_ramp``, ``eager_host``
+  fitted to that GPU's own prefill and decode timings, as :mod:`baselines.calibration` fits the H100's)
+  replace the packaged ones for that GPU, and take precedence over its curves: they were fitted to whole
+  model runs, which is what a prediction is, with the curves left out.
 
 Constants: ``baselines/data/gpu_constants.yaml``.
 """
@@ -83,6 +88,19 @@ class GpuConstants:
 
 
 FRACTIONS = ("stream_efficiency", "engine_stream_efficiency", "gemm_efficiency", "copy_to_datasheet", "gemm_to_datasheet")
+# Constants a platform file may carry for its own GPU (``device.fitted``, written by calibrate-gpu).
+PLATFORM_FITTED = ("stream_efficiency", "gemm_efficiency", "kernel_ramp", "eager_host")
+
+
+def platform_constants(p: Platform, const: GpuConstants) -> GpuConstants:
+    """``const`` with the constants that ``p`` fitted for its own GPU (``device.fitted``) put in."""
+    own = {k: p.device[k] for k in PLATFORM_FITTED if k in p.device}
+    for key in set(own) & set(FRACTIONS):
+        if not 0 < own[key] <= 1:
+            raise ConfigError(f"{p.name}.device.fitted.{key}_fraction", own[key], "a fraction in (0, 1]")
+    if own.get("eager_host", 1.0) <= 0:
+        raise ConfigError(f"{p.name}.device.fitted.eager_host_us", own["eager_host"] * 1e6, "a time > 0")
+    return const.with_fitted(own) if own else const
 
 
 @lru_cache(maxsize=None)
@@ -180,16 +198,20 @@ class GpuDevice:
     gemm_effective: float = 0.0   # FLOP/s model matmuls reach
     curve_source: str = ""        # which measured curves replaced carried constants
     allreduce_latency: float = 0.0  # s, latency part of one all-reduce (the H100's fitted value x SM clock ratio)
+    eager_host: float = 0.0       # s of host time per operator in eager mode (the constants', or the GPU's own)
+    own_constants: tuple[str, ...] = ()  # the constants this GPU's platform file fitted for itself
 
     @classmethod
     def from_platform(cls, platform: Platform | str, const: GpuConstants | None = None) -> "GpuDevice":
-        """Ceilings of a GPU platform: measured values and curves, else datasheet values carried from the H100."""
+        """Ceilings of a GPU platform: measured values and curves, else datasheet values carried from the H100;
+        the platform's own fitted constants (``device.fitted``) in place of ``const``'s, and then of its curves."""
         p = load_platform(platform) if isinstance(platform, str) else platform
         if p.kind != "gpu":
             raise ConfigError("platform", p.name, "a GPU platform (kind: gpu)")
-        c = const or GpuConstants.load()
+        c = platform_constants(p, const or GpuConstants.load())
+        own = tuple(k for k in PLATFORM_FITTED if k in p.device)
         d = p.device
-        curves = read_curves(p)
+        curves = {} if own else read_curves(p)
         link = d.get("host_link", 0.0)  # optional: a measured-only platform file may lack it
         copy = d.get("hbm_copy", p.dev("hbm_bandwidth") * c.copy_to_datasheet)
         gemm = d.get("gemm_bf16", p.dev("peak_bf16") * c.gemm_to_datasheet)
@@ -216,6 +238,7 @@ class GpuDevice:
             graph_launch=graph_launch, gpus=p.devices, host_memory=p.host_memory,
             kernel_fixed=fixed, stream_rate=stream, engine_stream_rate=engine, gemm_effective=gemm_eff,
             curve_source=", ".join(used), allreduce_latency=c.allreduce_latency * clock_scale,
+            eager_host=c.eager_host, own_constants=own,
         )
 
     def rates(self, mode: str) -> tuple[float, float, float]:
@@ -313,7 +336,7 @@ def total_time(k: GpuKernels, dev: GpuDevice, const: GpuConstants, batch: int = 
     work per step (:func:`step_overhead`)."""
     t = kernel_times(k, dev, const)
     if k.mode == "eager":
-        host = np.maximum(const.eager_host, dev.eager_launch) * k.ops
+        host = np.maximum(dev.eager_host or const.eager_host, dev.eager_launch) * k.ops
         return float(np.sum(np.maximum(host, t)))
     return float(np.sum(t)) + step_overhead(k.mode, const, batch)
 

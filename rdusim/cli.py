@@ -169,8 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--requests-csv", help="write one row per request to this CSV")
     sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     sv.set_defaults(func=_cmd_serve)
-    sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra) and write a platform "
-                   "file usable as --platform FILE (rdusim calibrate-gpu --help)")
+    sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
+                   "(--models) and write a platform file usable as --platform FILE; --from-json rebuilds it from a "
+                   "saved measurement without a GPU (rdusim calibrate-gpu --help)")
     return parser
 
 

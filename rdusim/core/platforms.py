@@ -3,7 +3,9 @@
 A platform is a node of ``devices`` identical devices (SN40L sockets or GPUs) plus node-level
 values (host memory). A device block has ``published`` values (datasheets, papers), ``assumed``
 values (not published; each with a reason in a comment) and optionally ``measured`` values (from a
-measurement run such as ``rdusim calibrate-gpu``), plus an optional ``curves`` block of measured sweeps
+measurement run such as ``rdusim calibrate-gpu``) and ``fitted`` values (fitted to timings: the SN40L's
+runtime work, or a GPU's own model constants written by ``calibrate-gpu --models``, which
+:mod:`baselines.gpu` reads), plus an optional ``curves`` block of measured sweeps
 (lists of points, kept as read; :mod:`baselines.gpu` checks and uses them). Device values come from the platform's own ``device`` block or, for a node,
 from the single-device file it names in ``device_file``. Built-in files live in
 ``rdusim/data/platforms``; any path to a ``.yaml`` file with the same layout works too.
@@ -40,6 +42,9 @@ DEVICE_FIELDS: dict[str, str] = {
     "runtime_call": "s", "runtime_token": "s",
 }
 NODE_FIELDS: dict[str, str] = {"host_memory": "bytes"}
+# Besides device fields, a ``fitted`` block may hold the GPU model's own constants for that GPU (written by
+# rdusim calibrate-gpu --models, fitted to that GPU's own timings; read by baselines.gpu).
+FITTED_FIELDS: dict[str, str] = {"stream_efficiency": "1", "gemm_efficiency": "1", "kernel_ramp": "s", "eager_host": "s"}
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ def _spec_block(data: dict, block: str, where: str) -> tuple[dict[str, float], s
         if not isinstance(mapping, dict):
             raise ConfigError(f"{where}.{block}.{part}", mapping, "a mapping of unit-bearing keys to numbers")
         for key in mapping:
-            _check_field(f"{where}.{block}.{part}", str(key), known)
+            _check_field(f"{where}.{block}.{part}", str(key), {**known, **FITTED_FIELDS} if part == "fitted" else known)
         values[part] = to_si(mapping, f"{where}.{block}.{part}")
     return ({**values["published"], **values["assumed"], **values["measured"], **values["fitted"]},
             set(values["assumed"]))

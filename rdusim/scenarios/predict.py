@@ -269,7 +269,7 @@ def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
     ctx = (rows["prompt"].to_numpy() + rows["gen"].to_numpy() // 2).astype(float)
     if m.sliding_window:
         ctx = np.minimum(ctx, m.sliding_window)
-    host = max(const.eager_host, dev.eager_launch)
+    host = max(dev.eager_host, dev.eager_launch)  # the platform's own fitted eager_host, else const's
     fixed, gemm, bw = dev.rates(mode)
     batch = rows["batch"].to_numpy(float)
     ttft, dec = _gpu_rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
