@@ -48,8 +48,9 @@ from benchmarks.models import ModelConfig, get_model, load_models
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform
 
-from baselines.gpu import (CONSTANTS_FILE, PLATFORM_FITTED, GpuConstants, GpuDevice, GpuKernels, lower,
+from baselines.gpu import (CONSTANTS_FILE, PLATFORM_FITTED, GpuConstants, GpuDevice, GpuKernels,
                            request_overhead, total_time)
+from baselines.lowering import lower
 from baselines.published import nemo_table
 
 DATA = Path(__file__).parent / "data"

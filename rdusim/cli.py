@@ -23,7 +23,7 @@ def _print_json(obj) -> None:
 
 # Each subcommand imports its scenario module inside its function, on purpose: a command pays only
 # for the heavy modules it runs (numba kernels, pandas, scipy), which keeps `rdusim --help` and
-# `rdusim list` fast. These are the only function-local imports besides torch (tests/test_architecture.py).
+# `rdusim list` fast; `rdusim predict` of a GPU row imports numba and pandas only to build a template. These are the only function-local imports besides torch (tests/test_architecture.py).
 
 
 def _cmd_list(args) -> int:
@@ -38,9 +38,14 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from rdusim.scenarios.predict import predict_one
+    from rdusim.scenarios.predict_light import predict_one_light
 
-    out = predict_one(args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution)
+    request = (args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution)
+    out = predict_one_light(*request)  # a GPU row with a cached template: numpy only, no numba or pandas
+    if out is None:  # an SN40L row, or a GPU template not built yet (built and cached now)
+        from rdusim.scenarios.predict import predict_one
+
+        out = predict_one(*request)
     if args.json:
         _print_json(out)
     elif out["fits"]:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def template_cache(tmp_path_factory):
+    """GPU kernel templates are cached in a fresh directory for the session (subprocesses inherit it): the
+    suite builds each template it uses once, and never reads or writes the user's cache."""
+    old = os.environ.get("RDUSIM_CACHE_DIR")
+    os.environ["RDUSIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("rdusim-cache"))
+    yield
+    if old is None:
+        del os.environ["RDUSIM_CACHE_DIR"]
+    else:
+        os.environ["RDUSIM_CACHE_DIR"] = old

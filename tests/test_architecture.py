@@ -17,7 +17,8 @@ PACKAGES = ("rdusim", "benchmarks", "baselines")
 # Function-local imports that stay, each deferring something heavy or optional (see rdusim/README.md).
 ALLOWED_LOCAL_IMPORTS = {
     ("baselines/calibrate.py", "torch"),            # optional extra: the module imports without PyTorch
-    ("rdusim/cli.py", "rdusim.scenarios.predict"),   # CLI start-up: a subcommand imports only what it runs
+    ("rdusim/cli.py", "rdusim.scenarios.predict_light"),  # CLI start-up: a subcommand imports only what it runs
+    ("rdusim/cli.py", "rdusim.scenarios.predict"),   # (predict: numba and pandas only when the light path cannot)
     ("rdusim/cli.py", "rdusim.scenarios.coe"),
     ("rdusim/cli.py", "rdusim.scenarios.serve"),
     ("rdusim/cli.py", "baselines.calibrate"),

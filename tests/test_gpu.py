@@ -6,15 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baselines.calibration import calibration_table, engine_table, error_summary, fit_all
-from baselines.gpu import (
-    GpuConstants,
-    GpuDevice,
-    evaluate,
-    fit_stream_curve,
-    fused_boundaries,
-    lower,
-    total_time,
-)
+from baselines.gpu import GpuConstants, GpuDevice, fit_stream_curve, total_time
+from baselines.lowering import evaluate, fused_boundaries, lower
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
 from rdusim.core.errors import ConfigError

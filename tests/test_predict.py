@@ -6,7 +6,8 @@ import sys
 import pandas as pd
 import pytest
 
-from baselines.gpu import GpuConstants, GpuDevice, lower, request_overhead, total_time
+from baselines.gpu import GpuConstants, GpuDevice, request_overhead, total_time
+from baselines.lowering import lower
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
 from rdusim.core.errors import ConfigError

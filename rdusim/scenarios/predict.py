@@ -24,35 +24,44 @@ both passes' graphs; a row that fails gets ``fits: false`` and the placement's r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
-from baselines.gpu import GpuConstants, GpuDevice, lower, request_overhead, step_overhead
+from baselines.lowering import lower
 from benchmarks.decoder import layer_graph, workload_graph
-from benchmarks.models import (
-    get_model,
-    kv_bytes_per_token,
-    load_models,
-    weight_bytes,
-)
-from rdusim.core.checks import nearest, whole
+from benchmarks.models import get_model, load_models, weight_bytes
+from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
-from rdusim.core.platforms import MAX_DEVICES, builtin_names, load_platform
+from rdusim.core.platforms import load_platform
+from rdusim.scenarios.predict_light import (  # noqa: F401 - re-exported: the light half of this module
+    BEST_MODE,
+    DEFAULTS,
+    GPU_MODES,
+    INPUT_COLUMNS,
+    RDU_MODES,
+    RESULT_COLUMNS,
+    SIZE_LIMITS,
+    GpuTemplate,
+    _check_context,
+    check_row,
+    clears_with_gpu_constants,
+    gpu_constants,
+    gpu_memory_fits,
+    gpu_rows_reference,
+    gpu_times,
+    load_gpu_template,
+    memory_need,
+    store_gpu_template,
+    use_gpu_constants,
+)
 from rdusim.sn40l.chip import RduChip
 from rdusim.sn40l.memory import place_bytes
 from rdusim.sn40l.run import EXECUTION_MODES, RduResult, evaluate
 from rdusim.sn40l.template import OpTemplate, fit_template, template_times
 
-GPU_MODES = ("eager", "cuda-graph", "fused")
-RDU_MODES = ("unfused", "fused-so", "fused-ho")
-BEST_MODE = {"gpu": "fused", "rdu": "fused-ho"}
-INPUT_COLUMNS = ("platform", "model", "batch", "tp", "prompt", "gen", "execution")
-DEFAULTS = {"batch": 1, "tp": 1, "prompt": 128, "gen": 128, "execution": None}
-RESULT_COLUMNS = ("ttft_ms", "decode_ms_per_token", "total_ms", "weight_bytes", "fits", "reason")
 PREFILL_PROBES = [(1, 16), (2, 16), (1, 32), (2, 32), (1, 48), (3, 48)]
 DECODE_PROBES = [(1, 16), (2, 16), (1, 32), (3, 48)]
 
@@ -65,90 +74,7 @@ def _decode_basis(b, context):
     return np.array([1.0, b, context, b * context])
 
 
-# ------------------------------------------------------------------------------- validation
-# Upper bounds of the sizes before the model is known; prompt + gen is then bounded by the model's context
-# window, and batch x tokens x KV bytes per token by int64 (KV byte counts are int64 arrays).
-SIZE_LIMITS = {"batch": 2**30, "tp": MAX_DEVICES, "prompt": 2**31, "gen": 2**31}
-KV_BYTES_LIMIT = 2**62
-
-
-def _positive_int(field: str, value) -> int:
-    return whole(field, value, 1, SIZE_LIMITS.get(field, 2**31))
-
-
-def _check_context(where: str, model: str, batch, prompt, gen) -> None:
-    """prompt + gen within the model's context window, and the KV bytes of the batch within int64.
-
-    Arguments may be arrays (a frame's rows); ``where`` is a prefix such as ``"row 3: "``, or a
-    callable giving it for the first bad row index.
-    """
-    m = get_model(model)
-    batch, prompt, gen = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (batch, prompt, gen))
-    tokens = prompt + gen
-    if m.context_window:
-        over = tokens > m.context_window
-        if over.any():
-            i = int(np.argmax(over))
-            raise ConfigError(f"{where(i) if callable(where) else where}prompt + gen", int(tokens[i]),
-                              f"at most {m.context_window:,} tokens (the context window of {model})")
-    kv = kv_bytes_per_token(m) * batch * tokens
-    over = kv > KV_BYTES_LIMIT
-    if over.any():
-        i = int(np.argmax(over))
-        most = int(KV_BYTES_LIMIT // (kv_bytes_per_token(m) * tokens[i]))
-        raise ConfigError(f"{where(i) if callable(where) else where}batch", int(batch[i]),
-                          f"at most {most:,} for {model} at {int(tokens[i]):,} tokens (its KV-cache bytes must fit int64)")
-
-
-def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> dict:
-    """Validate one prediction request; returns it normalised. Errors name the field and the allowed values."""
-    try:
-        p = load_platform(str(platform))
-    except ConfigError as err:
-        if err.field != "platform":  # a platform file with a bad field: name that field, not the list of names
-            raise
-        raise ConfigError("platform", platform, ", ".join(builtin_names()) + " or a path to a platform .yaml") from None
-    if not isinstance(model, str) or model not in load_models():
-        raise ConfigError("model", model, ", ".join(load_models()) + (nearest(model, load_models()) if isinstance(model, str) else ""))
-    row = {"platform": str(platform), "model": model, "batch": _positive_int("batch", batch),
-           "tp": _positive_int("tp", tp), "prompt": _positive_int("prompt", prompt), "gen": _positive_int("gen", gen)}
-    if row["tp"] > p.devices:
-        raise ConfigError("tp", row["tp"], f"1 to {p.devices} (devices of {p.name})")
-    m = get_model(model)
-    for field, total in (("heads", m.heads), ("ffn", m.ffn), ("vocab", m.vocab)):
-        if total % row["tp"]:
-            raise ConfigError("tp", row["tp"], f"a divisor of {model}.{field} = {total}")
-    _check_context("", model, row["batch"], row["prompt"], row["gen"])
-    modes = GPU_MODES if p.kind == "gpu" else RDU_MODES
-    mode = execution if execution not in (None, "", "best") else BEST_MODE[p.kind]
-    if mode not in modes:
-        raise ConfigError("execution", execution, f"for {p.kind} platforms: " + ", ".join(modes))
-    row["execution"] = mode
-    row["kind"] = p.kind
-    return row
-
-
 # ------------------------------------------------------------------------------- memory check
-def memory_need(platform: str, model: str, tp: int, batch, prompt, gen):
-    """Bytes one device needs (weights and KV cache at the last token) and its capacity (HBM for GPUs,
-    HBM + DDR for RDUs, where the KV cache must also fit HBM: see :func:`memory_fits`).
-
-    ``batch``, ``prompt`` and ``gen`` may be arrays. The embedding is replicated on every device, the
-    rest of the weights is split ``tp`` ways, and KV heads are split while there are enough of them.
-    """
-    p = load_platform(platform)
-    m = get_model(model)
-    embedding = m.vocab * m.hidden * 2
-    weights = (weight_bytes(m) - embedding) / tp + embedding
-    kv_heads = max(1, m.kv_heads // tp)
-    positions = np.asarray(prompt) + np.asarray(gen)
-    if m.sliding_window:
-        positions = np.minimum(positions, m.sliding_window)
-    kv = 2 * m.layers * kv_heads * m.head_dim * 2 * np.asarray(batch) * positions
-    capacity = p.dev("hbm_capacity") + (p.device.get("ddr_capacity", 0.0) if p.kind == "rdu" else 0.0)
-    return weights, kv, capacity
-
-
 def memory_fits(platform: str, model: str, tp: int, batch, prompt, gen) -> tuple[np.ndarray, np.ndarray]:
     """``(fits, reason)`` arrays of the closed-form memory check of many rows (one platform, model, tp).
 
@@ -156,22 +82,15 @@ def memory_fits(platform: str, model: str, tp: int, batch, prompt, gen) -> tuple
     (:func:`rdusim.sn40l.memory.place_bytes`), KV cache in HBM and weights in the rest of HBM and DDR.
     Reasons are empty where a row fits.
     """
+    if load_platform(platform).kind != "rdu":
+        return gpu_memory_fits(platform, model, tp, batch, prompt, gen)
     weights, kv, capacity = memory_need(platform, model, tp, batch, prompt, gen)
     kv = np.atleast_1d(np.asarray(kv, dtype=float))
     reason = np.full(kv.shape, "", dtype=object)
-    if load_platform(platform).kind == "rdu":
-        chip = rdu_chip(platform)
-        ok = (kv <= chip.hbm_bytes) & (weights + kv <= capacity)
-        for i in np.flatnonzero(~ok):  # only rows that do not fit
-            reason[i] = place_bytes(weights, float(kv[i]), chip).reason
-        return ok, reason
-    need = weights + kv
-    ok = need <= capacity
-    bad = np.flatnonzero(~ok)
-    w = weights / 1e9
-    tail = f") > {capacity / 1e9:.0f} GB HBM"
-    reason[bad] = [f"needs {n:.1f} GB per device (weights {w:.1f}, KV {k:.1f}{tail}"
-                   for n, k in zip((need[bad] / 1e9).tolist(), (kv[bad] / 1e9).tolist())]
+    chip = rdu_chip(platform)
+    ok = (kv <= chip.hbm_bytes) & (weights + kv <= capacity)
+    for i in np.flatnonzero(~ok):  # only rows that do not fit
+        reason[i] = place_bytes(weights, float(kv[i]), chip).reason
     return ok, reason
 
 
@@ -182,18 +101,6 @@ def memory_check(platform: str, model: str, batch: int, tp: int, prompt: int, ge
 
 
 # ------------------------------------------------------------------------------- GPU templates
-@dataclass
-class GpuTemplate:
-    """Per-kernel coefficients (kernels x basis) of matmul FLOPs, bytes and collective bytes."""
-
-    prefill: np.ndarray   # (3, K, 6)
-    decode: np.ndarray    # (3, K, 4)
-    prefill_collectives: np.ndarray
-    decode_collectives: np.ndarray
-    prefill_ops: np.ndarray
-    decode_ops: np.ndarray
-
-
 def _fit_coefficients(samples: list[np.ndarray], bases: list[np.ndarray]) -> np.ndarray:
     a = np.vstack(bases)
     y = np.stack(samples)                      # probes x quantities x kernels
@@ -206,8 +113,18 @@ def _fit_coefficients(samples: list[np.ndarray], bases: list[np.ndarray]) -> np.
 
 @lru_cache(maxsize=None)
 def gpu_template(model: str, tp: int, mode: str) -> GpuTemplate:
-    """Kernel coefficients of ``model`` on one of ``tp`` GPUs under ``mode`` (built from probe graphs)."""
+    """Kernel coefficients of ``model`` on one of ``tp`` GPUs under ``mode``: from the cache on disk
+    (:func:`~rdusim.scenarios.predict_light.load_gpu_template`, keyed by what they are computed from),
+    else built from probe graphs (:func:`build_gpu_template`) and cached."""
+    tpl = load_gpu_template(model, tp, mode)
+    if tpl is None:
+        tpl = build_gpu_template(model, tp, mode)
+        store_gpu_template(model, tp, mode, tpl)
+    return tpl
 
+
+def build_gpu_template(model: str, tp: int, mode: str) -> GpuTemplate:
+    """Kernel coefficients of ``model`` on one of ``tp`` GPUs under ``mode``, read off the probe graphs."""
     m = get_model(model)
     out = {}
     for phase, probes, basis in (("prefill", PREFILL_PROBES, _prefill_basis), ("decode", DECODE_PROBES, _decode_basis)):
@@ -224,7 +141,8 @@ def gpu_template(model: str, tp: int, mode: str) -> GpuTemplate:
 @njit(cache=True)
 def _gpu_time(coef, collectives, ops, basis, gemm, bw, fixed, nvlink, allreduce_lat, host, eager):
     """Time of one pass: sum over kernels of fixed + max(FLOPs/gemm, bytes/bw) (+ all-reduce), eager
-    overlapping host time per op (the numba twin of :func:`baselines.gpu.total_time`)."""
+    overlapping host time per op (the numba twin of :func:`baselines.gpu.total_time`; its numpy
+    reference is :func:`~rdusim.scenarios.predict_light.gpu_rows_reference`)."""
     total = 0.0
     for k in range(coef.shape[1]):
         flops = 0.0
@@ -261,22 +179,9 @@ def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, 
 
 
 def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, const) -> tuple[np.ndarray, np.ndarray]:
-
-    dev = GpuDevice.from_platform(platform, const)
-    tpl = gpu_template(model, tp, mode)
-    m = get_model(model)
-    prompt = rows["prompt"].to_numpy(float)
-    ctx = (rows["prompt"].to_numpy() + rows["gen"].to_numpy() // 2).astype(float)
-    if m.sliding_window:
-        ctx = np.minimum(ctx, m.sliding_window)
-    host = max(dev.eager_host, dev.eager_launch)  # the platform's own fitted eager_host, else const's
-    fixed, gemm, bw = dev.rates(mode)
-    batch = rows["batch"].to_numpy(float)
-    ttft, dec = _gpu_rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
-                          tpl.decode_ops, batch, prompt, ctx, gemm, bw, fixed,
-                          dev.nvlink_bandwidth if tp > 1 else 0.0, dev.allreduce_latency, host, mode == "eager")
-    step = step_overhead(mode, const, batch)  # an engine's runtime work per pass (fused mode)
-    return ttft + step + request_overhead(mode, const), dec + step
+    """``(ttft_s, decode_s)`` of GPU rows that fit: the template's kernels summed by numba."""
+    return gpu_times(gpu_template(model, tp, mode), _gpu_rows, platform, model, tp, mode, const,
+                     rows["batch"].to_numpy(), rows["prompt"].to_numpy(), rows["gen"].to_numpy())
 
 
 # ------------------------------------------------------------------------------- RDU rows
@@ -356,24 +261,6 @@ def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
 
 
 # ------------------------------------------------------------------------------- public API
-_ACTIVE_CONSTANTS = [None]
-_DEPENDENT_CACHES: list = []
-
-
-def clears_with_gpu_constants(cached):
-    """Register an ``lru_cache``-wrapped function whose results depend on the active GPU constants;
-    :func:`use_gpu_constants` clears it. Returns ``cached`` (usable as a decorator)."""
-    _DEPENDENT_CACHES.append(cached)
-    return cached
-
-
-def use_gpu_constants(constants) -> None:
-    """Make ``constants`` (a :class:`baselines.gpu.GpuConstants`) the default of every later prediction in
-    this process; the pipeline passes the constants its calibration rule fitted."""
-    _ACTIVE_CONSTANTS[0] = constants
-    for cached in _DEPENDENT_CACHES:
-        cached.cache_clear()
-
 def _check_sizes(df: pd.DataFrame) -> None:
     """Sizes are whole numbers within :data:`SIZE_LIMITS` (the error names the first bad row), then
     converted to int64; rows of a known model also get the context-window and int64 KV checks."""
@@ -410,7 +297,7 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     defaults: batch 1, tp 1, prompt 128, gen 128, the platform's best mode). Invalid rows raise
     :class:`ConfigError` naming the row and field."""
 
-    const = constants or _ACTIVE_CONSTANTS[0] or GpuConstants.load()
+    const = gpu_constants(constants)
     if "platform" not in frame or "model" not in frame:
         raise ConfigError("frame columns", sorted(frame.columns), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
     df = frame.copy().reset_index(drop=True)

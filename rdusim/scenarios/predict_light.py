@@ -1,0 +1,328 @@
+"""One prediction without numba or pandas: the light half of :mod:`rdusim.scenarios.predict`.
+
+``rdusim predict`` for a GPU row imports only this module (numpy and YAML): the row is validated
+(:func:`check_row`), checked against HBM (:func:`gpu_memory_fits`) and timed from its kernel template
+(per-kernel matmul FLOPs, bytes and collective bytes as exact polynomials of batch and lengths, see
+:mod:`rdusim.scenarios.predict`) by :func:`gpu_rows_reference`, the numpy twin of the numba row loop.
+Templates are read from a cache on disk (:func:`load_gpu_template`), written by
+:func:`rdusim.scenarios.predict.gpu_template` the first time one is built; a row whose template is not
+there yet, and every SN40L row, goes through :mod:`rdusim.scenarios.predict` (:func:`predict_one_light`
+returns None). :func:`gpu_times` turns kernel sums into ``(ttft, decode)`` for both paths.
+
+The cache file of a template is named by a SHA-256 over everything the template is computed from:
+the model's configuration, tp, the execution mode, numpy's version and the source of every module
+that builds or lowers the graphs (:data:`TEMPLATE_SOURCES`); an edit to any of them names another file,
+so a cached template is never stale. Location: ``$RDUSIM_CACHE_DIR`` (empty: no cache), else
+``$XDG_CACHE_HOME/rdusim``, else ``~/.cache/rdusim``; a cache that cannot be written is skipped.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from baselines.gpu import GpuConstants, GpuDevice, request_overhead, step_overhead
+from benchmarks.models import get_model, kv_bytes_per_token, load_models, weight_bytes
+from rdusim.core.checks import nearest, whole
+from rdusim.core.errors import ConfigError
+from rdusim.core.paths import PACKAGE_DIR
+from rdusim.core.platforms import MAX_DEVICES, builtin_names, load_platform
+
+GPU_MODES = ("eager", "cuda-graph", "fused")
+RDU_MODES = ("unfused", "fused-so", "fused-ho")
+BEST_MODE = {"gpu": "fused", "rdu": "fused-ho"}
+INPUT_COLUMNS = ("platform", "model", "batch", "tp", "prompt", "gen", "execution")
+DEFAULTS = {"batch": 1, "tp": 1, "prompt": 128, "gen": 128, "execution": None}
+RESULT_COLUMNS = ("ttft_ms", "decode_ms_per_token", "total_ms", "weight_bytes", "fits", "reason")
+
+# ------------------------------------------------------------------------------- validation
+# Upper bounds of the sizes before the model is known; prompt + gen is then bounded by the model's context
+# window, and batch x tokens x KV bytes per token by int64 (KV byte counts are int64 arrays).
+SIZE_LIMITS = {"batch": 2**30, "tp": MAX_DEVICES, "prompt": 2**31, "gen": 2**31}
+KV_BYTES_LIMIT = 2**62
+
+
+def _positive_int(field: str, value) -> int:
+    return whole(field, value, 1, SIZE_LIMITS.get(field, 2**31))
+
+
+def _check_context(where: str, model: str, batch, prompt, gen) -> None:
+    """prompt + gen within the model's context window, and the KV bytes of the batch within int64.
+
+    Arguments may be arrays (a frame's rows); ``where`` is a prefix such as ``"row 3: "``, or a
+    callable giving it for the first bad row index.
+    """
+    m = get_model(model)
+    batch, prompt, gen = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (batch, prompt, gen))
+    tokens = prompt + gen
+    if m.context_window:
+        over = tokens > m.context_window
+        if over.any():
+            i = int(np.argmax(over))
+            raise ConfigError(f"{where(i) if callable(where) else where}prompt + gen", int(tokens[i]),
+                              f"at most {m.context_window:,} tokens (the context window of {model})")
+    kv = kv_bytes_per_token(m) * batch * tokens
+    over = kv > KV_BYTES_LIMIT
+    if over.any():
+        i = int(np.argmax(over))
+        most = int(KV_BYTES_LIMIT // (kv_bytes_per_token(m) * tokens[i]))
+        raise ConfigError(f"{where(i) if callable(where) else where}batch", int(batch[i]),
+                          f"at most {most:,} for {model} at {int(tokens[i]):,} tokens (its KV-cache bytes must fit int64)")
+
+
+def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> dict:
+    """Validate one prediction request; returns it normalised. Errors name the field and the allowed values."""
+    try:
+        p = load_platform(str(platform))
+    except ConfigError as err:
+        if err.field != "platform":  # a platform file with a bad field: name that field, not the list of names
+            raise
+        raise ConfigError("platform", platform, ", ".join(builtin_names()) + " or a path to a platform .yaml") from None
+    if not isinstance(model, str) or model not in load_models():
+        raise ConfigError("model", model, ", ".join(load_models()) + (nearest(model, load_models()) if isinstance(model, str) else ""))
+    row = {"platform": str(platform), "model": model, "batch": _positive_int("batch", batch),
+           "tp": _positive_int("tp", tp), "prompt": _positive_int("prompt", prompt), "gen": _positive_int("gen", gen)}
+    if row["tp"] > p.devices:
+        raise ConfigError("tp", row["tp"], f"1 to {p.devices} (devices of {p.name})")
+    m = get_model(model)
+    for field, total in (("heads", m.heads), ("ffn", m.ffn), ("vocab", m.vocab)):
+        if total % row["tp"]:
+            raise ConfigError("tp", row["tp"], f"a divisor of {model}.{field} = {total}")
+    _check_context("", model, row["batch"], row["prompt"], row["gen"])
+    modes = GPU_MODES if p.kind == "gpu" else RDU_MODES
+    mode = execution if execution not in (None, "", "best") else BEST_MODE[p.kind]
+    if mode not in modes:
+        raise ConfigError("execution", execution, f"for {p.kind} platforms: " + ", ".join(modes))
+    row["execution"] = mode
+    row["kind"] = p.kind
+    return row
+
+
+# ------------------------------------------------------------------------------- memory check
+def memory_need(platform: str, model: str, tp: int, batch, prompt, gen):
+    """Bytes one device needs (weights and KV cache at the last token) and its capacity (HBM for GPUs,
+    HBM + DDR for RDUs, where the KV cache must also fit HBM: see
+    :func:`rdusim.scenarios.predict.memory_fits`).
+
+    ``batch``, ``prompt`` and ``gen`` may be arrays. The embedding is replicated on every device, the
+    rest of the weights is split ``tp`` ways, and KV heads are split while there are enough of them.
+    """
+    p = load_platform(platform)
+    m = get_model(model)
+    embedding = m.vocab * m.hidden * 2
+    weights = (weight_bytes(m) - embedding) / tp + embedding
+    kv_heads = max(1, m.kv_heads // tp)
+    positions = np.asarray(prompt) + np.asarray(gen)
+    if m.sliding_window:
+        positions = np.minimum(positions, m.sliding_window)
+    kv = 2 * m.layers * kv_heads * m.head_dim * 2 * np.asarray(batch) * positions
+    capacity = p.dev("hbm_capacity") + (p.device.get("ddr_capacity", 0.0) if p.kind == "rdu" else 0.0)
+    return weights, kv, capacity
+
+
+def gpu_memory_fits(platform: str, model: str, tp: int, batch, prompt, gen) -> tuple[np.ndarray, np.ndarray]:
+    """``(fits, reason)`` arrays of GPU rows: weights + KV cache <= HBM (reasons empty where a row fits)."""
+    weights, kv, capacity = memory_need(platform, model, tp, batch, prompt, gen)
+    kv = np.atleast_1d(np.asarray(kv, dtype=float))
+    reason = np.full(kv.shape, "", dtype=object)
+    need = weights + kv
+    ok = need <= capacity
+    bad = np.flatnonzero(~ok)
+    w = weights / 1e9
+    tail = f") > {capacity / 1e9:.0f} GB HBM"
+    reason[bad] = [f"needs {n:.1f} GB per device (weights {w:.1f}, KV {k:.1f}{tail}"
+                   for n, k in zip((need[bad] / 1e9).tolist(), (kv[bad] / 1e9).tolist())]
+    return ok, reason
+
+
+# ------------------------------------------------------------------------------- GPU constants
+_ACTIVE_CONSTANTS = [None]
+_DEPENDENT_CACHES: list = []
+
+
+def clears_with_gpu_constants(cached):
+    """Register an ``lru_cache``-wrapped function whose results depend on the active GPU constants;
+    :func:`use_gpu_constants` clears it. Returns ``cached`` (usable as a decorator)."""
+    _DEPENDENT_CACHES.append(cached)
+    return cached
+
+
+def use_gpu_constants(constants) -> None:
+    """Make ``constants`` (a :class:`baselines.gpu.GpuConstants`) the default of every later prediction in
+    this process; the pipeline passes the constants its calibration rule fitted."""
+    _ACTIVE_CONSTANTS[0] = constants
+    for cached in _DEPENDENT_CACHES:
+        cached.cache_clear()
+
+
+def gpu_constants(constants=None) -> GpuConstants:
+    """The GPU constants of a prediction: ``constants``, else those of :func:`use_gpu_constants`, else the
+    packaged ones."""
+    return constants or _ACTIVE_CONSTANTS[0] or GpuConstants.load()
+
+
+# ------------------------------------------------------------------------------- GPU templates
+@dataclass
+class GpuTemplate:
+    """Per-kernel coefficients (kernels x basis) of matmul FLOPs, bytes and collective bytes."""
+
+    prefill: np.ndarray   # (3, K, 6)
+    decode: np.ndarray    # (3, K, 4)
+    prefill_collectives: np.ndarray
+    decode_collectives: np.ndarray
+    prefill_ops: np.ndarray
+    decode_ops: np.ndarray
+
+
+# What a GPU template is computed from, besides the model's configuration, tp and mode: the graph
+# builders and model zoo, the op table and its accounting, the GPU lowering, and the template fit.
+TEMPLATE_SOURCES = ("benchmarks", "baselines", "rdusim/core", "rdusim/scenarios/predict.py",
+                    "rdusim/scenarios/predict_light.py")
+CACHE_FORMAT = "gpu-template-1"
+
+
+@lru_cache(maxsize=None)
+def _sources_digest() -> str:
+    """SHA-256 over the path and bytes of every ``.py`` and ``.yaml`` file of :data:`TEMPLATE_SOURCES`."""
+    root = PACKAGE_DIR.parent
+    h = hashlib.sha256(f"{CACHE_FORMAT} numpy {np.__version__}".encode())
+    for entry in TEMPLATE_SOURCES:
+        path = root / entry
+        files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.suffix in (".py", ".yaml"))
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def cache_dir() -> Path | None:
+    """Where templates are cached (see the module docstring), or None when ``RDUSIM_CACHE_DIR`` is empty."""
+    env = os.environ.get("RDUSIM_CACHE_DIR")
+    if env is not None:
+        return Path(env) if env else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rdusim"
+
+
+def template_path(model: str, tp: int, mode: str) -> Path | None:
+    """The cache file of a template, named by the hash of what it is computed from."""
+    where = cache_dir()
+    if where is None:
+        return None
+    key = hashlib.sha256(f"{_sources_digest()} {get_model(model)!r} tp={int(tp)} mode={mode}".encode()).hexdigest()
+    return where / f"{CACHE_FORMAT}-{model}-tp{int(tp)}-{mode}-{key[:32]}.npz"
+
+
+def load_gpu_template(model: str, tp: int, mode: str) -> GpuTemplate | None:
+    """The cached template of ``model`` on one of ``tp`` GPUs under ``mode``, or None if not cached."""
+    path = template_path(model, tp, mode)
+    if path is None:
+        return None
+    try:
+        with np.load(path) as z:
+            return GpuTemplate(**{f.name: z[f.name] for f in fields(GpuTemplate)})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, or unreadable: rebuild
+        return None
+
+
+def store_gpu_template(model: str, tp: int, mode: str, tpl: GpuTemplate) -> None:
+    """Write a template to the cache (atomically: a reader sees the whole file or none); skipped when the
+    cache directory cannot be written."""
+    path = template_path(model, tp, mode)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **{f.name: getattr(tpl, f.name) for f in fields(GpuTemplate)})
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        return
+
+
+# ------------------------------------------------------------------------------- GPU rows
+def _pass_times_reference(coef, collectives, ops, basis, gemm, bw, fixed, nvlink, allreduce_lat, host, eager):
+    """Kernel-time sums of one pass for rows x basis terms ``basis`` (a list of row arrays): the numpy
+    twin of :func:`rdusim.scenarios.predict._gpu_time`, the same operations in the same order."""
+    flops = nbytes = coll = 0.0
+    for j, x in enumerate(basis):
+        flops = flops + coef[0, :, j] * x
+        nbytes = nbytes + coef[1, :, j] * x
+        coll = coll + coef[2, :, j] * x
+    t = fixed + np.maximum(flops / gemm, nbytes / bw)
+    if nvlink > 0.0:
+        t = t + (collectives * allreduce_lat + coll / nvlink)
+    if eager:
+        t = np.maximum(t, host * ops)
+    return np.cumsum(t, axis=1)[:, -1]  # summed kernel after kernel, as the numba loop does
+
+
+def gpu_rows_reference(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, bw, fixed, nvlink,
+                       allreduce_lat, host, eager):
+    """``(prefill, decode)`` kernel-time sums of rows ``(batch[i], prompt[i], ctx[i])``: the numpy twin of
+    :func:`rdusim.scenarios.predict._gpu_rows` (rows x kernels arrays: for a few rows)."""
+    b, length, c = (np.asarray(v, dtype=float)[:, None] for v in (batch, prompt, ctx))
+    one = np.ones_like(b)
+    pb = [one, b, length, b * length, length * length, b * length * length]
+    db = [one, b, c, b * c]
+    return (_pass_times_reference(pcoef, pcoll, pops, pb, gemm, bw, fixed, nvlink, allreduce_lat, host, eager),
+            _pass_times_reference(dcoef, dcoll, dops, db, gemm, bw, fixed, nvlink, allreduce_lat, host, eager))
+
+
+def gpu_times(tpl: GpuTemplate, rows, platform: str, model: str, tp: int, mode: str, const: GpuConstants,
+              batch, prompt, gen) -> tuple[np.ndarray, np.ndarray]:
+    """``(ttft_s, decode_s)`` of GPU rows of one (platform, model, tp, mode) group: the prompt pass, and
+    the mean decode step at context L + G/2, each with the mode's runtime work per pass
+    (:func:`~baselines.gpu.step_overhead`) and the prompt pass with its work per request
+    (:func:`~baselines.gpu.request_overhead`). ``rows`` sums the kernel times of the template
+    (:func:`gpu_rows_reference`, or its numba twin); this is the one place both paths turn those sums
+    into a request's times."""
+    dev = GpuDevice.from_platform(platform, const)
+    window = get_model(model).sliding_window
+    prompt = np.asarray(prompt)
+    ctx = (prompt + np.asarray(gen) // 2).astype(float)
+    if window:
+        ctx = np.minimum(ctx, window)
+    host = max(dev.eager_host, dev.eager_launch)  # the platform's own fitted eager_host, else const's
+    fixed, gemm, bw = dev.rates(mode)
+    batch = np.asarray(batch, dtype=float)
+    ttft, dec = rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
+                     tpl.decode_ops, batch, prompt.astype(float), ctx, gemm, bw, fixed,
+                     dev.nvlink_bandwidth if tp > 1 else 0.0, dev.allreduce_latency, host, mode == "eager")
+    step = step_overhead(mode, const, batch)  # an engine's runtime work per pass (fused mode)
+    return ttft + step + request_overhead(mode, const), dec + step
+
+
+def predict_one_light(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: int = 128, gen: int = 128,
+                      execution: str | None = None, constants=None) -> dict | None:
+    """:func:`rdusim.scenarios.predict.predict_one` of a GPU row whose template is cached, the same dict
+    to the bit; None for an SN40L row or a template not cached yet. Bad input raises the same errors."""
+    row = check_row(platform, model, batch, tp, prompt, gen, execution)
+    if row["kind"] != "gpu":
+        return None
+    tpl = load_gpu_template(model, row["tp"], row["execution"])
+    if tpl is None:
+        return None
+    b, n, L, G = row["batch"], row["tp"], row["prompt"], row["gen"]
+    ok, why = gpu_memory_fits(row["platform"], model, n, b, L, G)
+    out = {k: row[k] for k in INPUT_COLUMNS}
+    out["platform"] = platform
+    if ok[0]:
+        ttft, dec = gpu_times(tpl, gpu_rows_reference, row["platform"], model, n, row["execution"],
+                              gpu_constants(constants), [b], [L], [G])
+        ttft_ms, dec_ms = float(ttft[0] * 1e3), float(dec[0] * 1e3)
+        out.update(ttft_ms=ttft_ms, decode_ms_per_token=dec_ms, total_ms=ttft_ms + G * dec_ms)
+    else:
+        out.update(ttft_ms=None, decode_ms_per_token=None, total_ms=None)
+    out.update(weight_bytes=int(float(weight_bytes(get_model(model)))), fits=bool(ok[0]), reason=str(why[0]))
+    return out
