@@ -1,7 +1,9 @@
 """Speed of the hot paths (pytest-benchmark). Run with ``make bench``; in ``make test`` each runs once
 as a smoke test. Figures are reported in the issue notes, never asserted against the clock."""
+import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -203,11 +205,26 @@ def test_predict_mixed_gpu_sn40l(benchmark):
     benchmark.extra_info["rows"] = len(frame)
 
 
+COLD_PREDICT = [sys.executable, "-m", "rdusim.cli", "predict", "--platform", "h100-sxm", "--model", "llama2-7b",
+                "--json"]
+
+
 def test_cold_predict_cli(benchmark):
-    """`rdusim predict --platform h100-sxm --model llama2-7b --json` as a new process."""
-    cmd = [sys.executable, "-m", "rdusim.cli", "predict", "--platform", "h100-sxm", "--model", "llama2-7b", "--json"]
-    subprocess.run(cmd, check=True, capture_output=True)
-    benchmark.pedantic(lambda: subprocess.run(cmd, check=True, capture_output=True), rounds=3, iterations=1)
+    """`rdusim predict --platform h100-sxm --model llama2-7b --json` as a new process, its GPU template
+    cached on disk by the warm-up run (the light path: numpy only)."""
+    subprocess.run(COLD_PREDICT, check=True, capture_output=True)
+    benchmark.pedantic(lambda: subprocess.run(COLD_PREDICT, check=True, capture_output=True), rounds=5, iterations=1)
+
+
+def test_cold_predict_cli_uncached(benchmark, tmp_path):
+    """The same command with an empty template cache each round: numba, pandas and the template build."""
+    env = dict(os.environ)
+
+    def run():
+        env["RDUSIM_CACHE_DIR"] = tempfile.mkdtemp(dir=tmp_path)
+        subprocess.run(COLD_PREDICT, check=True, capture_output=True, env=env)
+    run()
+    benchmark.pedantic(run, rounds=3, iterations=1)
 
 
 def test_sweep_shard_cold(benchmark, repo_root):
