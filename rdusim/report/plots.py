@@ -201,7 +201,9 @@ def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
     labels = {"fit": "fitted: H100 (PyTorch)", "holdout_mistral": "held out: Mistral-7B (fit on Llama-2-7B)",
               "holdout_bs8": "held out: batch 8 (fit on batch 1)", "fit_engine": "fitted: LMDeploy A100 batch 1",
               "unseen_lmdeploy_batch": "unseen: LMDeploy A100 batch 16-64",
-              "unseen_trtllm": "unseen: TensorRT-LLM A100 first token", "unseen_nemo": "unseen: NeMo TRT-LLM A100/H100"}
+              "unseen_trtllm": "unseen: TensorRT-LLM A100 first token",
+              "fit_engine_nemo": "fitted: NeMo TensorRT-LLM DGX H100, TP 1-8 (engine work)",
+              "unseen_nemo_a100": "unseen: NeMo TensorRT-LLM DGX A100, TP 1-8"}
     markers = {"eager": "o", "cuda-graph": "s", "fused": "D"}
     palette = dict(zip(labels, sns.color_palette("deep", len(labels))))
     for split, group in table.groupby("split", sort=False):
@@ -245,6 +247,7 @@ def plot_engine_nemo(table: pd.DataFrame, outputs: list[str]) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
     axes[1].legend(handles, labels, fontsize=7, ncol=2, loc="upper right")
     fig.suptitle("GPU engine model vs NeMo's published TensorRT-LLM latencies (article ref. [10])", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     _save(fig, outputs)
 
 

@@ -1,5 +1,6 @@
-# GPU baselines: fit the GPU model's free constants to the H100 measurements (and one engine constant to
-# LMDeploy's A100 batch-1 decode) and check it on held-out and unseen data (median/max error per split, GPU, mode).
+# GPU baselines: fit the GPU model's free constants to the H100 measurements, an engine's kernel efficiency
+# to LMDeploy's A100 batch-1 decode and its runtime work to NeMo's H100 rows (the article's GPU source),
+# and check it on held-out and unseen data (median/max error per split, GPU, mode; NeMo's A100 rows).
 
 
 rule gpu_calibration:
