@@ -291,10 +291,10 @@ def step_overhead(mode: str, const: GpuConstants, batch=1):
     """Fixed time a mode adds to every pass of ``batch`` sequences: an engine's per-step runtime work
     (``fused``: scheduling and host synchronisation per step, plus sampling and stop checks per
     sequence; NeMo's TensorRT-LLM stack), none otherwise. ``batch`` may be an array."""
+    per_step = const.engine_step + const.engine_sequence_step * np.asarray(batch, dtype=float)
     if mode != "fused":
-        return 0.0 * np.asarray(batch, dtype=float) if np.ndim(batch) else 0.0
-    return const.engine_step + const.engine_sequence_step * np.asarray(batch, dtype=float) if np.ndim(batch) \
-        else const.engine_step + const.engine_sequence_step * float(batch)
+        per_step = np.zeros_like(per_step)
+    return float(per_step) if np.ndim(per_step) == 0 else per_step
 
 
 def request_overhead(mode: str, const: GpuConstants) -> float:

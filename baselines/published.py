@@ -38,7 +38,12 @@ def nemo_latency_s(gpu: str, model: str, tp: int, batch: int, input_tokens: int,
     table has no such point (for example 200 output tokens, which the retrievable page lacks)."""
     if gpu not in NEMO_GPUS:
         raise ConfigError("published gpu", gpu, ", ".join(NEMO_GPUS))
+    return _nemo_index().get((gpu, model, int(tp), int(batch), int(input_tokens), int(output_tokens)))
+
+
+@lru_cache(maxsize=None)
+def _nemo_index() -> dict[tuple, float]:
+    """The table as a dict, read once: the CoE model looks a point up for every sub-batch size."""
     t = nemo_table()
-    hit = t[(t.gpu == gpu) & (t.model == model) & (t.tp == tp) & (t.batch == batch)
-            & (t.input_tokens == input_tokens) & (t.output_tokens == output_tokens)]
-    return float(hit.latency_s.iloc[0]) if len(hit) else None
+    keys = zip(t.gpu, t.model, t.tp, t.batch, t.input_tokens, t.output_tokens)
+    return {tuple(k): float(v) for k, v in zip(keys, t.latency_s)}

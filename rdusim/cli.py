@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--experts", required=True, help="Llama-2-7B experts in the CoE")
     co.add_argument("--batch", default="1", help="prompts per CoE batch (default 1)")
     co.add_argument("--gen", default="20", help="output tokens per prompt (default 20)")
-    co.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")
+    co.add_argument("--profile", default="paper", help="assumption profile: paper, model, measured, measured-pageable")
     co.add_argument("--json", action="store_true", help="print one JSON object")
     co.set_defaults(func=_cmd_coe)
     sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment",
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-wait", default="0.05", help="longest a request waits for its batch to fill, seconds "
                     "(default 0.05); a lone request waits this twice, for the router's batch and its expert's")
     sv.add_argument("--seed", default="0", help="random seed (default 0)")
-    sv.add_argument("--profile", default="paper", help="assumption profile: paper, measured, measured-pageable")
+    sv.add_argument("--profile", default="paper", help="assumption profile: paper, model, measured, measured-pageable")
     sv.add_argument("--trace", help="replay a CSV log (arrival_s, expert) instead of Poisson arrivals")
     sv.add_argument("--requests-csv", help="write one row per request to this CSV")
     sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")

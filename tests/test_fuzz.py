@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 from hypothesis import assume, event, given
 from hypothesis import strategies as st

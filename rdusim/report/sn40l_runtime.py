@@ -29,7 +29,13 @@ from scipy.optimize import lsq_linear
 from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.report.validation import load_claims
-from rdusim.scenarios.coe import expert_latency_s, expert_source, load_profile, runtime_overheads_s
+from rdusim.scenarios.coe import (
+    expert_latency_s,
+    expert_source,
+    expert_times_ms,
+    load_profile,
+    runtime_overheads_s,
+)
 from rdusim.scenarios.footprint import CoEDeployment
 
 RDU = "sn40l-node"
@@ -51,12 +57,13 @@ def inferred_table(dep: CoEDeployment | None = None) -> pd.DataFrame:
     prof = load_profile("paper")
     rdu = load_platform(RDU)
     call, token = runtime_overheads_s(rdu, prof)
+    tp = min(dep.tensor_parallel, rdu.devices)
     rows = []
     for claim, gpu, gen in CELLS:
         gpu_s = expert_latency_s(gpu, dep, prof, gen, 1)[1]
         source = expert_source(gpu, dep, prof, gen, 1)
         inferred = gpu_s / paper[claim]
-        kernels = expert_latency_s(RDU, dep, load_profile("model"), gen, 1)[1]
+        kernels = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, prof.execution(rdu), 1)[1] / 1e3
         with_runtime = kernels + call + gen * token
         rows.append({
             "cell": claim, "baseline": gpu, "gen": gen, "gpu_latency_ms": gpu_s * 1e3,
