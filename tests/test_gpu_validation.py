@@ -46,7 +46,7 @@ def test_features_count_each_term_per_metric():
 
 
 def test_fitted_stacks_say_so_and_the_others_fit_nothing():
-    assert fitted_terms(load_stack("vllm-eager")) == ["launch", "request", "step", "sequence_step", "prompt_token", "tp_step"]
+    assert fitted_terms(load_stack("vllm-eager")) == ["launch", "sequence_step", "prompt_token", "tp_step"]
     assert fitted_terms(load_stack("kernels")) == [] and fitted_terms(load_stack("pytorch-eager")) == []
 
 
