@@ -59,3 +59,11 @@ def test_weights_past_hbm_stream_from_ddr():
     held = predict_one("sn40l-16", "bloom-176b", tp=8, prompt=128, gen=16)
     assert spill["fits"] and held["fits"]
     assert spill["decode_ms_per_token"] > 4 * held["decode_ms_per_token"]
+
+
+@pytest.mark.parametrize("device", [1.0, "x", [1]])
+def test_device_override_that_is_not_a_mapping_is_a_config_error(tmp_path, device):
+    path = tmp_path / "me.yaml"
+    path.write_text(yaml.safe_dump({"kind": "gpu", "device_file": "h100-sxm", "device": device}))
+    with pytest.raises(ConfigError, match="device"):
+        load_platform(str(path))
