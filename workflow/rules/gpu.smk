@@ -70,7 +70,7 @@ rule gpu_engine_figure:
 # metric; the cross-validation across GPUs (rdusim/report/gpu_validation.py).
 rule gpu_validation:
     input:
-        data="baselines/data/published/validation/measured_latency.csv",
+        data=str(BASELINES_DATA / "published" / "validation" / "measured_latency.csv"),
     output:
         table="results/validation/measured_latency.csv",
         summary="results/validation/gpu_validation_summary.csv",
