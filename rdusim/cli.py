@@ -121,6 +121,10 @@ def _cmd_serve(args) -> int:
         print(f"light-load floor {f['floor_s']:.0f} ms = router batching wait {f['router_wait_s']:.0f} + router "
               f"{f['router_s']:.0f} + expert batching wait {f['expert_wait_s']:.0f} + expert {f['expert_s']:.0f} ms; "
               f"+ {f['copy_s']:.0f} ms when the expert is not in HBM (--max-wait sets both waits)")
+        if summary.get("saturated"):
+            print(f"saturated: {summary['offered_rps']:.2f} req/s offered, {summary['throughput_rps']:.2f} served, "
+                  f"busy {summary['utilisation']:.0%} of the time; the queue grows for the whole run, so its "
+                  f"percentiles grow with --requests (lower --rate to measure a steady state)")
     else:
         print(f"{args.platform}, {experts} experts: OOM ({summary['reason']})")
     return 0

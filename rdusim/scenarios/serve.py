@@ -62,6 +62,10 @@ MAX_BATCH = 256
 MAX_WAIT_S = 3600.0
 MAX_SKEW = 100.0
 _POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
+# The loop's counters (``stats``): makespan, busy time, copies started, expert runs, runs that found their
+# expert freshly copied (misses: one per run at most), requests x time in the system, router batches,
+# copies evicted before their expert ran (wasted).
+N_STATS = 8
 
 
 # Events the numba loop handles per call. Between calls control returns to Python, so Ctrl-C (SIGINT)
@@ -78,7 +82,8 @@ def _init_state(arrival, n_experts, slots, policy, popularity_rank, max_batch):
         nxt=np.full(n, -1, np.int64), enq=np.zeros(n), head=np.full(nq, -1, np.int64),
         tail=np.full(nq, -1, np.int64), count=np.zeros(nq, np.int64), active=np.empty(nq, np.int64),
         where=np.full(nq, -1, np.int64), resident=np.zeros(n_experts, np.bool_), last_use=np.zeros(n_experts),
-        uses=np.zeros(n_experts), pinned=np.zeros(n_experts, np.bool_), stats=np.zeros(7),
+        uses=np.zeros(n_experts), pinned=np.zeros(n_experts, np.bool_), fresh=np.zeros(n_experts, np.bool_),
+        stats=np.zeros(N_STATS),
         batch=np.empty(max_batch, np.int64),
     )
     n_res = min(slots, n_experts)
@@ -96,7 +101,7 @@ def _init_state(arrival, n_experts, slots, policy, popularity_rank, max_batch):
 @njit(cache=True)
 def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec, t_ttft,
           copy_time, overlap, start, finish, ttft, nxt, enq, head, tail, count, active, where, resident, last_use,
-          uses, pinned, stats, batch, fs, ints, max_events):
+          uses, pinned, fresh, stats, batch, fs, ints, max_events):
     """Up to ``max_events`` events of the loop (queue 0 is the router, queue e + 1 expert e); the loop's
     state lives in the arrays and in ``fs``/``ints``. Returns True when the simulation is over."""
     n = arrival.shape[0]
@@ -144,6 +149,7 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
         # ---- copy completion
         if copy_end <= t:
             resident[copy_target] = True
+            fresh[copy_target] = True
             last_use[copy_target] = t
             copy_end = np.inf
             copy_target = -1
@@ -199,13 +205,15 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
                 for x in range(n_experts):
                     if resident[x]:
                         n_res_now += 1
+                room = slots > 0
                 if n_res_now >= slots and slots > 0:
-                    # evict by policy; experts with requests waiting are spared while others can go
+                    # evict by policy: experts copied in and not yet run are never evicted; experts with
+                    # requests waiting are spared while others can go
                     victim = -1
                     for spare_waiting in (True, False):
                         best = np.inf
                         for x in range(n_experts):
-                            if not resident[x] or (batch_q > 0 and x == batch_q - 1) or pinned[x]:
+                            if not resident[x] or (batch_q > 0 and x == batch_q - 1) or pinned[x] or fresh[x]:
                                 continue
                             if spare_waiting and count[x + 1] > 0:
                                 continue
@@ -217,7 +225,12 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
                             break
                     if victim >= 0:
                         resident[victim] = False
-                if slots > 0:
+                        if fresh[victim]:  # copied in and evicted before it ran: a wasted copy
+                            stats[7] += 1
+                            fresh[victim] = False
+                    else:
+                        room = False  # every resident expert is running, pinned or waiting for its first run
+                if room:
                     copy_target = e
                     copy_end = t + copy_time
                     stats[2] += 1
@@ -253,7 +266,9 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
                     e = q - 1
                     dur = t_exec[b, worst]
                     stats[3] += 1
-                    stats[4] += 1  # chosen only when resident: the miss was counted as a copy
+                    if fresh[e]:  # the first run since its copy: a miss (once per run)
+                        stats[4] += 1
+                        fresh[e] = False
                     last_use[e] = t
                     uses[e] += 1
                     for k in range(b):
@@ -279,7 +294,7 @@ def _run(arrival, expert, bucket, n_experts, slots, policy, popularity_rank, max
     while not step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec,
                    t_ttft, copy_time, overlap, s["start"], s["finish"], s["ttft"], s["nxt"], s["enq"], s["head"],
                    s["tail"], s["count"], s["active"], s["where"], s["resident"], s["last_use"], s["uses"],
-                   s["pinned"], s["stats"], s["batch"], s["fs"], s["ints"], chunk):
+                   s["pinned"], s["fresh"], s["stats"], s["batch"], s["fs"], s["ints"], chunk):
         pass  # back in Python between chunks: a pending KeyboardInterrupt is raised here
     return s["start"], s["finish"], s["ttft"], s["stats"]
 
@@ -437,6 +452,25 @@ def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None
         raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
 
 
+# A run is saturated when it serves requests over 5% slower than they arrive, or its server is busy 99% of
+# the time (a queue that grows for the whole run; its percentiles then depend on the run's length).
+SATURATION_SHORTFALL = 0.05
+SATURATION_BUSY = 0.99
+
+
+def saturation(first_arrival: float, last_arrival: float, first_finish: float, last_finish: float,
+               n: int, busy: float = 0.0) -> tuple[float, bool]:
+    """``(offered_rps, saturated)``: the offered rate (requests over the span of their arrivals) and
+    whether the node fell behind it: its completions were spread over a span more than
+    :data:`SATURATION_SHORTFALL` longer than the arrivals', or its server was busy a fraction ``busy`` of
+    at least :data:`SATURATION_BUSY` of the run."""
+    span = last_arrival - first_arrival
+    if n < 2 or not span > 0:
+        return float("nan"), bool(busy >= SATURATION_BUSY)
+    late = last_finish - first_finish > (1.0 + SATURATION_SHORTFALL) * span
+    return (n - 1) / span, bool(late or busy >= SATURATION_BUSY)
+
+
 def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lru", max_batch: int = 8,
              max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20, profile: str = "paper",
              overlap: bool = True, popularity=None, dep=None, use_jit: bool = True) -> tuple[dict, pd.DataFrame]:
@@ -478,6 +512,9 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
                                 "ttft_s": ttft - arrival, "latency_s": finish - arrival})
     lat = per_request["latency_s"].to_numpy()
     makespan = stats[0]
+    offered, saturated = saturation(arrival[0], arrival[-1], float(np.min(per_request["finish_s"])),
+                                    float(np.max(per_request["finish_s"])), len(arrival),
+                                    stats[1] / makespan if makespan > 0 else 0.0)
     if not (np.all(np.isfinite(lat)) and makespan > 0):
         return {"platform": platform, "experts": experts, "fits": False,
                 "reason": "the simulation left requests unserved or times unresolved"}, per_request
@@ -488,9 +525,11 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
         "mean_ttft_s": float(per_request["ttft_s"].mean()),
         "throughput_rps": len(trace) / makespan,
         "switches_per_s": stats[2] / makespan,
-        "hbm_hit_rate": 1.0 - stats[2] / stats[3] if stats[3] else 1.0,
+        "hbm_hit_rate": 1.0 - stats[4] / stats[3] if stats[3] else 1.0,
         "utilisation": stats[1] / makespan,
         "mean_in_system": stats[5] / makespan,
-        "expert_batches": int(stats[3]), "copies": int(stats[2]), "slots": tables.slots,
+        "expert_batches": int(stats[3]), "copies": int(stats[4]), "copies_started": int(stats[2]),
+        "wasted_copies": int(stats[7]), "wasted_copy_bytes": float(stats[7] * dep.expert_bytes), "slots": tables.slots,
+        "offered_rps": offered, "saturated": bool(saturated),
     }
     return summary, per_request
