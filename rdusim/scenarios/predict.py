@@ -362,3 +362,23 @@ def predict_one(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: 
         v = row[k]
         out[k] = None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)
     return out
+
+
+# ------------------------------------------------------------------------------- per-step costs
+def step_times(platform: str, model: str, tp: int, execution: str | None, batch, seq) -> tuple[np.ndarray, np.ndarray]:
+    """``(prefill_s, decode_s)`` arrays: the prompt pass of ``batch[i]`` sequences of ``seq[i]`` tokens, and one
+    decode step of ``batch[i]`` sequences at context ``seq[i]``, by the same templates and engine work as
+    :func:`predict` (a row's ``ttft_ms`` and ``decode_ms_per_token`` at prompt ``seq`` and gen 1), without its
+    memory check: a serving engine bounds its KV cache itself. SN40L passes that do not place are NaN.
+    Used by the serving engine (:mod:`rdusim.scenarios.engine`) to tabulate its step costs once."""
+    row = check_row(platform, model, 1, tp, 1, 1, execution)
+    batch = np.asarray(batch, dtype=np.int64)
+    seq = np.asarray(seq, dtype=np.int64)
+    if row["kind"] == "gpu":
+        mode = row["execution"]
+        return gpu_times(gpu_template(model, int(tp), mode), _gpu_rows, row["platform"], model, int(tp), mode,
+                         gpu_constants(), batch, seq, np.zeros_like(seq))
+    chip = rdu_chip(row["platform"])
+    ok_p, _, pre = rdu_passes(chip, model, "prefill", batch, seq, int(tp), row["execution"])
+    ok_d, _, dec = rdu_passes(chip, model, "decode", batch, seq, int(tp), row["execution"])
+    return np.where(ok_p, pre, np.nan), np.where(ok_d, dec, np.nan)

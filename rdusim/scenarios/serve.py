@@ -452,23 +452,27 @@ def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None
         raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
 
 
-# A run is saturated when it serves requests over 5% slower than they arrive, or its server is busy 99% of
-# the time (a queue that grows for the whole run; its percentiles then depend on the run's length).
-SATURATION_SHORTFALL = 0.05
+# A run is saturated when the requests arriving last wait over twice as long as those arriving early (the
+# queue grows for the whole run, so its percentiles depend on the run's length), or its server is busy 99%
+# of the time (CoE node; a decoding engine is busy at any load).
+SATURATION_GROWTH = 2.0
 SATURATION_BUSY = 0.99
 
 
-def saturation(first_arrival: float, last_arrival: float, first_finish: float, last_finish: float,
-               n: int, busy: float = 0.0) -> tuple[float, bool]:
-    """``(offered_rps, saturated)``: the offered rate (requests over the span of their arrivals) and
-    whether the node fell behind it: its completions were spread over a span more than
-    :data:`SATURATION_SHORTFALL` longer than the arrivals', or its server was busy a fraction ``busy`` of
-    at least :data:`SATURATION_BUSY` of the run."""
-    span = last_arrival - first_arrival
-    if n < 2 or not span > 0:
-        return float("nan"), bool(busy >= SATURATION_BUSY)
-    late = last_finish - first_finish > (1.0 + SATURATION_SHORTFALL) * span
-    return (n - 1) / span, bool(late or busy >= SATURATION_BUSY)
+def saturation(arrival: np.ndarray, delay: np.ndarray, busy: float = 0.0) -> tuple[float, bool]:
+    """``(offered_rps, saturated)``: the offered rate (requests over the span of their arrivals) and whether
+    the server fell behind it: the mean ``delay`` (a per-request wait: TTFT, or latency) of the last tenth of
+    the requests by arrival exceeds :data:`SATURATION_GROWTH` times that of the second tenth, or the server
+    was busy a fraction ``busy`` of at least :data:`SATURATION_BUSY` of the run."""
+    n = arrival.shape[0]
+    span = float(arrival[-1] - arrival[0]) if n > 1 else 0.0
+    offered = (n - 1) / span if span > 0 else float("nan")
+    tenth = n // 10
+    grew = False
+    if tenth >= 1:
+        early = float(np.mean(delay[tenth:2 * tenth]))
+        grew = float(np.mean(delay[n - tenth:])) > SATURATION_GROWTH * early
+    return offered, bool(grew or busy >= SATURATION_BUSY)
 
 
 def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lru", max_batch: int = 8,
@@ -512,9 +516,7 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
                                 "ttft_s": ttft - arrival, "latency_s": finish - arrival})
     lat = per_request["latency_s"].to_numpy()
     makespan = stats[0]
-    offered, saturated = saturation(arrival[0], arrival[-1], float(np.min(per_request["finish_s"])),
-                                    float(np.max(per_request["finish_s"])), len(arrival),
-                                    stats[1] / makespan if makespan > 0 else 0.0)
+    offered, saturated = saturation(arrival, lat, stats[1] / makespan if makespan > 0 else 0.0)
     if not (np.all(np.isfinite(lat)) and makespan > 0):
         return {"platform": platform, "experts": experts, "fits": False,
                 "reason": "the simulation left requests unserved or times unresolved"}, per_request
