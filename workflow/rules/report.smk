@@ -40,6 +40,10 @@ REPORT_TABLES = {
                          "Serving: HBM cache policies vs routing skew"),
     "serving_cost": ("results/tables/serving_cost.csv", "Serving simulation", "serving_cost.rst",
                      "Serving: nodes needed for a target load"),
+    "serving_engines": ("results/tables/serving_engines.csv", "Serving simulation", "serving_engines.rst",
+                        "Serving one model: iteration-level engines vs static batches"),
+    "serving_capacity": ("results/tables/serving_capacity.csv", "Serving simulation", "serving_engines.rst",
+                         "Serving one model: capacity at p99 TTFT bounds"),
     "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
                "Every claim of the article: paper, reproduced, pass or fail"),
 }
