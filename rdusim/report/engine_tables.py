@@ -32,9 +32,10 @@ def engine_row(e: dict, deployment: str, spec: dict, trace: pd.DataFrame, rate: 
     summary, _ = simulate_model(e["platform"], e["model"], int(spec["tp"]), retime(trace, rate), spec["batching"],
                                 instances=int(spec["instances"]), ttft_slo_s=float(e["ttft_slo_s"]),
                                 tpot_slo_s=float(e["tpot_slo_s"]), max_batch=int(spec.get("max_batch", 8)),
-                                max_wait_s=float(spec.get("max_wait_s", 0.05)))
+                                max_wait_s=float(spec.get("max_wait_s", 0.05)), stack=spec.get("stack"))
     return {"platform": e["platform"], "model": e["model"], "trace": e["trace"], "deployment": deployment,
-            "tp": spec["tp"], "instances": spec["instances"], "batching": spec["batching"], "offered_rps": rate,
+            "stack": summary.get("stack"), "tp": spec["tp"], "instances": spec["instances"],
+            "batching": spec["batching"], "offered_rps": rate,
             **{k: summary.get(k, np.nan) for k in KEEP}}
 
 

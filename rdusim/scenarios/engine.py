@@ -89,20 +89,21 @@ def kv_capacity_tokens(platform: str, model: str, tp: int, fraction: float) -> t
 
 
 def step_costs(platform: str, model: str, tp: int, execution: str | None = None, max_num_seqs: int = 256,
-               fraction: float = 0.9, grid: int = 65) -> StepCosts:
-    """Tabulated per-step costs of ``model`` on ``tp`` devices of ``platform`` (see the module docstring)."""
-    return _step_costs(platform, model, int(tp), execution, int(max_num_seqs), float(fraction), int(grid))
+               fraction: float = 0.9, grid: int = 65, stack: str | None = None) -> StepCosts:
+    """Tabulated per-step costs of ``model`` on ``tp`` devices of ``platform`` under a serving ``stack``
+    (default: the platform's; see the module docstring)."""
+    return _step_costs(platform, model, int(tp), execution, int(max_num_seqs), float(fraction), int(grid), stack)
 
 
 @clears_with_gpu_constants
 @lru_cache(maxsize=64)
-def _step_costs(platform, model, tp, execution, max_num_seqs, fraction, grid) -> StepCosts:
+def _step_costs(platform, model, tp, execution, max_num_seqs, fraction, grid, stack) -> StepCosts:
     window = get_model(model).context_window or 32768
     step = (window - 1) / (grid - 1)
     ctx = np.rint(1 + step * np.arange(grid)).astype(np.int64)
     b = np.repeat(np.arange(1, max_num_seqs + 1), grid)
     c = np.tile(ctx, max_num_seqs)
-    pre, dec = step_times(platform, model, tp, execution, b, c)
+    pre, dec = step_times(platform, model, tp, execution, b, c, stack)
     prefill = np.vstack([np.full(grid, np.nan), pre.reshape(max_num_seqs, grid)])
     decode = np.vstack([np.full(grid, np.nan), dec.reshape(max_num_seqs, grid)])
     for table in (prefill, decode):  # SN40L passes that do not place: the last placed cost, scaled by context

@@ -20,10 +20,16 @@ from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
+from rdusim.scenarios.predict import check_row
 from rdusim.scenarios.engine import POLICIES, load_engine_settings, run_instance, step_costs
 from rdusim.scenarios.serve import saturation
 
 PERCENTILES = (50, 90, 99)
+
+
+def stack_name(platform: str, model: str, tp: int, execution: str | None, stack: str | None) -> str:
+    """The serving stack a run uses (``stack``, else the platform's default for ``execution``)."""
+    return check_row(platform, model, 1, tp, 1, 1, execution, stack)["stack"]
 
 
 def latency_summary(name: str, seconds: np.ndarray) -> dict:
@@ -38,9 +44,10 @@ def latency_summary(name: str, seconds: np.ndarray) -> dict:
 def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batching: str = "prefill-first",
                    instances: int | None = None, execution: str | None = None, ttft_slo_s: float = 1.0,
                    tpot_slo_s: float = 0.1, max_batch: int = 8, max_wait_s: float = 0.05, settings: dict | None = None,
-                   use_jit: bool = True) -> tuple[dict, pd.DataFrame]:
+                   stack: str | None = None, use_jit: bool = True) -> tuple[dict, pd.DataFrame]:
     """Serve ``trace`` (columns arrival_s, prompt, gen; sorted) with ``instances`` (default: as many as the
-    node's devices allow) copies of ``model`` on ``tp`` devices each. Returns (summary, per-request frame).
+    node's devices allow) copies of ``model`` on ``tp`` devices each, under the serving ``stack`` (default: the
+    platform's; :mod:`rdusim.core.stacks`). Returns (summary, per-request frame).
     A model whose weights leave no room for a KV cache is ``fits: false`` with the reason."""
     if batching not in POLICIES:
         raise ConfigError("batching", batching, ", ".join(POLICIES))
@@ -54,8 +61,9 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     max_seqs = whole("max_num_seqs", s["max_num_seqs"], 1, 4096)
     max_batch = whole("max_batch", max_batch, 1, max_seqs, "requests per static batch (at most max_num_seqs)")
     costs = step_costs(platform, model, tp, execution, max_seqs, float(s["kv_memory_fraction"]),
-                       int(s["context_grid_points"]))
-    head = {"platform": platform, "model": model, "tp": tp, "instances": instances, "batching": batching}
+                       int(s["context_grid_points"]), stack)
+    head = {"platform": platform, "model": model, "stack": stack_name(platform, model, tp, execution, stack),
+            "tp": tp, "instances": instances, "batching": batching}
     if costs.kv_tokens <= 0:
         return {**head, "fits": False, "reason": f"weights {costs.weights_bytes / 1e9:.1f} GB per device leave no "
                 f"KV cache in {s['kv_memory_fraction']:.0%} of {costs.capacity_bytes / 1e9:.0f} GB"}, pd.DataFrame()
