@@ -172,7 +172,8 @@ def _cmd_serve(args) -> int:
     else:
         trace = poisson_requests(rate, requests, experts, skew, locality, seed=seed)
     summary, per_request = simulate(args.platform, experts, trace, args.policy, max_wait_s=max_wait,
-                                    popularity=zipf_popularity(experts, skew), profile=args.profile)
+                                    popularity=zipf_popularity(experts, skew), profile=args.profile,
+                                    per_request=bool(args.requests_csv))
     _write_requests(args, per_request)
     if summary["fits"]:
         summary["light_load_floor"] = light_load_floor(args.platform, experts, max_wait, profile=args.profile)

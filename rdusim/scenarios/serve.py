@@ -51,11 +51,11 @@ from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_expert
 from rdusim.scenarios.predict import clears_with_gpu_constants, predict
 
 POLICIES = ("lru", "lfu", "pinned")
-# Bounds of a simulation. MAX_REQUESTS keeps memory bounded (about 200 bytes per request in the loop and
-# the per-request table: 0.4 GB at the limit); MAX_TIME_S keeps arrival times where float64 still
+# Bounds of a simulation. MAX_REQUESTS keeps memory bounded (about 90 bytes per request in the loop without
+# the per-request table, 1.8 GB at the limit; the table adds about 50); MAX_TIME_S keeps arrival times where float64 still
 # resolves microseconds (ulp at 1e9 s is 1.2e-7 s); MAX_EXPERTS and MAX_BATCH bound the per-expert arrays
 # and the batch sizes whose service times are evaluated.
-MAX_REQUESTS = 2_000_000
+MAX_REQUESTS = 20_000_000
 MAX_TIME_S = 1e9
 MAX_EXPERTS = 100_000
 MAX_BATCH = 256
@@ -92,9 +92,9 @@ def _init_state(arrival, n_experts, slots, policy, popularity_rank, max_batch):
         keep = n_res if slots >= n_experts else max(slots - 1, 0)
         arrays["pinned"][:] = popularity_rank < keep
     # floats: t, server_end, copy_end, first_arrival; ints: i_arr, done, in_system, n_active, batch_len,
-    # batch_q, copy_target, ended (1 once no event is left)
+    # batch_q, copy_target, ended (1 once no event is left), experts resident
     arrays["fs"] = np.array([0.0, np.inf, np.inf, arrival[0] if n > 0 else 0.0])
-    arrays["ints"] = np.array([0, 0, 0, 0, 0, -1, -1, 0], np.int64)
+    arrays["ints"] = np.array([0, 0, 0, 0, 0, -1, -1, 0, int(arrays["resident"].sum())], np.int64)
     return arrays
 
 
@@ -149,6 +149,7 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
         # ---- copy completion
         if copy_end <= t:
             resident[copy_target] = True
+            ints[8] += 1
             fresh[copy_target] = True
             last_use[copy_target] = t
             copy_end = np.inf
@@ -201,10 +202,7 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
                     (best_res < 0 or best_miss_t < best_res_t or overlap):
                 e = best_miss - 1
                 # evict a victim if HBM is full
-                n_res_now = 0
-                for x in range(n_experts):
-                    if resident[x]:
-                        n_res_now += 1
+                n_res_now = ints[8]
                 room = slots > 0
                 if n_res_now >= slots and slots > 0:
                     # evict by policy: experts copied in and not yet run are never evicted; experts with
@@ -225,6 +223,7 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
                             break
                     if victim >= 0:
                         resident[victim] = False
+                        ints[8] -= 1
                         if fresh[victim]:  # copied in and evicted before it ran: a wasted copy
                             stats[7] += 1
                             fresh[victim] = False
@@ -477,8 +476,10 @@ def saturation(arrival: np.ndarray, delay: np.ndarray, busy: float = 0.0) -> tup
 
 def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lru", max_batch: int = 8,
              max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20, profile: str = "paper",
-             overlap: bool = True, popularity=None, dep=None, use_jit: bool = True) -> tuple[dict, pd.DataFrame]:
-    """Serve ``trace`` (sorted by arrival) on ``platform``; returns (summary, per-request frame).
+             overlap: bool = True, popularity=None, dep=None, use_jit: bool = True,
+             per_request: bool = True) -> tuple[dict, pd.DataFrame]:
+    """Serve ``trace`` (sorted by arrival) on ``platform``; returns (summary, per-request frame; empty with
+    ``per_request=False``, which saves building it).
 
     Every argument is checked first (:class:`ConfigError` naming it); a deployment that cannot run
     (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
@@ -512,19 +513,19 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
     start, finish, ttft, stats = _run(arrival, expert, bucket, experts, tables.slots, _POLICY_CODE[policy], rank,
                                       max_batch, max_wait_s, tables.router, tables.expert, tables.expert_ttft,
                                       tables.copy_s, overlap, use_jit=use_jit)
-    per_request = pd.DataFrame({"arrival_s": arrival, "expert": expert, "start_s": start, "finish_s": finish,
-                                "ttft_s": ttft - arrival, "latency_s": finish - arrival})
-    lat = per_request["latency_s"].to_numpy()
+    lat = finish - arrival
+    frame = pd.DataFrame({"arrival_s": arrival, "expert": expert, "start_s": start, "finish_s": finish,
+                          "ttft_s": ttft - arrival, "latency_s": lat}) if per_request else pd.DataFrame()
     makespan = stats[0]
     offered, saturated = saturation(arrival, lat, stats[1] / makespan if makespan > 0 else 0.0)
     if not (np.all(np.isfinite(lat)) and makespan > 0):
         return {"platform": platform, "experts": experts, "fits": False,
-                "reason": "the simulation left requests unserved or times unresolved"}, per_request
+                "reason": "the simulation left requests unserved or times unresolved"}, frame
+    p50, p95, p99 = (float(v) for v in np.percentile(lat, [50, 95, 99]))
     summary = {
         "platform": platform, "experts": experts, "policy": policy, "fits": True, "reason": "",
-        "requests": len(trace), "p50_s": float(np.percentile(lat, 50)), "p95_s": float(np.percentile(lat, 95)),
-        "p99_s": float(np.percentile(lat, 99)), "mean_s": float(lat.mean()),
-        "mean_ttft_s": float(per_request["ttft_s"].mean()),
+        "requests": len(trace), "p50_s": p50, "p95_s": p95, "p99_s": p99, "mean_s": float(lat.mean()),
+        "mean_ttft_s": float((ttft - arrival).mean()),
         "throughput_rps": len(trace) / makespan,
         "switches_per_s": stats[2] / makespan,
         "hbm_hit_rate": 1.0 - stats[4] / stats[3] if stats[3] else 1.0,
@@ -534,4 +535,4 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
         "wasted_copies": int(stats[7]), "wasted_copy_bytes": float(stats[7] * dep.expert_bytes), "slots": tables.slots,
         "offered_rps": offered, "saturated": bool(saturated),
     }
-    return summary, per_request
+    return summary, frame
