@@ -173,19 +173,20 @@ def _cmd_serve(args) -> int:
         trace = poisson_requests(rate, requests, experts, skew, locality, seed=seed)
     summary, per_request = simulate(args.platform, experts, trace, args.policy, max_wait_s=max_wait,
                                     popularity=zipf_popularity(experts, skew), profile=args.profile,
-                                    per_request=bool(args.requests_csv))
+                                    per_request=bool(args.requests_csv), groups=whole("groups", args.groups, 1, 64))
     _write_requests(args, per_request)
-    if summary["fits"]:
+    if summary["fits"] and summary["groups"] == 1:  # the floor of the whole-node (TP8) deployment
         summary["light_load_floor"] = light_load_floor(args.platform, experts, max_wait, profile=args.profile)
     summary = json_safe(summary)
     if args.json:
         _print_json(summary)
     elif summary["fits"]:
-        f = {k: v * 1e3 for k, v in summary["light_load_floor"].items()}
+        f = {k: v * 1e3 for k, v in summary.get("light_load_floor", {}).items()}
         print(f"{args.platform}, {experts} experts, {summary['requests']} requests: p50 {summary['p50_s'] * 1e3:.0f} ms, "
               f"p99 {summary['p99_s'] * 1e3:.0f} ms, {summary['throughput_rps']:.2f} req/s, "
               f"HBM hit rate {summary['hbm_hit_rate']:.0%}, utilisation {summary['utilisation']:.0%}")
-        print(f"light-load floor {f['floor_s']:.0f} ms = router batching wait {f['router_wait_s']:.0f} + router "
+        print(f"{summary['groups']} groups of TP{summary['tp']} serving at the same time" if not f else
+              f"light-load floor {f['floor_s']:.0f} ms = router batching wait {f['router_wait_s']:.0f} + router "
               f"{f['router_s']:.0f} + expert batching wait {f['expert_wait_s']:.0f} + expert {f['expert_s']:.0f} ms; "
               f"+ {f['copy_s']:.0f} ms when the expert is not in HBM (--max-wait sets both waits)")
         if summary.get("saturated"):
@@ -265,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--profile", default="paper", help="assumption profile: paper, model, measured, measured-pageable")
     sv.add_argument("--trace", help="replay a CSV log instead of Poisson arrivals: arrival_s, expert (CoE); "
                     "arrival_s, prompt, gen or an Azure 2023 trace (--model)")
+    sv.add_argument("--groups", default="1", help="CoE placement: 1 = every expert over all devices, one batch at a "
+                    "time (the article's TP8); g = experts spread over g groups of devices/g (GPUs or sockets) "
+                    "serving at the same time, each with 1/g of the HBM (default 1)")
     sv.add_argument("--requests-csv", help="write one row per request to this CSV")
     sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     sv.set_defaults(func=_cmd_serve)

@@ -118,3 +118,30 @@ def test_cli_says_saturated(capsys):
     assert main(["serve", "--platform", "sn40l-node", "--experts", "100", "--rate", "32", "--requests", "20000"]) == 0
     out = capsys.readouterr().out
     assert "saturated" in out and "-" not in out.split("HBM hit rate")[1].split("%")[0]
+
+
+# ---- placement (issue 22): experts over groups of devices serving at the same time
+def test_one_group_is_the_article_deployment_and_groups_share_hbm():
+    trace = poisson_requests(4.0, 3000, 100, 1.0, seed=4)
+    pop = zipf_popularity(100, 1.0)
+    whole_node = simulate("sn40l-node", 100, trace, popularity=pop)[0]
+    one = simulate("sn40l-node", 100, trace, popularity=pop, groups=1)[0]
+    assert whole_node == one and one["tp"] == 8
+    eight = simulate("sn40l-node", 100, trace, popularity=pop, groups=8)[0]
+    assert eight["tp"] == 1 and eight["slots"] < one["slots"]  # a router and KV reserve per group
+    assert 0 <= eight["hbm_hit_rate"] <= 1 and eight["copies"] <= eight["expert_batches"]
+
+
+def test_groups_serve_more_load_before_saturating():
+    trace = poisson_requests(64.0, 20000, 100, 1.0, seed=1)
+    pop = zipf_popularity(100, 1.0)
+    one = simulate("sn40l-node", 100, trace, popularity=pop, per_request=False)[0]
+    four = simulate("sn40l-node", 100, trace, popularity=pop, per_request=False, groups=4)[0]
+    assert one["saturated"] and not four["saturated"]
+    assert four["ttft_ms_p99"] < one["ttft_ms_p99"] / 5 and four["goodput_rps"] > one["goodput_rps"]
+
+
+def test_groups_must_divide_the_devices():
+    trace = poisson_requests(4.0, 100, 10, seed=1)
+    with pytest.raises(ConfigError, match="groups"):
+        simulate("dgx-h100", 10, trace, groups=3)

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from rdusim.core.paths import DATA_DIR
+from rdusim.scenarios.footprint import CoEDeployment
+from rdusim.scenarios.serve import poisson_requests, simulate, zipf_popularity
 from rdusim.scenarios.serve_model import simulate_model
 from rdusim.scenarios.traces import read_request_trace, retime
 
@@ -78,4 +80,33 @@ def serving_capacity(config: dict) -> pd.DataFrame:
                          "ttft_p99_bound_s": bound, "capacity_rps": cap,
                          "vs_baseline": cap / base if base and base > 0 else np.nan,
                          "baseline": next(iter(e["deployments"])), "basis": "predicted"})
+    return pd.DataFrame(rows)
+
+
+PLACEMENT_KEEP = ("fits", "reason", "ttft_ms_mean", "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_mean",
+                  "tpot_ms_p99", "e2e_ms_p99", "throughput_rps", "goodput_rps", "slo_attainment", "hbm_hit_rate",
+                  "utilisation", "saturated", "slots", "copies", "expert_batches")
+
+
+def serving_placement(config: dict) -> pd.DataFrame:
+    """CoE placement study: every expert over all devices one batch at a time (groups 1, the article's TP8)
+    against experts spread over groups of devices serving at the same time (8 x TP1, 4 x TP2, ...), on each
+    platform of ``serving.placement``, against offered load (Poisson, Zipf routing)."""
+    s = config["serving"]
+    pl = s["placement"]
+    dep = CoEDeployment.from_config(config.get("coe"))
+    experts, skew = int(pl["experts"]), float(pl["zipf"])
+    rows = []
+    for platform in pl["platforms"]:
+        for groups in pl["groups"]:
+            for rate in pl["rates"]:
+                trace = poisson_requests(float(rate), int(pl["requests"]), experts, skew, seed=int(s["seed"]))
+                summary, _ = simulate(platform, experts, trace, s["policy"], int(s["max_batch"]), float(s["max_wait_s"]),
+                                      prompt=dep.prompt_tokens, gen=int(s["gen"]),
+                                      popularity=zipf_popularity(experts, skew), dep=dep, per_request=False,
+                                      groups=int(groups), ttft_slo_s=float(pl["ttft_slo_s"]),
+                                      tpot_slo_s=float(pl["tpot_slo_s"]))
+                rows.append({"platform": platform, "experts": experts, "zipf": skew, "groups": int(groups),
+                             "tp": summary.get("tp", np.nan), "offered_rps": float(rate),
+                             **{k: summary.get(k, np.nan) for k in PLACEMENT_KEEP}})
     return pd.DataFrame(rows)

@@ -60,3 +60,40 @@ def plot_serving_engines(engines: pd.DataFrame, capacity: pd.DataFrame, outputs:
     bx.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     _save(fig, outputs)
+
+
+def plot_serving_placement(table: pd.DataFrame, outputs: list[str]) -> None:
+    """p99 TTFT (top) and goodput (bottom) against offered load, one column per platform, one line per
+    placement (groups x TP); saturated runs ringed."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    platforms = list(dict.fromkeys(table.platform))
+    fig, axes = plt.subplots(2, len(platforms), figsize=(4.6 * len(platforms), 7.6), squeeze=False, sharex=True)
+    colors = dict(zip(sorted(table.groups.unique()), ["#c44e52", "#dd8452", "#55a868", "#4c72b0", "#8172b2"]))
+    for c, platform in enumerate(platforms):
+        t = table[(table.platform == platform) & table.fits.astype(bool)]
+        top, bottom = axes[0][c], axes[1][c]
+        for groups, g in t.groupby("groups"):
+            g = g.sort_values("offered_rps")
+            label = f"{groups} x TP{int(g.tp.iloc[0])}" + (" (all devices, one batch at a time)" if groups == 1 else "")
+            top.plot(g.offered_rps, g.ttft_ms_p99 / 1e3, marker="o", ms=4, lw=1.8, color=colors[groups], label=label)
+            bottom.plot(g.offered_rps, g.goodput_rps, marker="o", ms=4, lw=1.8, color=colors[groups], label=label)
+            sat = g[g.saturated.astype(bool)]
+            top.scatter(sat.offered_rps, sat.ttft_ms_p99 / 1e3, s=110, facecolors="none", edgecolors="red", lw=1.3,
+                        zorder=6)
+        lim = [table.offered_rps.min(), table.offered_rps.max()]
+        bottom.plot(lim, lim, color="#bbbbbb", ls="--", lw=1)
+        for a in (top, bottom):
+            a.set_xscale("log")
+            a.set_yscale("log")
+            _log_ticks(a.xaxis)
+            _log_ticks(a.yaxis)
+        top.set_title(platform, fontsize=10)
+        bottom.set_xlabel("offered load (requests/s)")
+        top.legend(fontsize=7.5, loc="upper left")
+    axes[0][0].set_ylabel("p99 time to first token (s)\n(red rings: saturated)")
+    first = table.iloc[0]
+    axes[1][0].set_ylabel(f"goodput (requests/s within TTFT\n{first.get('ttft_slo_s', 1):g} s; dashed: all)"
+                          if "ttft_slo_s" in table else "goodput (requests/s within the bounds; dashed: all)")
+    fig.suptitle(f"CoE of {int(first.experts)} Llama-2-7B experts, Zipf {first.zipf:g}: where experts run", fontsize=11)
+    fig.tight_layout()
+    _save(fig, outputs)

@@ -353,6 +353,23 @@ def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profil
                          slots=experts_in_hbm(p, dep), max_experts=max_experts(p, dep), reason=reason)
 
 
+def _group_tables(platform: str, experts: int, max_batch: int, prompt: int, gen: int, profile: str, dep,
+                  groups: int) -> list[tuple[int, ServiceTables]]:
+    """``(slots, tables)`` of each of ``groups`` device groups (see :func:`simulate`): service times at
+    tp = devices / groups, HBM slots from 1/groups of the node's HBM, copy time per the group's share."""
+    p = load_platform(platform)
+    if groups == 1:
+        tables = service_tables(platform, experts, max_batch, prompt, gen, profile, dep)
+        return [(tables.slots, tables)]
+    tables = service_tables(platform, experts, max_batch, prompt, gen, profile,
+                            replace(dep, tensor_parallel=p.devices // groups))
+    free = p.hbm_total / groups * (1 - dep.hbm_reserve_fraction) - dep.hbm_fixed_bytes
+    slots = max(0, int(free // dep.expert_bytes))
+    shared_link = p.kind == "gpu" and load_profile(profile).gpu_copy == "node_one_link_datasheet"
+    tables = replace(tables, copy_s=tables.copy_s * (groups if shared_link else 1), slots=slots)
+    return [(slots, tables)] * groups
+
+
 def light_load_floor(platform: str, experts: int, max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20,
                      profile: str = "paper", dep=None) -> dict:
     """What a lone request's latency is made of when nothing else is queued (seconds): it waits
@@ -451,35 +468,61 @@ def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None
         raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
 
 
-# A run is saturated when the requests arriving last wait over twice as long as those arriving early (the
-# queue grows for the whole run, so its percentiles depend on the run's length), or its server is busy 99%
-# of the time (CoE node; a decoding engine is busy at any load).
-SATURATION_GROWTH = 2.0
+# A run is saturated when its backlog (requests arrived and not finished) at the last arrival exceeds 1.5 times
+# the backlog a fifth into the run, plus 10 (the queue grows for the whole run, so its percentiles depend on
+# the run's length), or its server is busy 99% of the time (CoE node; a decoding engine is busy at any load).
+SATURATION_GROWTH = 1.5
+SATURATION_SLACK = 10
 SATURATION_BUSY = 0.99
 
 
-def saturation(arrival: np.ndarray, delay: np.ndarray, busy: float = 0.0) -> tuple[float, bool]:
-    """``(offered_rps, saturated)``: the offered rate (requests over the span of their arrivals) and whether
-    the server fell behind it: the mean ``delay`` (a per-request wait: TTFT, or latency) of the last tenth of
-    the requests by arrival exceeds :data:`SATURATION_GROWTH` times that of the second tenth, or the server
-    was busy a fraction ``busy`` of at least :data:`SATURATION_BUSY` of the run."""
+def saturation(arrival: np.ndarray, finish: np.ndarray, busy: float = 0.0) -> tuple[float, bool]:
+    """``(offered_rps, saturated)``: the offered rate (requests over the span of their arrivals, sorted) and
+    whether the server fell behind it: its backlog at the last arrival exceeds :data:`SATURATION_GROWTH`
+    times its backlog at the arrival of the first fifth of the requests plus :data:`SATURATION_SLACK`, or
+    the server was busy a fraction ``busy`` of at least :data:`SATURATION_BUSY` of the run."""
     n = arrival.shape[0]
     span = float(arrival[-1] - arrival[0]) if n > 1 else 0.0
     offered = (n - 1) / span if span > 0 else float("nan")
-    tenth = n // 10
     grew = False
-    if tenth >= 1:
-        early = float(np.mean(delay[tenth:2 * tenth]))
-        grew = float(np.mean(delay[n - tenth:])) > SATURATION_GROWTH * early
+    if n >= 10:
+        early_t, end_t = arrival[n // 5], arrival[-1]
+        early = n // 5 + 1 - int(np.count_nonzero(finish <= early_t))
+        end = n - int(np.count_nonzero(finish <= end_t))
+        grew = end > SATURATION_GROWTH * early + SATURATION_SLACK
     return offered, bool(grew or busy >= SATURATION_BUSY)
+
+
+PERCENTILES = (50, 90, 99)
+
+
+def latency_summary(name: str, seconds: np.ndarray) -> dict:
+    """``{name}_ms_mean``, ``_p50``, ``_p90``, ``_p99`` of the finite values (NaN when there are none)."""
+    v = seconds[np.isfinite(seconds)] * 1e3
+    out = {f"{name}_ms_mean": float(v.mean()) if v.size else float("nan")}
+    qs = np.percentile(v, PERCENTILES) if v.size else [float("nan")] * len(PERCENTILES)
+    out.update({f"{name}_ms_p{q}": float(x) for q, x in zip(PERCENTILES, qs)})
+    return out
 
 
 def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lru", max_batch: int = 8,
              max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20, profile: str = "paper",
              overlap: bool = True, popularity=None, dep=None, use_jit: bool = True,
-             per_request: bool = True) -> tuple[dict, pd.DataFrame]:
+             per_request: bool = True, groups: int = 1, ttft_slo_s: float = 1.0,
+             tpot_slo_s: float = 0.1) -> tuple[dict, pd.DataFrame]:
     """Serve ``trace`` (sorted by arrival) on ``platform``; returns (summary, per-request frame; empty with
-    ``per_request=False``, which saves building it).
+    ``per_request=False``, which saves building it). The summary has TTFT, TPOT and end-to-end latency
+    percentiles in ms (as :mod:`rdusim.scenarios.serve_model`) and goodput: requests/s within both
+    ``ttft_slo_s`` and ``tpot_slo_s``.
+
+    Placement (``groups``): 1, every expert over all the node's devices (tensor-parallel), one batch at a
+    time (the article's TP8); ``g`` > 1, the devices split into ``g`` groups of ``devices / g`` (GPUs, or
+    SN40L sockets), each a server of its own running at the same time as the others, with ``1/g`` of the
+    node's HBM (beside a copy of the router and the KV reserve), its own copy engine share, and the
+    experts dealt to the groups by popularity rank (rank k to group k mod g) so the load is balanced.
+    Assumption: a request's router pass runs on the group of its expert (the router replicated in every
+    group), so the groups do not interact. On a DGX under the ``paper`` profile (one host link for the
+    node) each group copies at ``1/g`` of the link.
 
     Every argument is checked first (:class:`ConfigError` naming it); a deployment that cannot run
     (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
@@ -490,12 +533,18 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
     max_wait_s = number("max_wait_s", max_wait_s, 0, MAX_WAIT_S, what="seconds a request waits for its batch")
     prompt = whole("prompt", prompt, 1, 2**31)
     gen = whole("gen", gen, 1, 2**31)
+    ttft_slo_s = number("ttft_slo", ttft_slo_s, 0, above=True, what="seconds")
+    tpot_slo_s = number("tpot_slo", tpot_slo_s, 0, above=True, what="seconds")
     dep = dep or CoEDeployment.from_config()
     for model, tokens in ((dep.expert_model, prompt + gen), (dep.router_model, prompt + 1)):
         window = get_model(model).context_window
         if window and tokens > window:
             raise ConfigError("prompt + gen", tokens, f"at most {window:,} tokens (the context window of {model})")
     check_trace(trace, experts)
+    devices = load_platform(platform).devices
+    groups = whole("groups", groups, 1, devices)
+    if devices % groups:
+        raise ConfigError("groups", groups, f"a divisor of the {devices} devices of {platform}")
     arrival = trace["arrival_s"].to_numpy(float)
     if np.any(np.diff(arrival) < 0):
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
@@ -509,19 +558,39 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
     rank = np.empty(experts, np.int64)
     rank[np.argsort(-p, kind="stable")] = np.arange(experts)
     expert = trace["expert"].to_numpy(float).astype(np.int64)
-    bucket = np.zeros(len(trace), np.int64)
-    start, finish, ttft, stats = _run(arrival, expert, bucket, experts, tables.slots, _POLICY_CODE[policy], rank,
-                                      max_batch, max_wait_s, tables.router, tables.expert, tables.expert_ttft,
-                                      tables.copy_s, overlap, use_jit=use_jit)
+    n = len(trace)
+    start, finish, ttft = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    stats = np.zeros(N_STATS)
+    placed = _group_tables(platform, experts, max_batch, prompt, gen, profile, dep, groups)
+    if placed[0][1].reason:
+        return {"platform": platform, "experts": experts, "fits": False,
+                "reason": f"groups of {devices // groups} devices: {placed[0][1].reason}"}, pd.DataFrame()
+    for g, (slots, tab) in enumerate(placed):
+        hosted = rank % groups == g  # experts of group g, renumbered 0.. in id order
+        local = np.cumsum(hosted) - 1
+        mine = np.flatnonzero(hosted[expert]) if groups > 1 else np.arange(n)
+        if mine.size == 0:
+            continue
+        sub_rank = np.empty(int(hosted.sum()), np.int64)
+        sub_rank[np.argsort(rank[hosted], kind="stable")] = np.arange(sub_rank.size)
+        s0, f0, t0, st = _run(arrival[mine], local[expert[mine]], np.zeros(mine.size, np.int64), int(hosted.sum()),
+                              slots, _POLICY_CODE[policy], sub_rank, max_batch, max_wait_s, tab.router, tab.expert,
+                              tab.expert_ttft, tab.copy_s, overlap, use_jit=use_jit)
+        start[mine], finish[mine], ttft[mine] = s0, f0, t0
+        stats += st
+    stats[0] = float(np.max(finish) - arrival[0]) if n else 0.0
+    stats[1] /= groups  # busy: the mean over groups
     lat = finish - arrival
     frame = pd.DataFrame({"arrival_s": arrival, "expert": expert, "start_s": start, "finish_s": finish,
                           "ttft_s": ttft - arrival, "latency_s": lat}) if per_request else pd.DataFrame()
     makespan = stats[0]
-    offered, saturated = saturation(arrival, lat, stats[1] / makespan if makespan > 0 else 0.0)
+    offered, saturated = saturation(arrival, finish, stats[1] / makespan if makespan > 0 else 0.0)
     if not (np.all(np.isfinite(lat)) and makespan > 0):
         return {"platform": platform, "experts": experts, "fits": False,
                 "reason": "the simulation left requests unserved or times unresolved"}, frame
     p50, p95, p99 = (float(v) for v in np.percentile(lat, [50, 95, 99]))
+    tpot = (finish - ttft) / (gen - 1) if gen > 1 else np.full(n, np.nan)
+    good = (ttft - arrival <= ttft_slo_s) & ~(tpot > tpot_slo_s)
     summary = {
         "platform": platform, "experts": experts, "policy": policy, "fits": True, "reason": "",
         "requests": len(trace), "p50_s": p50, "p95_s": p95, "p99_s": p99, "mean_s": float(lat.mean()),
@@ -532,7 +601,12 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
         "utilisation": stats[1] / makespan,
         "mean_in_system": stats[5] / makespan,
         "expert_batches": int(stats[3]), "copies": int(stats[4]), "copies_started": int(stats[2]),
-        "wasted_copies": int(stats[7]), "wasted_copy_bytes": float(stats[7] * dep.expert_bytes), "slots": tables.slots,
+        "wasted_copies": int(stats[7]), "wasted_copy_bytes": float(stats[7] * dep.expert_bytes),
+        "slots": sum(sl for sl, _ in placed),
+        "groups": groups, "tp": load_platform(platform).devices // groups,
         "offered_rps": offered, "saturated": bool(saturated),
+        **latency_summary("ttft", ttft - arrival), **latency_summary("tpot", tpot), **latency_summary("e2e", lat),
+        "ttft_slo_ms": ttft_slo_s * 1e3, "tpot_slo_ms": tpot_slo_s * 1e3,
+        "goodput_rps": float(np.sum(good)) / makespan, "slo_attainment": float(np.mean(good)),
     }
     return summary, frame

@@ -20,25 +20,15 @@ from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
-from rdusim.scenarios.predict import check_row
 from rdusim.scenarios.engine import POLICIES, load_engine_settings, run_instance, step_costs
-from rdusim.scenarios.serve import saturation
+from rdusim.scenarios.predict import check_row
+from rdusim.scenarios.serve import latency_summary, saturation
 
-PERCENTILES = (50, 90, 99)
 
 
 def stack_name(platform: str, model: str, tp: int, execution: str | None, stack: str | None) -> str:
     """The serving stack a run uses (``stack``, else the platform's default for ``execution``)."""
     return check_row(platform, model, 1, tp, 1, 1, execution, stack)["stack"]
-
-
-def latency_summary(name: str, seconds: np.ndarray) -> dict:
-    """``{name}_ms_mean``, ``_p50``, ``_p90``, ``_p99`` of finite values (NaN when there are none)."""
-    v = seconds[np.isfinite(seconds)] * 1e3
-    out = {f"{name}_ms_mean": float(v.mean()) if v.size else float("nan")}
-    for q in PERCENTILES:
-        out[f"{name}_ms_p{q}"] = float(np.percentile(v, q)) if v.size else float("nan")
-    return out
 
 
 def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batching: str = "prefill-first",
@@ -111,7 +101,7 @@ def summarise(per: pd.DataFrame, ttft_slo_s: float, tpot_slo_s: float, totals: n
     start, end = float(arrival[served].min()), float(finish[served].max())
     makespan = end - start
     ok = served & (ttft <= ttft_slo_s) & ~(tpot > tpot_slo_s)
-    offered, saturated = saturation(arrival[served], ttft[served])  # busy is no sign: decoding keeps it busy
+    offered, saturated = saturation(arrival[served], finish[served])  # busy is no sign: decoding keeps it busy
     with np.errstate(divide="ignore"):
         per_user = 1.0 / tpot[np.isfinite(tpot) & (tpot > 0)]
     return {

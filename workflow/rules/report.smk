@@ -44,6 +44,8 @@ REPORT_TABLES = {
                         "Serving one model: iteration-level engines vs static batches"),
     "serving_capacity": ("results/tables/serving_capacity.csv", "Serving simulation", "serving_engines.rst",
                          "Serving one model: capacity at p99 TTFT bounds"),
+    "serving_placement": ("results/tables/serving_placement.csv", "Serving simulation", "serving_placement.rst",
+                          "Serving a CoE: where experts run (TP8 one at a time vs groups at once)"),
     "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
                "Every claim of the article: paper, reproduced, pass or fail"),
 }

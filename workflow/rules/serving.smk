@@ -111,8 +111,10 @@ rule serving_engine_tables:
     output:
         engines="results/tables/serving_engines.csv",
         capacity="results/tables/serving_capacity.csv",
+        placement="results/tables/serving_placement.csv",
     params:
-        cfg=cfg("serving.engine"),
+        cfg=cfg("serving.engine", "serving.placement", "serving.policy", "serving.max_batch", "serving.max_wait_s",
+                "serving.gen", "serving.seed", deployment=True),
         code=CODE_VERSION,
     threads: 1
     conda:
@@ -129,10 +131,14 @@ rule serving_engine_figure:
     input:
         engines="results/tables/serving_engines.csv",
         capacity="results/tables/serving_capacity.csv",
+        placement="results/tables/serving_placement.csv",
     output:
         png=report("results/figures/serving_engines.png", caption="../report/serving_engines.rst",
                    category="Serving simulation"),
         svg="results/figures/serving_engines.svg",
+        placement=report("results/figures/serving_placement.png", caption="../report/serving_placement.rst",
+                         category="Serving simulation"),
+        placement_svg="results/figures/serving_placement.svg",
     params:
         code=CODE_VERSION,
     conda:

@@ -2,7 +2,7 @@
 import numba
 
 from baselines.gpu import GpuConstants
-from rdusim.report.engine_tables import serving_capacity, serving_engines
+from rdusim.report.engine_tables import serving_capacity, serving_engines, serving_placement
 from rdusim.report.pipeline import logged, write_csv
 from rdusim.scenarios.predict import use_gpu_constants
 
@@ -12,3 +12,4 @@ with logged(snakemake.log[0]):  # noqa: F821
     cfg, out = snakemake.params.cfg, snakemake.output  # noqa: F821
     write_csv(serving_engines(cfg), out.engines)
     write_csv(serving_capacity(cfg), out.capacity)
+    write_csv(serving_placement(cfg), out.placement)
