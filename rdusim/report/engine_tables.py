@@ -85,7 +85,7 @@ def serving_capacity(config: dict) -> pd.DataFrame:
 
 PLACEMENT_KEEP = ("fits", "reason", "ttft_ms_mean", "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_mean",
                   "tpot_ms_p99", "e2e_ms_p99", "throughput_rps", "goodput_rps", "slo_attainment", "hbm_hit_rate",
-                  "utilisation", "saturated", "slots", "copies", "expert_batches")
+                  "utilisation", "saturated", "slots", "copies", "expert_batches", "ttft_slo_ms", "tpot_slo_ms")
 
 
 def serving_placement(config: dict) -> pd.DataFrame:

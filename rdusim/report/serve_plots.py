@@ -33,7 +33,7 @@ def plot_serving_engines(engines: pd.DataFrame, capacity: pd.DataFrame, outputs:
         bx.plot(g.offered_rps, g.goodput_rps, marker=mark, ls=ls, color=color, lw=1.8, ms=5, label=_label(row))
         sat = g[g.saturated.astype(bool)]
         ax.scatter(sat.offered_rps, sat.ttft_ms_p99 / 1e3, s=140, facecolors="none", edgecolors="red", lw=1.4,
-                   zorder=6, label="saturated (late arrivals wait > 2x early ones)" if i == 0 else None)
+                   zorder=6, label="saturated (backlog grows through the run)" if i == 0 else None)
     for bound in sorted(capacity.ttft_p99_bound_s.unique()):
         ax.axhline(bound, color="#777777", ls=":", lw=1)
         ax.text(engines.offered_rps.min(), bound * 1.08, f"{bound:g} s", fontsize=8, color="#555555")
@@ -48,13 +48,15 @@ def plot_serving_engines(engines: pd.DataFrame, capacity: pd.DataFrame, outputs:
     ax.set_ylabel("p99 time to first token (s)")
     bx.set_ylabel("goodput (requests/s)")
     bx.set_ylim(bottom=max(0.05, np.nanmin(engines.goodput_rps[engines.goodput_rps > 0]) * 0.7))
-    ax.set_title(f"{first.model} on {first.platform}, {first.trace}: p99 TTFT", fontsize=10)
-    bx.set_title(f"goodput within TTFT {first.ttft_slo_ms / 1e3:g} s and TPOT {first.tpot_slo_ms:g} ms", fontsize=10)
+    ax.set_title(f"{first.model} on {first.platform} (stack {first.get('stack', '?')}), {first.trace}: p99 TTFT",
+                 fontsize=10)
+    bx.set_title(f"goodput within TTFT {first.ttft_slo_ms / 1e3:g} s and TPOT {first.tpot_slo_ms:g} ms "
+                 "(0 is off the axis)", fontsize=10)
     base = capacity.iloc[0]
     best = capacity[capacity.ttft_p99_bound_s == base.ttft_p99_bound_s].sort_values("capacity_rps").iloc[-1]
-    ax.text(0.55, 0.36, f"capacity at p99 TTFT {base.ttft_p99_bound_s:g} s: {best.batching} {best.instances} x "
+    bx.text(0.98, 0.03, f"capacity at p99 TTFT {base.ttft_p99_bound_s:g} s: {best.batching} {best.instances} x "
             f"TP{best.tp} {best.capacity_rps:.1f} req/s,\n{best.vs_baseline:.0f}x {base.batching} {base.instances} x "
-            f"TP{base.tp} ({base.capacity_rps:.2f} req/s)", transform=ax.transAxes, ha="center", va="center",
+            f"TP{base.tp} ({base.capacity_rps:.2f} req/s)", transform=bx.transAxes, ha="right", va="bottom",
             fontsize=8, bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
     ax.legend(fontsize=8, loc="upper left")
     bx.legend(fontsize=8, loc="upper left")
@@ -92,8 +94,8 @@ def plot_serving_placement(table: pd.DataFrame, outputs: list[str]) -> None:
         top.legend(fontsize=7.5, loc="upper left")
     axes[0][0].set_ylabel("p99 time to first token (s)\n(red rings: saturated)")
     first = table.iloc[0]
-    axes[1][0].set_ylabel(f"goodput (requests/s within TTFT\n{first.get('ttft_slo_s', 1):g} s; dashed: all)"
-                          if "ttft_slo_s" in table else "goodput (requests/s within the bounds; dashed: all)")
+    axes[1][0].set_ylabel(f"goodput (requests/s within TTFT {first.ttft_slo_ms / 1e3:g} s\nand TPOT "
+                          f"{first.tpot_slo_ms:g} ms; dashed: all)")
     fig.suptitle(f"CoE of {int(first.experts)} Llama-2-7B experts, Zipf {first.zipf:g}: where experts run", fontsize=11)
     fig.tight_layout()
     _save(fig, outputs)
