@@ -96,3 +96,21 @@ def test_azure_trace_reader(tmp_path):
         read_request_trace(str(bad))
     with pytest.raises(ConfigError, match="trace"):
         read_request_trace(str(tmp_path / "missing.csv"))
+
+
+def test_cli_serve_model_json_keys_and_errors(capsys):
+    import json
+
+    from rdusim.cli import main
+
+    assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--rate", "4", "--requests", "300",
+                 "--prompt", "512", "--gen", "64", "--stack", "vllm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for m in ("ttft", "tpot", "e2e"):
+        for q in ("mean", "p50", "p90", "p99"):
+            assert out[f"{m}_ms_{q}"] > 0
+    assert out["stack"] == "vllm" and out["instances"] == 8 and out["goodput_rps"] > 0
+    assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--tp", "3"]) == 2
+    assert "tp" in capsys.readouterr().err
+    assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--trace", "no/such.csv"]) == 2
+    assert "trace" in capsys.readouterr().err
