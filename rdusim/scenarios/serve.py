@@ -19,9 +19,14 @@ Model (issue "Beyond the article"):
   in the loop; per-request lengths in a trace are not used yet (the tables keep a length-bucket axis
   of size one for that).
 
-:func:`simulate` returns per-request times and a summary: p50/p95/p99 latency, mean time to first
-token, throughput, expert switch rate, HBM hit rate, utilisation, and the time-average number of
-requests in the system (for Little's law). The numba kernel :func:`_step` runs the event loop in
+:func:`simulate` returns per-request times (on request) and a summary: p50/p95/p99 latency, TTFT, TPOT
+and end-to-end percentiles, goodput, throughput, expert switch rate, HBM hit rate, utilisation, the
+time-average number of requests in the system (for Little's law) and whether the run is saturated
+(:func:`saturation`). The cache counts a hit or a miss once per expert run: a run whose expert was
+copied in since its last run is a miss, so ``copies <= expert_batches`` and the hit rate lies in
+[0, 1]; an expert copied in is never evicted before it runs (such a copy would count as wasted), and
+no copy starts while every resident expert is running, pinned or waiting for its first run. Placement
+(``groups``) splits the node into device groups serving at the same time (:func:`simulate`). The numba kernel :func:`_step` runs the event loop in
 chunks of :data:`CHUNK_EVENTS` events, so Ctrl-C stops a long run between chunks; its pure-Python twin
 ``_step.py_func`` (``simulate(..., use_jit=False)``) is compared with it in the tests. Every input is
 checked before the kernel sees it: finite arrivals within :data:`MAX_TIME_S`, expert ids in range, at
