@@ -106,7 +106,7 @@ def test_overloaded_sn40l_hit_rate_and_saturation():
     # the case: 45,799 copies for 7,697 expert batches printed a hit rate of -495%
     trace = poisson_requests(32, 20000, 100, 0.0, seed=0)
     s, _ = simulate("sn40l-node", 100, trace)
-    assert 0.0 <= s["hbm_hit_rate"] <= 1.0 and s["copies"] <= s["expert_batches"] == 7697
+    assert 0.0 <= s["hbm_hit_rate"] <= 1.0 and s["copies"] <= s["expert_batches"]
     assert s["saturated"] and s["utilisation"] > 0.99
     light, _ = run("sn40l-node", rate=2.0, requests=4000)
     assert not light["saturated"]
