@@ -76,7 +76,8 @@ def serving_capacity(config: dict) -> pd.DataFrame:
             cap = capacity_at(e, name, spec, trace, float(bound) * 1e3)
             base = cap if base is None else base
             rows.append({"platform": e["platform"], "model": e["model"], "trace": e["trace"], "deployment": name,
-                         "stack": spec.get("stack") or "platform default", "tp": spec["tp"], "instances": spec["instances"], "batching": spec["batching"],
+                         "stack": spec.get("stack") or "platform default", "tp": spec["tp"],
+                         "instances": spec["instances"], "batching": spec["batching"],
                          "ttft_p99_bound_s": bound, "capacity_rps": cap,
                          "vs_baseline": cap / base if base and base > 0 else np.nan,
                          "baseline": next(iter(e["deployments"])), "basis": "predicted"})
