@@ -48,6 +48,12 @@ REPORT_TABLES = {
                          "Serving: HBM cache policies vs routing skew"),
     "serving_cost": ("results/tables/serving_cost.csv", "Serving simulation", "serving_cost.rst",
                      "Serving: nodes needed for a target load"),
+    "serving_engines": ("results/tables/serving_engines.csv", "Serving simulation", "serving_engines.rst",
+                        "Serving one model: iteration-level engines vs static batches"),
+    "serving_capacity": ("results/tables/serving_capacity.csv", "Serving simulation", "serving_engines.rst",
+                         "Serving one model: capacity at p99 TTFT bounds"),
+    "serving_placement": ("results/tables/serving_placement.csv", "Serving simulation", "serving_placement.rst",
+                          "Serving a CoE: where experts run (TP8 one at a time vs groups at once)"),
     "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
                "Every claim of the article: paper, reproduced, pass or fail"),
 }
