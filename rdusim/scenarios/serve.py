@@ -98,6 +98,7 @@ N_STATS = 16
 # 5 batch length, 6 batch queue, 7 copy target, 8 ended, 9 experts resident, 10 oldest unfinished request
 N_INTS = 11
 _NEED_ARRIVALS, _OVER, _PAUSED, _NEED_ROOM = 0, 1, 2, 3
+RING_SLOTS = 1 << 12  # request slots a loop starts with (doubled whenever more requests are in the system)
 FEED_REQUESTS = 1 << 20  # arrivals handed to the loop at a time (the trace is generated in chunks of this size)
 
 
@@ -440,10 +441,10 @@ class _Loop:
     """One server's event loop (one device group), fed arrivals in chunks (:meth:`feed`, then :meth:`close`)."""
 
     def __init__(self, n_experts, slots, policy, popularity_rank, max_batch, max_wait, tables, overlap, gen,
-                 ttft_slo_s, tpot_slo_s, n_out=0, use_jit=True, chunk=None, capacity=1 << 12):
+                 ttft_slo_s, tpot_slo_s, n_out=0, use_jit=True, chunk=None, capacity=None):
         self.args = (n_experts, slots, policy, max_batch, max_wait, tables.router, tables.expert,
                      tables.expert_ttft, tables.copy_s, overlap)
-        self.s = _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity, n_out)
+        self.s = _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity or RING_SLOTS, n_out)
         self.s["fs"][6:9] = ttft_slo_s, tpot_slo_s, gen
         self.use_jit, self.chunk = use_jit, chunk
         self.c_t, self.c_e = np.zeros(0), np.zeros(0, np.int64)
@@ -777,7 +778,7 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
     expert = trace["expert"].to_numpy(float).astype(np.int64)
     n = len(trace)
-    out = np.full((3, n), np.nan)
+    out = np.full((3, n if per_request else 0), np.nan)
     marks = saturation_marks(arrival)
     for g, loop in enumerate(run.loops(n if per_request else 0)):
         mine = np.flatnonzero(run.group_of[expert] == g) if groups > 1 else np.arange(n)
