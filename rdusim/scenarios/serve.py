@@ -95,8 +95,9 @@ HIST_RESOLUTION = 2.0 ** -11
 # 13 sum of TPOT, 14 TPOTs counted, 15 last finish time.
 N_STATS = 16
 # ints of the loop: 0 position in the arrival chunk, 1 requests arrived, 2 done, 3 in system, 4 active queues,
-# 5 batch length, 6 batch queue, 7 copy target, 8 ended, 9 experts resident, 10 oldest unfinished request
-N_INTS = 11
+# 5 batch length, 6 batch queue, 7 copy target, 8 ended, 9 experts resident, 10 oldest unfinished request,
+# 11 queues with requests whose expert is not resident
+N_INTS = 12
 _NEED_ARRIVALS, _OVER, _PAUSED, _NEED_ROOM = 0, 1, 2, 3
 RING_SLOTS = 1 << 12  # request slots a loop starts with (doubled whenever more requests are in the system)
 FEED_REQUESTS = 1 << 20  # arrivals handed to the loop at a time (the trace is generated in chunks of this size)
@@ -207,7 +208,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
     t, server_end, copy_end = fs[0], fs[1], fs[2]
     early_mark, end_mark, ttft_slo, tpot_slo, gen = fs[4], fs[5], fs[6], fs[7], fs[8]
     i_arr, arrived, done, in_system, n_active = ints[0], ints[1], ints[2], ints[3], ints[4]
-    batch_len, batch_q, copy_target, ended, low = ints[5], ints[6], ints[7], ints[8], ints[10]
+    batch_len, batch_q, copy_target, ended, low, n_miss = ints[5], ints[6], ints[7], ints[8], ints[10], ints[11]
     events = 0
     status = _PAUSED
     while True:
@@ -271,6 +272,8 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
         # ---- copy completion
         if copy_end <= t:
             resident[copy_target] = True
+            if count[copy_target + 1] > 0:
+                n_miss -= 1
             res_pos[copy_target] = ints[9]
             res_list[ints[9]] = copy_target
             ints[9] += 1
@@ -292,6 +295,8 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         where[q] = n_active
                         active[n_active] = q
                         n_active += 1
+                        if not resident[q - 1]:
+                            n_miss += 1
                     else:
                         s_nxt[tail[q] & mask] = r
                     tail[q] = r
@@ -328,8 +333,8 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             server_end = np.inf
             batch_len = 0
             batch_q = -1
-        # ---- pick the next batch and start copies
-        if server_end == np.inf or (overlap and copy_end == np.inf):
+        # ---- pick the next batch and start copies (a busy server only starts a copy: none without a miss)
+        if server_end == np.inf or (overlap and copy_end == np.inf and n_miss > 0):
             best_res = -1
             best_res_t = np.inf
             best_miss = -1
@@ -374,6 +379,8 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                             break
                     if victim >= 0:
                         resident[victim] = False
+                        if count[victim + 1] > 0:
+                            n_miss += 1
                         ints[9] -= 1
                         pos = res_pos[victim]
                         last = res_list[ints[9]]
@@ -433,7 +440,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                 stats[1] += dur
     fs[0], fs[1], fs[2] = t, server_end, copy_end
     ints[0], ints[1], ints[2], ints[3], ints[4] = i_arr, arrived, done, in_system, n_active
-    ints[5], ints[6], ints[7], ints[8], ints[10] = batch_len, batch_q, copy_target, ended, low
+    ints[5], ints[6], ints[7], ints[8], ints[10], ints[11] = batch_len, batch_q, copy_target, ended, low, n_miss
     return status
 
 
@@ -781,12 +788,13 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
     out = np.full((3, n if per_request else 0), np.nan)
     marks = saturation_marks(arrival)
     for g, loop in enumerate(run.loops(n if per_request else 0)):
-        mine = np.flatnonzero(run.group_of[expert] == g) if groups > 1 else np.arange(n)
-        if mine.size == 0:
+        mine = np.flatnonzero(run.group_of[expert] == g) if groups > 1 else slice(None)
+        times = arrival[mine]
+        if times.size == 0:
             continue
-        st = _run(arrival[mine], run.local[expert[mine]], loop, marks)
+        st = _run(times, run.local[expert[mine]] if groups > 1 else expert, loop, marks)
         if per_request:
-            out[:, mine] = st["out"][:, :mine.size]
+            out[:, mine] = st["out"][:, :times.size]
     frame = pd.DataFrame({"arrival_s": arrival, "expert": expert, "start_s": out[0], "finish_s": out[1],
                           "ttft_s": out[2] - arrival, "latency_s": out[1] - arrival}) if per_request else pd.DataFrame()
     return run.summary(n, float(arrival[0]), float(arrival[-1])), frame
