@@ -26,11 +26,18 @@ time-average number of requests in the system (for Little's law) and whether the
 copied in since its last run is a miss, so ``copies <= expert_batches`` and the hit rate lies in
 [0, 1]; an expert copied in is never evicted before it runs (such a copy would count as wasted), and
 no copy starts while every resident expert is running, pinned or waiting for its first run. Placement
-(``groups``) splits the node into device groups serving at the same time (:func:`simulate`). The numba kernel :func:`_step` runs the event loop in
-chunks of :data:`CHUNK_EVENTS` events, so Ctrl-C stops a long run between chunks; its pure-Python twin
-``_step.py_func`` (``simulate(..., use_jit=False)``) is compared with it in the tests. Every input is
-checked before the kernel sees it: finite arrivals within :data:`MAX_TIME_S`, expert ids in range, at
-most :data:`MAX_REQUESTS` requests.
+(``groups``) splits the node into device groups serving at the same time (:func:`simulate`).
+
+Speed and scale (issue 22): the numba kernel :func:`_step` runs the event loop in chunks of
+:data:`CHUNK_EVENTS` events, so Ctrl-C stops a long run between chunks; its pure-Python twin
+``_step.py_func`` (``simulate(..., use_jit=False)``) is compared with it in the tests. Arrivals are fed
+to it in chunks (:data:`FEED_REQUESTS`); the requests in the system live in a ring of slots that doubles
+when full, and each finished request goes into the summary's counters and log-spaced histograms
+(:data:`HIST_PER_OCTAVE`; percentiles within :data:`HIST_RESOLUTION` of the exact ones), so
+:func:`simulate_poisson` (the CLI without ``--trace``/``--requests-csv``) runs in memory that does not
+grow with the requests; the per-request frame is kept only on request. Every input is checked before the
+kernel sees it: finite arrivals within :data:`MAX_TIME_S`, expert ids in range, at most
+:data:`MAX_REQUESTS` requests in a table.
 """
 from __future__ import annotations
 
