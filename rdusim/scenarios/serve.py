@@ -216,6 +216,10 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
     early_mark, end_mark, ttft_slo, tpot_slo, gen = fs[4], fs[5], fs[6], fs[7], fs[8]
     i_arr, arrived, done, in_system, n_active = ints[0], ints[1], ints[2], ints[3], ints[4]
     batch_len, batch_q, copy_target, ended, low, n_miss = ints[5], ints[6], ints[7], ints[8], ints[10], ints[11]
+    # the counters in locals (registers) during the loop, back in ``stats`` at the end
+    st_busy, st_copies, st_runs, st_miss, st_area, st_router, st_wasted = stats[1:8]
+    st_early, st_end, st_good, st_lat, st_ttft, st_tpot, st_ntpot, st_last = stats[8:16]
+    n_res = ints[9]
     events = 0
     status = _PAUSED
     while True:
@@ -253,7 +257,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
         if t_next == np.inf:
             ended = 1
             continue
-        stats[5] += (t_next - t) * in_system
+        st_area += (t_next - t) * in_system
         t = t_next
         # ---- arrivals
         while i_arr < m and c_t[i_arr] <= t:
@@ -281,9 +285,9 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             resident[copy_target] = True
             if count[copy_target + 1] > 0:
                 n_miss -= 1
-            res_pos[copy_target] = ints[9]
-            res_list[ints[9]] = copy_target
-            ints[9] += 1
+            res_pos[copy_target] = n_res
+            res_list[n_res] = copy_target
+            n_res += 1
             fresh[copy_target] = True
             last_use[copy_target] = t
             copy_end = np.inf
@@ -314,25 +318,25 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                     s_done[x] = True
                     lat = t - s_arr[x]
                     ttft = s_ttft[x] - s_arr[x]
-                    stats[11] += lat
-                    stats[12] += ttft
+                    st_lat += lat
+                    st_ttft += ttft
                     hist[0, _bin(lat)] += 1
                     hist[1, _bin(ttft)] += 1
                     good = ttft <= ttft_slo
                     if gen > 1.0:
                         tpot = (t - s_ttft[x]) / (gen - 1.0)
-                        stats[13] += tpot
-                        stats[14] += 1
+                        st_tpot += tpot
+                        st_ntpot += 1
                         hist[2, _bin(tpot)] += 1
                         good = good and not tpot > tpot_slo
                     if good:
-                        stats[10] += 1
+                        st_good += 1
                     if t <= early_mark:
-                        stats[8] += 1
+                        st_early += 1
                     if t <= end_mark:
-                        stats[9] += 1
-                    if t > stats[15]:
-                        stats[15] = t
+                        st_end += 1
+                    if t > st_last:
+                        st_last = t
                     if keep_out:
                         out[1, r] = t
             while low < arrived and s_done[low & mask]:
@@ -366,13 +370,13 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                 e = best_miss - 1
                 # evict a victim if HBM is full
                 room = slots > 0
-                if ints[9] >= slots and slots > 0:
+                if n_res >= slots and slots > 0:
                     # evict by policy (the lowest key, ties to the lowest id): experts copied in and not yet
                     # run are never evicted; experts with requests waiting are spared while others can go
                     victim = -1
                     for spare_waiting in (True, False):
                         best = np.inf
-                        for i in range(ints[9]):
+                        for i in range(n_res):
                             x = res_list[i]
                             if (batch_q > 0 and x == batch_q - 1) or pinned[x] or fresh[x]:
                                 continue
@@ -388,21 +392,21 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         resident[victim] = False
                         if count[victim + 1] > 0:
                             n_miss += 1
-                        ints[9] -= 1
+                        n_res -= 1
                         pos = res_pos[victim]
-                        last = res_list[ints[9]]
+                        last = res_list[n_res]
                         res_list[pos] = last
                         res_pos[last] = pos
                         res_pos[victim] = -1
                         if fresh[victim]:  # copied in and evicted before it ran: a wasted copy
-                            stats[7] += 1
+                            st_wasted += 1
                             fresh[victim] = False
                     else:
                         room = False  # every resident expert is running, pinned or waiting for its first run
                 if room:
                     copy_target = e
                     copy_end = t + copy_time
-                    stats[2] += 1
+                    st_copies += 1
                     if not overlap:
                         server_end = copy_end  # the node waits for the copy
                         batch_len = 0
@@ -427,13 +431,13 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                 batch_q = q
                 if q == 0:
                     dur = t_router[b, 0]
-                    stats[6] += 1
+                    st_router += 1
                 else:
                     e = q - 1
                     dur = t_exec[b, 0]
-                    stats[3] += 1
+                    st_runs += 1
                     if fresh[e]:  # the first run since its copy: a miss (once per run)
-                        stats[4] += 1
+                        st_miss += 1
                         fresh[e] = False
                     last_use[e] = t
                     uses[e] += 1
@@ -444,10 +448,15 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                             out[0, batch[k]] = t
                             out[2, batch[k]] = first
                 server_end = t + dur
-                stats[1] += dur
+                st_busy += dur
     fs[0], fs[1], fs[2] = t, server_end, copy_end
     ints[0], ints[1], ints[2], ints[3], ints[4] = i_arr, arrived, done, in_system, n_active
     ints[5], ints[6], ints[7], ints[8], ints[10], ints[11] = batch_len, batch_q, copy_target, ended, low, n_miss
+    stats[1], stats[2], stats[3], stats[4], stats[5], stats[6], stats[7] = (st_busy, st_copies, st_runs, st_miss, st_area,
+                                                                          st_router, st_wasted)
+    stats[8], stats[9], stats[10], stats[11] = st_early, st_end, st_good, st_lat
+    stats[12], stats[13], stats[14], stats[15] = st_ttft, st_tpot, st_ntpot, st_last
+    ints[9] = n_res
     return status
 
 
