@@ -46,15 +46,47 @@ def _cmd_predict(args) -> int:
         from rdusim.scenarios.predict import predict_one
 
         out = predict_one(*request)
+    if args.energy:
+        out.update(_predict_energy(out, args.price_per_hour))
     if args.json:
         _print_json(out)
     elif out["fits"]:
         print(f"{out['platform']} {out['model']} {out['execution']} batch {out['batch']} tp {out['tp']}: "
               f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
               f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens")
+        if args.energy:
+            _print_energy(out)
     else:
         print(f"{out['platform']} {out['model']}: does not fit ({out['reason']})")
     return 0
+
+
+def _price(value):
+    """``--price-per-hour`` as a number (None when not given)."""
+    return None if value is None else number("price-per-hour", value, 0, 1e6, above=True, what="USD per node-hour")
+
+
+def _predict_energy(out: dict, price_per_hour) -> dict:
+    """The energy and cost keys of one prediction (rdusim.scenarios.energy); NaN where it does not fit."""
+    from rdusim.scenarios.energy import energy_arrays
+    from rdusim.scenarios.predict_light import gpu_constants
+
+    nan = float("nan")
+    e = energy_arrays(out["platform"], out["model"], out["tp"], out["execution"], [out["batch"]], [out["prompt"]],
+                      [out["gen"]], [nan if out["ttft_ms"] is None else out["ttft_ms"] / 1e3],
+                      [nan if out["decode_ms_per_token"] is None else out["decode_ms_per_token"] / 1e3],
+                      const=gpu_constants(), price_per_hour=_price(price_per_hour))
+    return {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in e.items()}
+
+
+def _print_energy(out: dict) -> None:
+    print(f"power: prefill {out['prefill_power_w']:.0f} W, decode {out['decode_power_w']:.0f} W, average "
+          f"{out['avg_power_w']:.0f} W; {out['energy_j_per_token']:.3g} J per generated token (prefill "
+          f"{out['prefill_j_per_token']:.3g} J per prompt token, decode {out['decode_j_per_token']:.3g}), "
+          f"{out['tokens_per_joule']:.3g} tokens/J; ${out['cost_usd_per_mtok']:.3g} per million tokens at "
+          f"${out['price_usd_per_hour']:.2f}/h")
+    print(f"  energy basis: {out['energy_basis']}")
+    print(f"  price basis: {out['price_basis']}")
 
 
 def _cmd_coe(args) -> int:
@@ -66,12 +98,23 @@ def _cmd_coe(args) -> int:
     for key in ("router_s", "switching_s", "execution_s", "total_s"):
         out[key.replace("_s", "_ms")] = None if out[key] is None else out[key] * 1e3
         del out[key]
+    if args.energy:
+        from rdusim.scenarios.coe_energy import coe_energy
+
+        out.update(json_safe(coe_energy(r, price_per_hour=_price(args.price_per_hour))))
     if args.json:
         _print_json(out)
     elif r.fits:
         print(f"{args.platform}, {args.experts} experts, batch {args.batch}, {args.gen} tokens ({args.profile}): "
               f"{out['total_ms']:.1f} ms = router {out['router_ms']:.1f} + switching {out['switching_ms']:.1f} "
               f"+ execution {out['execution_ms']:.1f} (expected {r.expected_misses:.2f} experts copied)")
+        if args.energy:
+            print(f"power: router {out['router_power_w']:.0f} W, switching {out['switching_power_w']:.0f} W, execution "
+                  f"{out['execution_power_w']:.0f} W, average {out['avg_power_w']:.0f} W; {out['energy_j']:.4g} J per "
+                  f"batch, {out['energy_j_per_token']:.3g} J per token; ${out['cost_usd_per_mtok']:.3g} per million "
+                  f"tokens at ${out['price_usd_per_hour']:.2f}/h")
+            print(f"  energy basis: {out['energy_basis']}")
+            print(f"  price basis: {out['price_basis']}")
     else:
         print(f"{args.platform}, {args.experts} experts: OOM ({r.reason})")
     return 0
@@ -110,6 +153,10 @@ def _cmd_serve(args) -> int:
             raise ConfigError("requests-csv", args.requests_csv, f"a writable file path ({exc.strerror})") from None
     if summary["fits"]:
         summary["light_load_floor"] = light_load_floor(args.platform, experts, max_wait, profile=args.profile)
+    if args.energy:
+        from rdusim.scenarios.coe_energy import serve_energy
+
+        summary.update(serve_energy(summary, gen=20, profile=args.profile, price_per_hour=_price(args.price_per_hour)))
     summary = json_safe(summary)
     if args.json:
         _print_json(summary)
@@ -121,6 +168,10 @@ def _cmd_serve(args) -> int:
         print(f"light-load floor {f['floor_s']:.0f} ms = router batching wait {f['router_wait_s']:.0f} + router "
               f"{f['router_s']:.0f} + expert batching wait {f['expert_wait_s']:.0f} + expert {f['expert_s']:.0f} ms; "
               f"+ {f['copy_s']:.0f} ms when the expert is not in HBM (--max-wait sets both waits)")
+        if args.energy:
+            print(f"power: average {summary['avg_power_w']:.0f} W; {summary['energy_j_per_token']:.3g} J per token, "
+                  f"${summary['cost_usd_per_mtok']:.3g} per million tokens at ${summary['price_usd_per_hour']:.2f}/h "
+                  f"({summary['energy_basis']}; price {summary['price_basis']})")
     else:
         print(f"{args.platform}, {experts} experts: OOM ({summary['reason']})")
     return 0
@@ -145,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="GPU: eager, cuda-graph, fused; SN40L: unfused, fused-so, fused-ho "
                     "(default: the fastest, fused on a GPU, fused-ho on an SN40L)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
+    pr.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
+                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
+    pr.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
+                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     pr.set_defaults(func=_cmd_predict)
     co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")
     co.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200, ...")
@@ -153,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--gen", default="20", help="output tokens per prompt (default 20)")
     co.add_argument("--profile", default="paper", help="assumption profile: paper, model, measured, measured-pageable")
     co.add_argument("--json", action="store_true", help="print one JSON object")
+    co.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
+                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
+    co.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
+                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     co.set_defaults(func=_cmd_coe)
     sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment",
                         description="Simulate serving a stream of requests on a CoE deployment (batches of up "
@@ -173,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--trace", help="replay a CSV log (arrival_s, expert) instead of Poisson arrivals")
     sv.add_argument("--requests-csv", help="write one row per request to this CSV")
     sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sv.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
+                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
+    sv.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
+                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     sv.set_defaults(func=_cmd_serve)
     sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
                    "(--models) and write a platform file usable as --platform FILE; --from-json rebuilds it from a "

@@ -98,7 +98,7 @@ def power_spec(p: Platform) -> PowerSpec:
     assumed = sorted(k.split(".", 1)[1] for k in p.assumed if k.startswith("power."))
     own = [k for k in MODEL_CONSTANTS if k in p.power and k not in assumed]
     shared = [k for k in ("memory_at_full_bandwidth",) if k not in own]
-    parts = ([f"calibrated: {', '.join(own)} ({p.name} power.fitted)"] if own else []) + \
+    parts = ([f"calibrated: {', '.join(own)} (the platform file's power.fitted)"] if own else []) + \
         ([f"calibrated: {', '.join(shared)} to Splitwise's A100 power (power_model.yaml)"] if shared else []) + \
         (["assumed: " + ", ".join(assumed)] if assumed else [])
     basis = SN40L_LABEL if p.kind == "rdu" else "; ".join(parts)
