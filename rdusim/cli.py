@@ -79,12 +79,18 @@ def _predict_energy(out: dict, price_per_hour) -> dict:
     return {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in e.items()}
 
 
+def _cost_text(out: dict) -> str:
+    price = out["price_usd_per_hour"]
+    if price is None or price != price:  # NaN: no default price for this platform
+        return "no price for this platform (give --price-per-hour)"
+    return f"${out['cost_usd_per_mtok']:.3g} per million tokens at ${price:.2f}/h"
+
+
 def _print_energy(out: dict) -> None:
     print(f"power: prefill {out['prefill_power_w']:.0f} W, decode {out['decode_power_w']:.0f} W, average "
           f"{out['avg_power_w']:.0f} W; {out['energy_j_per_token']:.3g} J per generated token (prefill "
           f"{out['prefill_j_per_token']:.3g} J per prompt token, decode {out['decode_j_per_token']:.3g}), "
-          f"{out['tokens_per_joule']:.3g} tokens/J; ${out['cost_usd_per_mtok']:.3g} per million tokens at "
-          f"${out['price_usd_per_hour']:.2f}/h")
+          f"{out['tokens_per_joule']:.3g} tokens/J; " + _cost_text(out))
     print(f"  energy basis: {out['energy_basis']}")
     print(f"  price basis: {out['price_basis']}")
 
@@ -111,8 +117,7 @@ def _cmd_coe(args) -> int:
         if args.energy:
             print(f"power: router {out['router_power_w']:.0f} W, switching {out['switching_power_w']:.0f} W, execution "
                   f"{out['execution_power_w']:.0f} W, average {out['avg_power_w']:.0f} W; {out['energy_j']:.4g} J per "
-                  f"batch, {out['energy_j_per_token']:.3g} J per token; ${out['cost_usd_per_mtok']:.3g} per million "
-                  f"tokens at ${out['price_usd_per_hour']:.2f}/h")
+                  f"batch, {out['energy_j_per_token']:.3g} J per token; " + _cost_text(out))
             print(f"  energy basis: {out['energy_basis']}")
             print(f"  price basis: {out['price_basis']}")
     else:
@@ -170,8 +175,7 @@ def _cmd_serve(args) -> int:
               f"+ {f['copy_s']:.0f} ms when the expert is not in HBM (--max-wait sets both waits)")
         if args.energy:
             print(f"power: average {summary['avg_power_w']:.0f} W; {summary['energy_j_per_token']:.3g} J per token, "
-                  f"${summary['cost_usd_per_mtok']:.3g} per million tokens at ${summary['price_usd_per_hour']:.2f}/h "
-                  f"({summary['energy_basis']}; price {summary['price_basis']})")
+                  + _cost_text(summary) + f" ({summary['energy_basis']}; price {summary['price_basis']})")
     else:
         print(f"{args.platform}, {experts} experts: OOM ({summary['reason']})")
     return 0
