@@ -54,7 +54,8 @@ def serving_policies(config: dict) -> pd.DataFrame:
             for skew in p["skews"]:
                 summary = _run(config, platform, int(p["experts"]), float(p["rate"]), float(skew), policy)
                 rows.append({"platform": platform, "experts": p["experts"], "offered_rps": p["rate"], "zipf": skew,
-                             **{k: v for k, v in summary.items() if k not in ("platform", "experts")}})
+                             **{k: v for k, v in summary.items() if k not in ("platform", "experts")},
+                             **_energy(config, {"platform": platform, **summary})})
     return pd.DataFrame(rows)
 
 
