@@ -35,8 +35,11 @@ def _energy_frame(rows):
 @pytest.mark.parametrize("name", builtin_names())
 def test_every_platform_file_has_a_power_block_with_sources(name):
     p = load_platform(name)
-    assert p.power["board_power"] > p.power["idle_power"] > 0
     raw = yaml.safe_load((PLATFORM_DIR / f"{name}.yaml").read_text())
+    assert "power" in raw, f"{name}.yaml has no power block (see examples/my-gpu.yaml)"
+    assert p.power["board_power"] > p.power["idle_power"] > 0
+    if p.devices > 1:
+        assert "node_overhead_power" in p.power, f"{name}.yaml gives no node_overhead_power_W"
     block = raw["power"]
     sources = block["sources"]
     for part in ("published", "assumed", "fitted"):
