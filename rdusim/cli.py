@@ -161,7 +161,8 @@ def _cmd_serve(args) -> int:
     if args.energy:
         from rdusim.scenarios.coe_energy import serve_energy
 
-        summary.update(serve_energy(summary, gen=20, profile=args.profile, price_per_hour=_price(args.price_per_hour)))
+        summary.update(serve_energy(summary, gen=20, profile=args.profile,  # simulate()'s 20 tokens per request
+                                    price_per_hour=_price(args.price_per_hour)))
     summary = json_safe(summary)
     if args.json:
         _print_json(summary)
