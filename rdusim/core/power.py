@@ -97,7 +97,7 @@ def power_spec(p: Platform) -> PowerSpec:
             raise ConfigError(f"{p.name}.power.fitted.{name}_fraction", v, "a fraction in (0, 1]")
     assumed = sorted(k.split(".", 1)[1] for k in p.assumed if k.startswith("power."))
     own = [k for k in MODEL_CONSTANTS if k in p.power and k not in assumed]
-    shared = [k for k in ("memory_at_full_bandwidth",) if k not in own]
+    shared = [k for k in ("memory_at_full_bandwidth",) if k not in p.power]
     parts = ([f"calibrated: {', '.join(own)} (the platform file's power.fitted)"] if own else []) + \
         ([f"calibrated: {', '.join(shared)} to Splitwise's A100 power (power_model.yaml)"] if shared else []) + \
         (["assumed: " + ", ".join(assumed)] if assumed else [])
