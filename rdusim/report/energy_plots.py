@@ -62,7 +62,7 @@ def plot_energy(table2: pd.DataFrame, footprint: pd.DataFrame, outputs: list[str
     ax.text(x[-1] + 0.45, spec.node_limit_w / 1e3, " assumed\n node max", fontsize=7, va="center")
     ax.set_xticks(x, [SCENARIO_LABELS[s] for s in scenarios])
     ax.set_xlim(-0.6, len(scenarios) - 0.1)
-    ax.set_ylim(0, None)
+    ax.set_ylim(0, 1.45 * np.nanmax(table2["breakeven_sn40l_node_w"]) / 1e3)  # room for the legend above the marks
     ax.set_ylabel("SN40L node power at equal energy per token (kW)")
     ax.set_title("(b) break-even: SN40L wins on energy below these powers", fontsize=10)
     ax.legend(fontsize=6.5, loc="upper left", ncol=2)
