@@ -25,7 +25,9 @@ from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.units import UNIT_FACTORS, split_unit, to_si
 
 KINDS = ("rdu", "gpu")
-TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node", "power")
+TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node", "power", "default_stack")
+# The serving stack (rdusim/data/stacks) a platform runs when a prediction names none and its file names none.
+DEFAULT_STACK = {"gpu": "nemo-2023", "rdu": "kernels"}
 MAX_DEVICES = 4096
 # Every value a platform file may carry: SI field name -> SI unit. A key is the field name plus a unit
 # suffix of that unit (``hbm_bandwidth`` + ``_GBps``); anything else is an error naming the nearest key.
@@ -35,6 +37,7 @@ DEVICE_FIELDS: dict[str, str] = {
     # GPUs (published, and measured by rdusim calibrate-gpu)
     "nvlink_bandwidth": "bytes/s", "hbm_copy": "bytes/s", "gemm_bf16": "FLOP/s", "launch_eager": "s",
     "launch_graph": "s", "h2d_pinned": "bytes/s", "h2d_pageable": "bytes/s", "sm_clock": "Hz",
+    "gemm_model": "FLOP/s", "allreduce_bus": "bytes/s",  # model-shaped GEMM rate; all-reduce bus bandwidth
     # SN40L sockets
     "pcus": "1", "pmus": "1", "sram": "bytes", "clock": "Hz", "pmu_bandwidth": "bytes/s", "simd_lanes": "1",
     "simd_stages": "1", "ddr_capacity": "bytes", "ddr_bandwidth": "bytes/s", "p2p_bandwidth": "bytes/s",
@@ -75,6 +78,7 @@ class Platform:
     curves: dict = field(default_factory=dict)
     power: dict[str, float] = field(default_factory=dict)
     power_sources: dict[str, str] = field(default_factory=dict)
+    default_stack: str = ""     # stack of a prediction that names none (``default_stack`` in the file)
 
     def dev(self, key: str) -> float:
         """Per-device value ``key`` (SI); a clear error if this platform lacks it."""
@@ -241,9 +245,11 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
             raise ConfigError(f"{where}.device_file", ref, f"a {kind} device file (it is kind {base.kind})")
         device, assumed, curves = dict(base.device), set(base.assumed), base.curves
         base_power, base_sources = dict(base.power), dict(base.power_sources)
+        inherited_stack = base.default_stack
     else:
         device, assumed = _spec_block(data, "device", where)
         curves = (data.get("device") or {}).get("curves") or {}
+        inherited_stack = DEFAULT_STACK[kind]
         if not isinstance(curves, dict):
             raise ConfigError(f"{where}.device.curves", curves, "a mapping of measured sweeps")
         base_power, base_sources = {}, {}
@@ -258,6 +264,9 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
                               f"at most node_max_power_W - devices x board_power_W = "
                               f"{power['node_max_power'] - devices * power['board_power']:g} W")
     node, node_assumed = _spec_block(data, "node", where)
+    default_stack = data.get("default_stack", inherited_stack)
+    if not isinstance(default_stack, str) or not default_stack:
+        raise ConfigError(f"{where}.default_stack", default_stack, "a stack name (rdusim/data/stacks) or a stack .yaml path")
     if "hbm_capacity" not in device:
         raise ConfigError(f"{where}.device.published.hbm_capacity_GB", None, "a capacity in GB")
     return Platform(
@@ -272,4 +281,5 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         curves=curves,
         power=power,
         power_sources=power_sources,
+        default_stack=default_stack,
     )

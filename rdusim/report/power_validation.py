@@ -57,6 +57,7 @@ def _splitwise_times() -> pd.DataFrame:
     out = rows.copy()
     out["predicted_ttft_ms"] = pred["ttft_ms"].to_numpy()
     out["predicted_decode_ms"] = pred["decode_ms_per_token"].to_numpy()
+    out["stack"] = pred["stack"].to_numpy() if "stack" in pred else None
     share = out["prompt_time"] / (out["prompt_time"] + (out["gen"] - 1) * out["token_time"])
     out["split"] = np.where(share < FIT_PROMPT_SHARE, "fitted", "reported (prompt >= 10% of the request)")
     return out
@@ -70,11 +71,12 @@ def _splitwise_predicted(**constants) -> pd.DataFrame:
     spec = replace(power_spec(load_platform("dgx-a100")), **constants)
     prefill_w = np.full(len(out), np.nan)
     decode_w = np.full(len(out), np.nan)
-    for (model, tp), g in out.groupby(["model", "tp"], sort=False):
+    for (model, tp, stack), g in out.groupby(["model", "tp", "stack"], sort=False, dropna=False):
         at = g.index.to_numpy()
         prefill_w[at], decode_w[at] = device_pass_powers(
             spec, "gpu", model, int(tp), "fused", g["batch"].to_numpy(), g["prompt"].to_numpy(), g["gen"].to_numpy(),
-            g["predicted_ttft_ms"].to_numpy() / 1e3, g["predicted_decode_ms"].to_numpy() / 1e3, const)
+            g["predicted_ttft_ms"].to_numpy() / 1e3, g["predicted_decode_ms"].to_numpy() / 1e3, const,
+            None if not isinstance(stack, str) else stack)
     t_p, t_d = out["predicted_ttft_ms"], out["predicted_decode_ms"] * out["gen"]
     out["predicted_prefill_w"] = prefill_w
     out["predicted_decode_w"] = decode_w
@@ -113,7 +115,7 @@ def calibrate_h100_memory_weight() -> float:
     r = pred.iloc[0]
     powers = [device_pass_powers(replace(spec, memory_at_full_bandwidth=m), "gpu", a["model"], 1, r["execution"],
                                  [r["batch"]], [r["prompt"]], [r["gen"]], [r["ttft_ms"] / 1e3],
-                                 [r["decode_ms_per_token"] / 1e3], const)[1][0] for m in (0.0, 1.0)]
+                                 [r["decode_ms_per_token"] / 1e3], const, r.get("stack"))[1][0] for m in (0.0, 1.0)]
     return round(float((a["decode_w"] - powers[0]) / (powers[1] - powers[0])), 3)
 
 

@@ -30,6 +30,7 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.power import device_power_w, node_power_w, power_spec
+from rdusim.core.stacks import load_stack
 
 PRICES_FILE = DATA_DIR / "prices.yaml"
 BF16 = 2
@@ -95,29 +96,36 @@ def pass_work(model: str, tp: int, batch, prompt, gen) -> tuple[np.ndarray, np.n
 
 
 def device_pass_powers(spec, kind: str, model: str, tp: int, mode: str, batch, prompt, gen, ttft_s, decode_s,
-                       const=None) -> tuple[np.ndarray, np.ndarray]:
+                       const=None, stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(prefill_w, decode_w)``: the power of one busy device of the ``tp`` during the prompt pass and
-    during a decode step (:func:`pass_work` over the pass's kernel time: a GPU's pass time less the
-    mode's runtime work per pass and per request when ``const`` is given)."""
+    during a decode step (:func:`pass_work` over the pass's kernel time: a GPU's pass time less its
+    serving stack's runtime work per pass and per request, :class:`rdusim.core.stacks.Stack`; without a
+    ``stack``, the mode's engine work of ``const`` when it is given)."""
     ttft, dec = np.asarray(ttft_s, dtype=float), np.asarray(decode_s, dtype=float)
+    b = np.asarray(batch, dtype=float)
     pf, pb, df, db = pass_work(model, tp, batch, prompt, gen)
-    if kind == "gpu" and const is not None:
-        step = step_overhead(mode, const, np.asarray(batch, dtype=float))
+    if kind == "gpu" and stack is not None:
+        st = load_stack(stack)
+        step = st.pass_time(b, tp)
+        ttft, dec = ttft - step - st.request_time(b, np.asarray(prompt, dtype=float)), dec - step
+    elif kind == "gpu" and const is not None:
+        step = step_overhead(mode, const, b)
         ttft, dec = ttft - step - request_overhead(mode, const), dec - step
     return device_power_w(spec, pf, pb, ttft), device_power_w(spec, df, db, dec)
 
 
 def energy_arrays(platform: str, model: str, tp: int, mode: str, batch, prompt, gen, ttft_s, decode_s,
-                  const=None, price_per_hour: float | None = None) -> dict[str, np.ndarray]:
+                  const=None, price_per_hour: float | None = None, stack: str | None = None) -> dict[str, np.ndarray]:
     """Energy and cost columns (:data:`ENERGY_COLUMNS`) of rows of one (platform, model, tp, mode) group
     from their predicted prompt-pass time ``ttft_s`` and mean decode-step time ``decode_s`` (arrays;
-    NaN where a row does not fit). ``const``: the GPU constants of the prediction (its engine overheads)."""
+    NaN where a row does not fit). ``const``: the GPU constants of the prediction; ``stack``: its serving
+    stack (the runtime work taken off the kernel time)."""
     p = load_platform(platform)
     spec = power_spec(p)
     b = np.asarray(batch, dtype=float)
     length, g = np.asarray(prompt, dtype=float), np.asarray(gen, dtype=float)
     ttft, dec = np.asarray(ttft_s, dtype=float), np.asarray(decode_s, dtype=float)
-    dev_p, dev_d = device_pass_powers(spec, p.kind, model, tp, mode, b, length, g, ttft, dec, const)
+    dev_p, dev_d = device_pass_powers(spec, p.kind, model, tp, mode, b, length, g, ttft, dec, const, stack)
     p_prefill = node_power_w(spec, tp, dev_p)
     p_decode = node_power_w(spec, tp, dev_d)
     e_prefill = p_prefill * ttft
@@ -152,11 +160,14 @@ def add_energy(frame, constants=None, price_per_hour: float | None = None):
         raise ConfigError("frame columns", missing, "a frame returned by rdusim.scenarios.predict.predict")
     df = frame.reset_index(drop=True)
     cols = {c: np.full(len(df), np.nan, dtype=object if c.endswith("basis") else float) for c in ENERGY_COLUMNS}
-    for (platform, model, tp, mode), group in df.groupby(["platform", "model", "tp", "execution"], sort=False):
+    keys = ["platform", "model", "tp", "execution"] + (["stack"] if "stack" in df else [])
+    for combo, group in df.groupby(keys, sort=False):
+        platform, model, tp, mode = combo[:4]
         at = group.index.to_numpy()
         out = energy_arrays(platform, model, int(tp), mode, group["batch"].to_numpy(), group["prompt"].to_numpy(),
                             group["gen"].to_numpy(), group["ttft_ms"].to_numpy() / 1e3,
-                            group["decode_ms_per_token"].to_numpy() / 1e3, const=constants, price_per_hour=price_per_hour)
+                            group["decode_ms_per_token"].to_numpy() / 1e3, const=constants, price_per_hour=price_per_hour,
+                            stack=combo[4] if len(combo) > 4 else None)
         for c in ENERGY_COLUMNS:
             cols[c][at] = out[c]
     for c in ENERGY_COLUMNS:
