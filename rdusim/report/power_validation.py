@@ -144,16 +144,17 @@ def public_points() -> list[dict]:
 
 def public_table() -> pd.DataFrame:
     """Predicted vs public measurements (never fitted): board power of one GPU in decode, or energy per
-    generated token, at the source's model, batch and lengths (``fused`` engine model)."""
+    generated token, at the source's model, batch and lengths, under the stack of the source's engine."""
     pts = public_points()
     frame = pd.DataFrame([{"platform": p["platform"], "model": p["model"], "batch": p["batch"], "tp": 1,
-                           "prompt": p["prompt"], "gen": p["gen"], "execution": "fused"} for p in pts])
+                           "prompt": p["prompt"], "gen": p["gen"], "stack": p["stack"]} for p in pts])
     pred = add_energy(predict(frame, GpuConstants.load()), GpuConstants.load())
     rows = []
     for p, (_, r) in zip(pts, pred.iterrows()):
         value = r["decode_power_w"] if p["metric"] == "decode_board_power_w" else r[p["metric"]]
         rows.append({"source": p["source"], "url": p["url"], "gpu": p["gpu"], "platform": p["platform"],
                      "model": p["model"], "measured_model": p["measured_model"], "engine": p["engine"],
+                     "stack": p["stack"],
                      "batch": p["batch"], "metric": p["metric"], "measured": p["value"], "predicted": float(value),
                      "rel_err": float(value) / p["value"] - 1, "basis": "predicted (never fitted)", "note": p["note"]})
     return pd.DataFrame(rows)
