@@ -124,10 +124,22 @@ def test_decode_draws_less_than_prefill_and_nothing_passes_the_board_limit(platf
 
 
 def test_sn40l_node_decode_below_prefill_at_batch_1_and_every_socket_below_its_limit():
-    out = _energy_frame([{"platform": "sn40l-node", "model": "llama2-7b", "batch": 1, "tp": 8}]).iloc[0]
+    """Kernel time (stack kernels): the passes themselves, without the runtime's request set-up."""
+    out = _energy_frame([{"platform": "sn40l-node", "model": "llama2-7b", "batch": 1, "tp": 8,
+                          "stack": "kernels"}]).iloc[0]
     spec = power_spec(load_platform("sn40l-node"))
     assert out["decode_power_w"] < out["prefill_power_w"] <= spec.node_limit_w
     assert out["energy_basis"].startswith("assumed")
+
+
+def test_a_stacks_request_set_up_draws_idle_power():
+    """sambaflow-2024 spends its per-request set-up before the first pass: the node idles through it."""
+    served, kernels = (_energy_frame([{"platform": "sn40l-node", "model": "llama2-7b", "tp": 8, "stack": s}]).iloc[0]
+                       for s in ("sambaflow-2024", "kernels"))
+    spec = power_spec(load_platform("sn40l-node"))
+    assert served["ttft_ms"] > kernels["ttft_ms"]
+    assert spec.node_idle_w < served["prefill_power_w"] < kernels["prefill_power_w"]
+    assert served["decode_power_w"] == pytest.approx(kernels["decode_power_w"], rel=1e-9)  # kernel-time activity
 
 
 def test_device_power_is_idle_plus_the_activity_share_of_the_range():

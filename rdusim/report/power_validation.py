@@ -73,7 +73,7 @@ def _splitwise_predicted(**constants) -> pd.DataFrame:
     decode_w = np.full(len(out), np.nan)
     for (model, tp, stack), g in out.groupby(["model", "tp", "stack"], sort=False, dropna=False):
         at = g.index.to_numpy()
-        prefill_w[at], decode_w[at] = device_pass_powers(
+        prefill_w[at], decode_w[at], _ = device_pass_powers(
             spec, "gpu", model, int(tp), "fused", g["batch"].to_numpy(), g["prompt"].to_numpy(), g["gen"].to_numpy(),
             g["predicted_ttft_ms"].to_numpy() / 1e3, g["predicted_decode_ms"].to_numpy() / 1e3, const,
             None if not isinstance(stack, str) else stack)

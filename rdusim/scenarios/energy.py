@@ -9,7 +9,8 @@ writes; activations stay on chip in the fused modes and are not counted). Its de
 pass time less an engine's runtime work per pass and per request (``fused`` mode,
 :func:`baselines.gpu.step_overhead`). That runtime work sits between kernels microseconds to a
 millisecond apart, shorter than a GPU's clock and power management reacts to, so the whole pass is
-taken to draw the power of its kernels. The node adds its idle devices and its overheads
+taken to draw the power of its kernels; a stack's set-up per request (before the first pass) is taken
+at the node's idle power, and ``prefill_power_w`` is the average over the time to first token. The node adds its idle devices and its overheads
 (:func:`rdusim.core.power.node_power_w`). Energy = power x time, phase by phase.
 
 Cost: the platform's price per node-hour (``rdusim/data/prices.yaml``: published cloud list prices with
@@ -96,22 +97,26 @@ def pass_work(model: str, tp: int, batch, prompt, gen) -> tuple[np.ndarray, np.n
 
 
 def device_pass_powers(spec, kind: str, model: str, tp: int, mode: str, batch, prompt, gen, ttft_s, decode_s,
-                       const=None, stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(prefill_w, decode_w)``: the power of one busy device of the ``tp`` during the prompt pass and
-    during a decode step (:func:`pass_work` over the pass's kernel time: a GPU's pass time less its
+                       const=None, stack: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(prefill_w, decode_w, request_s)``: the power of one busy device of the ``tp`` during the prompt
+    pass and during a decode step (:func:`pass_work` over the pass's kernel time: the pass time less its
     serving stack's runtime work per pass and per request, :class:`rdusim.core.stacks.Stack`; without a
-    ``stack``, the mode's engine work of ``const`` when it is given)."""
+    ``stack``, a GPU mode's engine work of ``const`` when it is given), and the request's set-up time
+    before its first pass (in the time to first token; the node idles through it)."""
     ttft, dec = np.asarray(ttft_s, dtype=float), np.asarray(decode_s, dtype=float)
     b = np.asarray(batch, dtype=float)
     pf, pb, df, db = pass_work(model, tp, batch, prompt, gen)
-    if kind == "gpu" and stack is not None:
+    request = np.zeros_like(ttft)
+    if stack is not None:  # GPU engines and the SN40L runtime (sambaflow stacks) alike
         st = load_stack(stack)
         step = st.pass_time(b, tp)
-        ttft, dec = ttft - step - st.request_time(b, np.asarray(prompt, dtype=float)), dec - step
+        request = request + st.request_time(b, np.asarray(prompt, dtype=float))
+        ttft, dec = ttft - step - request, dec - step
     elif kind == "gpu" and const is not None:
         step = step_overhead(mode, const, b)
-        ttft, dec = ttft - step - request_overhead(mode, const), dec - step
-    return device_power_w(spec, pf, pb, ttft), device_power_w(spec, df, db, dec)
+        request = request + request_overhead(mode, const)
+        ttft, dec = ttft - step - request, dec - step
+    return device_power_w(spec, pf, pb, ttft), device_power_w(spec, df, db, dec), request
 
 
 def energy_arrays(platform: str, model: str, tp: int, mode: str, batch, prompt, gen, ttft_s, decode_s,
@@ -125,8 +130,10 @@ def energy_arrays(platform: str, model: str, tp: int, mode: str, batch, prompt, 
     b = np.asarray(batch, dtype=float)
     length, g = np.asarray(prompt, dtype=float), np.asarray(gen, dtype=float)
     ttft, dec = np.asarray(ttft_s, dtype=float), np.asarray(decode_s, dtype=float)
-    dev_p, dev_d = device_pass_powers(spec, p.kind, model, tp, mode, b, length, g, ttft, dec, const, stack)
-    p_prefill = node_power_w(spec, tp, dev_p)
+    dev_p, dev_d, request = device_pass_powers(spec, p.kind, model, tp, mode, b, length, g, ttft, dec, const, stack)
+    request = np.minimum(request, ttft)
+    # the prompt phase: the request's set-up with the node idle, then the prompt pass
+    p_prefill = (node_power_w(spec, tp, dev_p) * (ttft - request) + spec.node_idle_w * request) / ttft
     p_decode = node_power_w(spec, tp, dev_d)
     e_prefill = p_prefill * ttft
     e_decode = p_decode * dec * g
