@@ -33,11 +33,12 @@ COE_ENERGY_KEYS = ("router_power_w", "switching_power_w", "execution_power_w", "
 
 @clears_with_gpu_constants
 @lru_cache(maxsize=4096)
-def run_power_w(platform: str, model: str, tp: int, batch: int, prompt: int, gen: int, execution: str) -> tuple[float, float]:
+def run_power_w(platform: str, model: str, tp: int, batch: int, prompt: int, gen: int, execution: str,
+                stack: str | None = None) -> tuple[float, float]:
     """``(prefill_power_w, avg_power_w)`` of the node while ``model`` runs one batch (``rdusim predict``
-    with ``--energy``); NaN when it does not fit."""
-    row = pd.DataFrame([{"platform": platform, "model": model, "batch": batch, "tp": tp, "prompt": prompt,
-                         "gen": gen, "execution": execution}])
+    with ``--energy``, under ``stack`` when given); NaN when it does not fit."""
+    request = {"platform": platform, "model": model, "batch": batch, "tp": tp, "prompt": prompt, "gen": gen}
+    row = pd.DataFrame([{**request, "stack": stack} if stack else {**request, "execution": execution}])
     out = add_energy(predict(row), gpu_constants()).iloc[0]
     return float(out["prefill_power_w"]), float(out["avg_power_w"])
 
@@ -63,10 +64,11 @@ def coe_energy(lat: CoELatency, dep: CoEDeployment | None = None, price_per_hour
     if not lat.fits:
         return out
     tp = min(dep.tensor_parallel, p.devices)
-    mode = load_profile(lat.profile).execution(p)
+    prof = load_profile(lat.profile)
+    mode, stack = prof.execution(p), prof.stack(p)
     sub_batch = max(1, int(round(lat.batch / max(lat.expected_distinct_experts, 1.0))))
-    router_w = run_power_w(lat.platform, dep.router_model, tp, lat.batch, dep.prompt_tokens, 1, mode)[0]
-    exec_w = run_power_w(lat.platform, dep.expert_model, tp, sub_batch, dep.prompt_tokens, lat.gen, mode)[1]
+    router_w = run_power_w(lat.platform, dep.router_model, tp, lat.batch, dep.prompt_tokens, 1, mode, stack)[0]
+    exec_w = run_power_w(lat.platform, dep.expert_model, tp, sub_batch, dep.prompt_tokens, lat.gen, mode, stack)[1]
     copy_w = copy_power_w(lat.platform, lat.profile, tp)
     energy = router_w * lat.router_s + copy_w * lat.switching_s + exec_w * lat.execution_s
     tokens = lat.batch * lat.gen
@@ -95,10 +97,11 @@ def serve_energy(summary: dict, gen: int, profile: str = "paper", dep: CoEDeploy
     if not summary.get("fits"):
         return out
     tp = min(dep.tensor_parallel, p.devices)
-    mode = load_profile(profile).execution(p)
+    prof = load_profile(profile)
+    mode, stack = prof.execution(p), prof.stack(p)
     mean_batch = summary["requests"] / max(summary["expert_batches"], 1)
     batch = int(min(max_batch, max(1, round(mean_batch))))
-    busy_w = run_power_w(platform, dep.expert_model, tp, batch, prompt or dep.prompt_tokens, gen, mode)[1]
+    busy_w = run_power_w(platform, dep.expert_model, tp, batch, prompt or dep.prompt_tokens, gen, mode, stack)[1]
     util = min(1.0, float(summary["utilisation"]))
     power = nodes * (util * busy_w + (1.0 - util) * spec.node_idle_w)
     tokens_per_s = nodes * summary["throughput_rps"] * gen
