@@ -270,3 +270,14 @@ def sample_distinct_experts(experts: int, top_k: int, batch: int, popularity=Non
         picks = np.searchsorted(edges, u, side="right") - 1
         total += np.unique(np.minimum(picks, experts - 1)).size
     return total / samples
+
+
+def busy_devices(experts: int, top_k: int, devices: int, batch) -> float:
+    """Expected devices holding at least one touched expert when the ``experts`` of a layer are split
+    evenly over ``devices`` (expert parallelism) and each of ``batch`` tokens picks ``top_k`` uniformly:
+    a token misses one device with probability ``prod_j (E - E/w - j) / (E - j)`` over its k picks."""
+    per = experts / devices
+    miss = 1.0
+    for j in range(top_k):
+        miss *= max(0.0, (experts - per - j) / (experts - j))
+    return devices * (1.0 - miss ** float(batch))
