@@ -7,7 +7,7 @@ import os
 import sys
 
 from benchmarks.models import load_models, param_count
-from benchmarks.moe import active_param_count, load_moe_models
+from benchmarks.moe import active_param_count, is_moe, load_moe_models
 from benchmarks.moe import param_count as moe_param_count
 from rdusim import __version__
 from rdusim.core.checks import json_safe, number, whole
@@ -49,7 +49,7 @@ def _cmd_predict(args) -> int:
     extensions = {k: getattr(args, k) for k in ("precision", "kv_precision", "hot_experts_in_hbm", "draft",
                                                  "draft_tokens", "acceptance") if getattr(args, k) is not None}
     # a GPU row with a cached template: numpy only, no numba or pandas (dense BF16 rows only)
-    out = None if extensions else predict_one_light(*request)
+    out = None if extensions or is_moe(args.model) else predict_one_light(*request)
     if out is None:  # an SN40L row, a GPU template not built yet (built and cached now), MoE, FP8, a draft
         from rdusim.scenarios.predict import predict_one
 

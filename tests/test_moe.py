@@ -1,0 +1,212 @@
+"""Mixture-of-experts models, number formats and speculative decoding (issue 21)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.moe import (
+    active_param_count,
+    busy_devices,
+    expected_distinct_experts,
+    get_moe_model,
+    inclusion_probabilities,
+    kv_bytes_per_token,
+    load_moe_models,
+    param_count,
+    sample_distinct_experts,
+    zipf_popularity,
+)
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import builtin_names, load_platform
+from rdusim.core.precision import gemm_peak
+from rdusim.scenarios.closed_form import predict_closed_form
+from rdusim.scenarios.predict import predict, predict_one
+from rdusim.scenarios.speculative import step_time_per_token, tokens_per_verify
+
+MOE = list(load_moe_models())
+
+
+# ------------------------------------------------------------------------------- the zoo
+@pytest.mark.parametrize("name", MOE)
+def test_parameter_counts_match_published_totals_and_active(name):
+    m = get_moe_model(name)
+    assert param_count(m) == pytest.approx(m.reference_params, rel=0.01)
+    assert active_param_count(m) == pytest.approx(m.reference_active_params, rel=0.01)
+
+
+def test_required_names_and_deepseek_layout():
+    assert {"mixtral-8x7b", "mixtral-8x22b", "deepseek-v3"} <= set(MOE)
+    d = get_moe_model("deepseek-v3")
+    assert (d.dense_layers, d.experts, d.top_k, d.shared_experts, d.attention) == (3, 256, 8, 1, "mla")
+
+
+def test_mla_kv_bytes_are_the_latent_and_rope_key():
+    d = get_moe_model("deepseek-v3")
+    assert kv_bytes_per_token(d) == 61 * (512 + 64) * 2 == 70272
+    # the same model with full multi-head K and V (128 heads x 128) would cache 57x more
+    assert 2 * 61 * 128 * 128 * 2 / kv_bytes_per_token(d) == pytest.approx(56.9, abs=0.1)
+    assert kv_bytes_per_token(get_moe_model("mixtral-8x7b")) == 2 * 32 * 8 * 128 * 2
+    assert kv_bytes_per_token(d, 1.0) == 70272 / 2  # FP8 KV cache
+
+
+# ------------------------------------------------------------------------------- experts touched
+def test_expected_distinct_experts_limits_and_growth():
+    e = expected_distinct_experts(256, 8, np.array([1, 8, 64, 512, 100000]))
+    assert e[0] == pytest.approx(8.0)
+    assert np.all(np.diff(e) > 0) and e[-1] == pytest.approx(256.0)
+    assert expected_distinct_experts(8, 2, 2) == pytest.approx(8 * (1 - (6 / 8) ** 2))
+
+
+@pytest.mark.parametrize("popularity", [None, "zipf"])
+@pytest.mark.parametrize("experts,top_k,batch", [(256, 8, 16), (8, 2, 3), (128, 8, 64)])
+def test_expected_distinct_experts_against_sampling(experts, top_k, batch, popularity):
+    p = zipf_popularity(experts, 1.0) if popularity else None
+    exact = expected_distinct_experts(experts, top_k, batch, p)
+    sampled = sample_distinct_experts(experts, top_k, batch, p, samples=3000, seed=1)
+    assert sampled == pytest.approx(exact, rel=0.01)
+
+
+def test_inclusion_probabilities_sum_to_top_k_and_cap_at_one():
+    q = inclusion_probabilities(8, 2, zipf_popularity(8, 2.0))
+    assert q.sum() == pytest.approx(2.0) and q.max() <= 1.0 and q[0] == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="popularity"):
+        inclusion_probabilities(8, 2, [1.0, -1] + [1] * 6)
+
+
+def test_busy_devices():
+    assert busy_devices(8, 2, 8, 1) == pytest.approx(2.0)          # one token, two experts, two GPUs
+    assert busy_devices(256, 8, 8, 10000) == pytest.approx(8.0)
+
+
+# ------------------------------------------------------------------------------- every platform
+@pytest.mark.parametrize("name", MOE)
+def test_moe_predicts_or_says_why_on_every_platform(name):
+    rows = []
+    for platform in builtin_names():
+        devices = load_platform(platform).devices
+        rows.append({"platform": platform, "model": name, "tp": devices, "batch": 4})
+    out = predict(pd.DataFrame(rows))
+    for _, r in out.iterrows():
+        if r["fits"]:
+            assert math.isfinite(r["decode_ms_per_token"]) and r["decode_ms_per_token"] > 0, r["platform"]
+            assert r["tokens_per_s_per_user"] == pytest.approx(1e3 / r["decode_ms_per_token"])
+        else:
+            assert "GB" in r["reason"], r["platform"]
+    assert out["precision"].eq("bf16").all()
+
+
+def test_expert_bytes_grow_with_batch_until_every_expert_is_read():
+    hbm = [predict_closed_form("dgx-h200", "deepseek-v3", b, 8, 128, 128, "fused", "fp8")["decode_hbm_bytes"]
+           for b in (1, 4, 16, 64, 256)]
+    assert np.all(np.diff(hbm) > 0)
+    # at batch 1, 8 of 256 experts: the expert part is a small share of all the experts' bytes
+    assert hbm[0] < 0.25 * hbm[-1]
+
+
+def test_sn40l_hot_experts_in_hbm_move_bytes_from_ddr():
+    r = {h: predict_closed_form("sn40l-node", "deepseek-v3", 8, 8, 128, 128, "fused-ho", hot_experts_in_hbm=h)
+         for h in (0, 40, 80)}
+    assert r[0]["decode_ddr_bytes"] > r[40]["decode_ddr_bytes"] > r[80]["decode_ddr_bytes"]
+    assert r[0]["decode_s"] > r[40]["decode_s"] > r[80]["decode_s"]
+    too_many = predict_closed_form("sn40l-node", "deepseek-v3", 8, 8, 128, 128, "fused-ho", hot_experts_in_hbm=200)
+    assert not too_many["fits"] and "hot_experts_in_hbm 200" in too_many["reason"]
+    default = predict_closed_form("sn40l-node", "deepseek-v3", 8, 8, 128, 128, "fused-ho")
+    assert 0 < default["hot_experts_in_hbm"] < 256  # as many as fit: BF16 DeepSeek-V3 does not fit 8 sockets' HBM
+
+
+# ------------------------------------------------------------------------------- precision
+def test_fp8_on_h100_halves_weight_bytes_and_doubles_the_gemm_ceiling():
+    h100 = load_platform("h100-sxm")
+    assert gemm_peak(h100, "fp8") / gemm_peak(h100, "bf16") == pytest.approx(2.0, rel=0.01)
+    bf16 = predict_one("dgx-h100", "llama2-70b", tp=8)
+    fp8 = predict_one("dgx-h100", "llama2-70b", tp=8, precision="fp8")
+    assert fp8["weight_bytes"] / bf16["weight_bytes"] == pytest.approx(0.5, abs=0.01)
+    assert (bf16["precision"], fp8["precision"]) == ("bf16", "fp8")
+    assert 0.5 < fp8["decode_ms_per_token"] / bf16["decode_ms_per_token"] < 0.9
+    # a compute-bound prompt pass (8 x 2048 tokens) takes about half as long at twice the GEMM rate
+    long_bf16 = predict_one("h100-sxm", "llama2-7b", batch=8, prompt=2048, gen=16, precision="bf16", kv_precision="bf16")
+    long_fp8 = predict_one("h100-sxm", "llama2-7b", batch=8, prompt=2048, gen=16, precision="fp8")
+    assert long_fp8["ttft_ms"] / long_bf16["ttft_ms"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_int4_weight_only_streams_a_quarter_at_the_bf16_rate():
+    h100 = load_platform("h100-sxm")
+    assert gemm_peak(h100, "int4") == gemm_peak(h100, "bf16")
+    r = predict_one("h100-sxm", "llama2-7b", precision="int4")
+    assert r["weight_bytes"] / predict_one("h100-sxm", "llama2-7b")["weight_bytes"] == pytest.approx(0.27, abs=0.02)
+
+
+@pytest.mark.parametrize("platform,model,tp", [("dgx-h100", "llama2-70b", 8), ("sn40l-node", "llama2-70b", 8),
+                                               ("h100-sxm", "llama2-7b", 1)])
+def test_closed_form_agrees_with_the_graph_path_on_dense_bf16(platform, model, tp):
+    graph = predict_one(platform, model, tp=tp)
+    closed = predict_closed_form(platform, model, 1, tp, 128, 128, graph["execution"])
+    assert closed["decode_s"] * 1e3 == pytest.approx(graph["decode_ms_per_token"], rel=0.05)
+    assert closed["ttft_s"] * 1e3 == pytest.approx(graph["ttft_ms"], rel=0.15)
+
+
+def test_every_row_names_its_precision():
+    out = predict(pd.DataFrame({"platform": ["h100-sxm", "dgx-h100"], "model": ["llama2-7b", "mixtral-8x7b"],
+                                "tp": [1, 8]}))
+    assert list(out["precision"]) == ["bf16", "bf16"] and list(out["kv_precision"]) == ["bf16", "bf16"]
+    dense = predict(pd.DataFrame({"platform": ["h100-sxm"], "model": ["llama2-7b"]}))
+    assert dense.loc[0, "precision"] == "bf16"
+    assert dense.loc[0, "tokens_per_s_per_user"] == pytest.approx(1e3 / dense.loc[0, "decode_ms_per_token"])
+
+
+# ------------------------------------------------------------------------------- speculative decoding
+def test_tokens_per_verify_formula():
+    assert tokens_per_verify(4, 0.8) == pytest.approx((1 - 0.8**5) / 0.2) == pytest.approx(3.3616)
+    assert tokens_per_verify(4, 1.0) == 5.0
+    assert tokens_per_verify(4, 0.0) == 1.0
+    assert step_time_per_token(1.0, 10.0, 4, 1.0) == pytest.approx(14.0 / 5.0)
+
+
+def test_speculative_row_is_k_draft_steps_plus_one_verify_pass():
+    base = dict(platform="sn40l-node", model="llama2-70b", tp=8)
+    spec = predict_one(**base, draft="llama2-7b", draft_tokens=3, acceptance=0.7)
+    draft = predict_one("sn40l-node", "llama2-7b", tp=8)
+    verify = predict_one(**base, batch=4)
+    tau = (1 - 0.7**4) / 0.3
+    assert spec["tokens_per_verify"] == pytest.approx(tau)
+    assert spec["decode_ms_per_token"] == pytest.approx((3 * draft["decode_ms_per_token"] + verify["decode_ms_per_token"]) / tau)
+    plain = predict_one(**base)
+    assert spec["tokens_per_s_per_user"] > plain["tokens_per_s_per_user"]
+    assert (spec["draft"], spec["draft_tokens"], spec["acceptance"]) == ("llama2-7b", 3, 0.7)
+
+
+# ------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(precision="fp9"), "precision: got 'fp9'; allowed: bf16, fp8, int8, int4"),
+    (dict(kv_precision="int4"), "kv_precision: got 'int4'; allowed: bf16, fp8, int8"),
+    (dict(platform="dgx-a100", precision="fp8"), "precision: got 'fp8'; allowed: one that dgx-a100 supports"),
+    (dict(hot_experts_in_hbm=3), "hot_experts_in_hbm: got 3; allowed: only for a mixture-of-experts model"),
+    (dict(model="deepseek-v3", hot_experts_in_hbm=3), "hot_experts_in_hbm: got 3; allowed: only on an SN40L platform"),
+    (dict(platform="sn40l-node", model="deepseek-v3", hot_experts_in_hbm=300),
+     "hot_experts_in_hbm: got 300; allowed: a whole number from 0 to 256"),
+    (dict(platform="sn40l-node", model="deepseek-v3", hot_experts_in_hbm=-1), "hot_experts_in_hbm: got -1"),
+    (dict(draft="nope"), "draft: got 'nope'; allowed: llama2-7b"),
+    (dict(draft="llama2-70b"), "draft: got 'llama2-70b'; allowed: a smaller model than the target"),
+    (dict(draft="llama2-7b", draft_tokens=0), "draft_tokens: got 0; allowed: a whole number from 1 to 64"),
+    (dict(draft="llama2-7b", acceptance=1.5), "acceptance: got 1.5; allowed: a finite number >= 0 and <= 1"),
+    (dict(model="mixtral-8x7b", execution="eager"), "execution: got 'eager'; allowed: for a mixture-of-experts"),
+    (dict(model="mixtral-8x7b", tp=16, platform="dgx-h100"), "tp: got 16; allowed: 1 to 8"),
+    (dict(model="qwen3-235b-a22b", tp=3, platform="dgx-h100"), "tp: got 3; allowed: a divisor of qwen3-235b-a22b.heads"),
+    (dict(model="mixtral-8x7b", prompt=40000), "prompt + gen: got 40128; allowed: at most 32,768 tokens"),
+])
+def test_new_errors_name_the_field(kwargs, message):
+    request = dict(platform="dgx-h100", model="llama2-70b", tp=8)
+    request.update(kwargs)
+    with pytest.raises(ConfigError) as err:
+        predict_one(**request)
+    assert str(err.value).startswith(message)
+
+
+def test_frame_errors_name_the_row():
+    frame = pd.DataFrame({"platform": ["h100-sxm", "h100-sxm"], "model": ["llama2-7b", "mixtral-8x7b"],
+                          "precision": ["bf16", "fp4"]})
+    with pytest.raises(ConfigError, match=r"^row 1: precision: got 'fp4'"):
+        predict(frame)
