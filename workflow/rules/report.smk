@@ -40,6 +40,8 @@ REPORT_TABLES = {
                          "Serving: HBM cache policies vs routing skew"),
     "serving_cost": ("results/tables/serving_cost.csv", "Serving simulation", "serving_cost.rst",
                      "Serving: nodes needed for a target load"),
+    "coe_vs_moe": ("results/tables/coe_vs_moe.csv", "Beyond the article: CoE vs MoE", "coe_vs_moe.rst",
+                   "CoE vs MoE on the three tiers: latency, throughput and where the weights live"),
     "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
                "Every claim of the article: paper, reproduced, pass or fail"),
 }
