@@ -53,10 +53,12 @@ import yaml
 
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform, load_platform
+from rdusim.core.stacks import load_stack
 from rdusim.core.units import to_si
 
 GPU_MODES = ("eager", "cuda-graph", "fused")
 CONSTANTS_FILE = Path(__file__).parent / "data" / "gpu_constants.yaml"
+ENGINE_STACK = "nemo-2023"  # the stack whose runtime work the calibration fits (engine_* constants)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ def _load_constants(path: str) -> GpuConstants:
     si: dict[str, float] = {}
     for block in ("fitted", "derived", "assumed"):
         si.update(to_si(raw.get(block) or {}, f"gpu_constants.{block}"))
+    # NeMo 2023's runtime work lives in its stack file; the calibration fits it as engine_* constants.
+    nemo = load_stack(ENGINE_STACK)
+    for key, value in (("engine_request", nemo.request), ("engine_step", nemo.step),
+                       ("engine_sequence_step", nemo.sequence_step)):
+        si.setdefault(key, value)
     names = [f.name for f in fields(GpuConstants)]
     missing = set(names) - set(si)
     if missing:

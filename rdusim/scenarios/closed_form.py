@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 import yaml
 
-from baselines.gpu import GpuDevice, request_overhead, step_overhead
+from baselines.gpu import GpuDevice
 from benchmarks.models import ModelConfig, decoder_layer_params, get_model, load_models
 from benchmarks.moe import (
     MoeConfig,
@@ -55,7 +55,7 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import gemm_peak, kv_precision, weight_precision
-from rdusim.scenarios.predict_light import gpu_constants
+from rdusim.core.stacks import Stack, load_stack, resolve_stack
 from rdusim.sn40l.chip import RduChip
 
 LAYER_MODEL_FILE = DATA_DIR / "layer_model.yaml"
@@ -243,9 +243,13 @@ class PassCost:
 
 
 def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_prec: str, tokens_per_seq: int,
-              batch: int, context: int, placement: Placement, popularity=None, const=None) -> PassCost:
+              batch: int, context: int, placement: Placement, popularity=None, const=None,
+              stack: Stack | None = None) -> PassCost:
     """Time of one pass on one of ``tp`` devices: a decode step (``tokens_per_seq`` 1, ``context`` cached
-    positions) or a prompt pass (``tokens_per_seq`` = prompt, causal over itself)."""
+    positions) or a prompt pass (``tokens_per_seq`` = prompt, causal over itself), with the serving
+    stack's runtime work per pass, per collective and (prompt pass) per request
+    (:class:`rdusim.core.stacks.Stack`; default: ``kernels``, none)."""
+    stack = stack or load_stack("kernels")
     a = arch_of(model)
     p = load_platform(platform)
     c = layer_constants()
@@ -284,6 +288,10 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
     hbm_total = a.layers * (attn_w + attn_kv) + a.dense_layers * mlp_w + a.moe_layers * (exp_fixed + exp_hot) + head_w
     ddr_total = a.moe_layers * exp_cold
     flops_total = a.layers * attn_flops + a.dense_layers * mlp_flops + a.moe_layers * exp_flops + head_flops
+    # collectives per pass: an all-reduce after attention, and after a dense MLP or two all-to-alls around experts
+    collectives = (a.dense_layers * 2 + a.moe_layers * 3) if tp > 1 else 0
+    runtime = float(stack.pass_time(batch, tp, collectives)) + (
+        float(stack.request_time(batch, tokens_per_seq)) if prefill else 0.0)
     if p.kind == "gpu":
         dev = GpuDevice.from_platform(p, const)
         fixed, gemm_bf16, bw = dev.rates(mode)
@@ -295,10 +303,7 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
         kernels = (a.dense_layers * c["gpu_kernels_dense_layer"] + a.moe_layers * (
             c["gpu_kernels_moe_layer"] + (c["gpu_kernels_shared_experts"] if a.shared_experts else 0)) + 2)
         t_head = max(head_flops / gemm_bf16, head_w / bw)
-        total = (a.layers * t_attn + a.dense_layers * t_dense + a.moe_layers * t_moe + t_head + kernels * fixed
-                 + step_overhead(mode, dev_const(const), batch))
-        if prefill:
-            total += request_overhead(mode, dev_const(const))
+        total = a.layers * t_attn + a.dense_layers * t_dense + a.moe_layers * t_moe + t_head + kernels * fixed + runtime
         return PassCost(total, touched, hbm_total, ddr_total, flops_total)
     chip = RduChip.from_platform(p)
     peak = gemm_peak(p, precision)
@@ -323,17 +328,15 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
     exp_flops_busy = exp_flops * tp * load_share if a.experts else 0.0
     t_moe_layer += kernel(exp_flops_busy, rows_per_expert, exp_hot, exp_cold, share_a2a * routed_act, lat_allreduce / 2)
     t_head = kernel(head_flops, batch, f * head_w, (1 - f) * head_w, 0.0, 0.0)
-    total = a.dense_layers * t_dense_layer + a.moe_layers * t_moe_layer + t_head
+    total = a.dense_layers * t_dense_layer + a.moe_layers * t_moe_layer + t_head + runtime
     return PassCost(total, touched, hbm_total, ddr_total, flops_total)
 
 
-def dev_const(const):
-    return gpu_constants(const)
-
-
 # ------------------------------------------------------------------------------- one request
-def check_closed_form(platform: str, model: str, tp: int, mode: str | None, precision: str, kv_prec: str) -> str:
-    """Validate what only the closed-form rows have; returns the execution mode (the platform's best by default)."""
+def check_closed_form(platform: str, model: str, tp: int, mode: str | None, precision: str, kv_prec: str,
+                      stack: str | None = None) -> tuple[str, str]:
+    """Validate what only the closed-form rows have; returns ``(execution, stack)``: the stack's execution,
+    else the platform's default stack's (:func:`rdusim.core.stacks.resolve_stack`), else its fastest."""
     p = load_platform(platform)
     if not known_model(model):
         raise ConfigError("model", model, ", ".join(list(load_models()) + list(load_moe_models())))
@@ -344,16 +347,17 @@ def check_closed_form(platform: str, model: str, tp: int, mode: str | None, prec
         raise ConfigError("tp", tp, f"1 to {p.devices} (devices of {p.name})")
     _check_tp(arch_of(model), tp)
     modes = CLOSED_FORM_MODES[p.kind]
-    mode = modes[-1] if mode in (None, "", "best") else mode
+    key, _, resolved = resolve_stack(p.kind, p.default_stack, mode, stack)
+    mode = resolved or modes[-1]
     if mode not in modes:
         raise ConfigError("execution", mode, f"for a mixture-of-experts or non-BF16 row on {p.kind} platforms: "
                           + ", ".join(modes) + " (the closed-form layer model has no per-operator eager or unfused cost)")
-    return mode
+    return mode, key
 
 
 def predict_closed_form(platform: str, model: str, batch: int, tp: int, prompt: int, gen: int, mode: str,
                         precision: str = "bf16", kv_prec: str = "bf16", hot_experts_in_hbm: int | None = None,
-                        popularity=None, const=None) -> dict:
+                        popularity=None, const=None, stack: str | None = None) -> dict:
     """One request through the closed-form model: ``ttft_s``, ``decode_s`` (mean step at context L + G/2),
     ``fits``, ``reason``, ``weight_bytes``, and the placement: per-device weight bytes in HBM and DDR,
     KV bytes, hot experts per layer, expected routed experts touched per layer and decode step."""
@@ -371,8 +375,9 @@ def predict_closed_form(platform: str, model: str, batch: int, tp: int, prompt: 
     del wb
     if not pl.fits:
         return out
-    ttft = pass_cost(platform, model, tp, mode, precision, kv_prec, prompt, batch, prompt, pl, popularity, const)
-    dec = pass_cost(platform, model, tp, mode, precision, kv_prec, 1, batch, prompt + gen // 2, pl, popularity, const)
+    s = load_stack(stack) if stack else load_stack(check_closed_form(platform, model, tp, mode, precision, kv_prec)[1])
+    ttft = pass_cost(platform, model, tp, mode, precision, kv_prec, prompt, batch, prompt, pl, popularity, const, s)
+    dec = pass_cost(platform, model, tp, mode, precision, kv_prec, 1, batch, prompt + gen // 2, pl, popularity, const, s)
     out.update(ttft_s=ttft.time_s, decode_s=dec.time_s, experts_touched=dec.experts_touched if a.experts else 0.0,
                decode_hbm_bytes=dec.hbm_bytes, decode_ddr_bytes=dec.ddr_bytes)
     return out

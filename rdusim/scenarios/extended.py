@@ -38,7 +38,7 @@ from rdusim.scenarios.speculative import (
 )
 
 EXTENSION_COLUMNS = ("precision", "kv_precision", "hot_experts_in_hbm", "draft", "draft_tokens", "acceptance")
-BASE_COLUMNS = ("platform", "model", "batch", "tp", "prompt", "gen", "execution")
+BASE_COLUMNS = ("platform", "model", "batch", "tp", "prompt", "gen", "execution", "stack")
 
 
 def _missing(v) -> bool:
@@ -61,7 +61,8 @@ def _fill(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = df[col].astype(object).where(df[col].notna(), DEFAULT_PRECISION) if col in df else DEFAULT_PRECISION
     for col in ("hot_experts_in_hbm", "draft", "draft_tokens", "acceptance"):
         df[col] = df[col].astype(object).where(df[col].notna(), None) if col in df else None
-    df["execution"] = df["execution"].astype(object).where(df["execution"].notna(), None)
+    for col in ("execution", "stack"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
 
 
@@ -76,13 +77,14 @@ def _closed_row(r: dict, i: int, constants) -> dict:
                 raise ConfigError("hot_experts_in_hbm", hot, f"only for a mixture-of-experts model ({r['model']} is dense)")
         if load_platform(str(r["platform"])) and not known_model(r["model"]):
             check_row(r["platform"], r["model"], 1, 1, 1, 1, None)  # the dense zoo's error, listing every model
-        mode = check_closed_form(str(r["platform"]), r["model"], sizes["tp"], r["execution"], r["precision"],
-                                 r["kv_precision"])
+        mode, stack = check_closed_form(str(r["platform"]), r["model"], sizes["tp"], r["execution"], r["precision"],
+                                        r["kv_precision"], r["stack"])
         res = predict_closed_form(str(r["platform"]), r["model"], sizes["batch"], sizes["tp"], sizes["prompt"],
-                                  sizes["gen"], mode, r["precision"], r["kv_precision"], hot, const=constants)
+                                  sizes["gen"], mode, r["precision"], r["kv_precision"], hot, const=constants,
+                                  stack=stack)
     except ConfigError as err:
         raise ConfigError(where + err.field, err.given, err.allowed) from None
-    return {"execution": mode, "ttft_ms": res["ttft_s"] * 1e3, "decode_ms_per_token": res["decode_s"] * 1e3,
+    return {"execution": mode, "stack": stack, "ttft_ms": res["ttft_s"] * 1e3, "decode_ms_per_token": res["decode_s"] * 1e3,
             "weight_bytes": res["weight_bytes"], "fits": res["fits"], "reason": res["reason"],
             "experts_touched": res["experts_touched"], "hot_experts_in_hbm": res["hot_experts_in_hbm"]}
 
@@ -120,6 +122,7 @@ def predict_extended(frame: pd.DataFrame, constants, dense) -> pd.DataFrame:
     out["fits"] = np.ones(n, dtype=bool)
     out["reason"] = np.full(n, "", dtype=object)
     execution = df["execution"].to_numpy(dtype=object).copy()
+    stacks = df["stack"].to_numpy(dtype=object).copy()
     hot = df["hot_experts_in_hbm"].to_numpy(dtype=object).copy()
     if (~closed).any():
         part = df.loc[~closed, list(BASE_COLUMNS)]
@@ -135,6 +138,7 @@ def predict_extended(frame: pd.DataFrame, constants, dense) -> pd.DataFrame:
         for k in ("ttft_ms", "decode_ms_per_token", "weight_bytes", "fits", "reason"):
             out[k][idx] = res[k].to_numpy()
         execution[idx] = res["execution"].to_numpy()
+        stacks[idx] = res["stack"].to_numpy()
         out["experts_touched"][idx] = 0.0
     records = df.to_dict("records")
     for i in np.flatnonzero(closed):
@@ -142,8 +146,10 @@ def predict_extended(frame: pd.DataFrame, constants, dense) -> pd.DataFrame:
         for k in ("ttft_ms", "decode_ms_per_token", "weight_bytes", "fits", "reason", "experts_touched"):
             out[k][i] = r[k]
         execution[i] = r["execution"]
+        stacks[i] = r["stack"]
         hot[i] = r["hot_experts_in_hbm"]
     df["execution"] = execution
+    df["stack"] = stacks
     if df["hot_experts_in_hbm"].notna().any() or any(v is not None for v in hot):
         df["hot_experts_in_hbm"] = hot
     for k, v in out.items():
