@@ -201,9 +201,10 @@ DECODE_POINTS = [(1, 1), (2, 1), (1, 2), (2, 2), (3, 5), (5, 17)]
 
 
 @lru_cache(maxsize=None)
-def rdu_chip(platform: str) -> RduChip:
-    """The SN40L socket of an RDU platform (cached per platform name)."""
-    return RduChip.from_platform(platform)
+def rdu_chip(platform: str, tp: int = 1) -> RduChip:
+    """The SN40L socket of an RDU platform in a group of ``tp`` sockets (cached per platform name and tp;
+    tp changes only the all-reduce links of a group that spans two halves of a system)."""
+    return RduChip.from_platform(platform, int(tp))
 
 
 @lru_cache(maxsize=None)
@@ -256,7 +257,7 @@ def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, m
 def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, stack: Stack):
     """``(ttft_s, decode_s, fits, reason)`` of SN40L rows that pass the closed-form memory check: kernel
     time plus the stack's runtime work (per request, per pass, per all-reduce; none for ``kernels``)."""
-    chip = rdu_chip(platform)
+    chip = rdu_chip(platform, tp)
     batch = rows["batch"].to_numpy()
     prompt = rows["prompt"].to_numpy()
     ok_p, why_p, ttft = rdu_passes(chip, model, "prefill", batch, prompt, tp, mode)
