@@ -305,7 +305,7 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
         t_head = max(head_flops / gemm_bf16, head_w / bw)
         total = a.layers * t_attn + a.dense_layers * t_dense + a.moe_layers * t_moe + t_head + kernels * fixed + runtime
         return PassCost(total, touched, hbm_total, ddr_total, flops_total)
-    chip = RduChip.from_platform(p)
+    chip = RduChip.from_platform(p, tp)
     peak = gemm_peak(p, precision)
     ho = mode == "fused-ho"
     launch = chip.ho_launch if ho else chip.so_launch
