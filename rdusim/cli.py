@@ -54,7 +54,8 @@ def _cmd_predict(args) -> int:
     extensions = {k: getattr(args, k) for k in ("precision", "kv_precision", "hot_experts_in_hbm", "draft",
                                                  "draft_tokens", "acceptance") if getattr(args, k) is not None}
     # a GPU row with a cached template: numpy only, no numba or pandas (dense BF16 rows only)
-    out = None if extensions or is_moe(args.model) else predict_one_light(*request)
+    dense_light = not extensions and not is_moe(args.model) and str(args.batch).strip().lower() != "max"
+    out = predict_one_light(*request) if dense_light else None
     if out is None:  # an SN40L row, a GPU template not built yet (built and cached now), MoE, FP8, a draft
         from rdusim.scenarios.predict import predict_one
 
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--platform", required=True, help="platform name (rdusim list) or a platform .yaml path")
     pr.add_argument("--model", required=True, help="model name (rdusim list) or a path to a Hugging Face config.json "
                     "(dense Llama, Mistral, Falcon, BLOOM, GPT-NeoX decoders; read offline)")
-    pr.add_argument("--batch", default=1, help="sequences per batch (default 1)")
+    pr.add_argument("--batch", default=1, help="sequences per batch (default 1); max: the largest batch that fits")
     pr.add_argument("--tp", default=1, help="tensor-parallel devices (default 1)")
     pr.add_argument("--prompt", default=128, help="prompt tokens L (default 128)")
     pr.add_argument("--gen", default=128, help="generated tokens G (default 128)")

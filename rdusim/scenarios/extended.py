@@ -229,3 +229,19 @@ def _speculative(df: pd.DataFrame, rows: np.ndarray, constants, dense) -> None:
     df.loc[rows, "draft_tokens"] = k
     df.loc[rows, "acceptance"] = a
     df.loc[rows, "tokens_per_verify"] = tokens_per_verify(k, a)
+
+
+def largest_batch(fits, limit: int = SIZE_LIMITS["batch"]) -> int:
+    """The largest batch ``b`` in 1..limit with ``fits(b)`` true (0 when none): doubling, then bisection.
+    Memory need grows with the batch, so ``fits`` is true up to some batch and false beyond it. This is
+    how ``--batch max`` (a maximum-throughput configuration) is resolved."""
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while hi <= limit and fits(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo

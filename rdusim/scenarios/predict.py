@@ -40,7 +40,7 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.core.stacks import Stack, load_stack
-from rdusim.scenarios.extended import EXTENSION_COLUMNS, predict_extended
+from rdusim.scenarios.extended import EXTENSION_COLUMNS, largest_batch, predict_extended
 from rdusim.scenarios.predict_light import (  # noqa: F401 - re-exported: the light half of this module
     BEST_MODE,
     DEFAULTS,
@@ -393,6 +393,10 @@ def predict_one(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: 
         if key not in EXTENSION_COLUMNS:
             raise ConfigError("predict_one argument", key, ", ".join(EXTENSION_COLUMNS))
     extensions = {k: v for k, v in extensions.items() if v is not None}
+    if isinstance(batch, str) and batch.strip().lower() == "max":  # a maximum-throughput configuration
+        def fits(b):
+            return predict_one(platform, model, b, tp, prompt, gen, execution, stack, constants, **extensions)["fits"]
+        request["batch"] = max(1, largest_batch(fits))
     if extensions or is_moe(model):
         return _one_extended(request, extensions, constants)
     check_row(**request)  # errors without the row number of a frame

@@ -38,3 +38,18 @@ rule coe_vs_moe_figure:
         "results/benchmarks/coe_vs_moe_figure.tsv"
     script:
         "../scripts/coe_vs_moe_figure.py"
+
+
+rule public_checks:
+    output:
+        "results/validation/public_checks.csv",
+    params:
+        code=CODE_VERSION,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/public_checks.log",
+    benchmark:
+        "results/benchmarks/public_checks.tsv"
+    script:
+        "../scripts/public_checks.py"
