@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from benchmarks.hf_config import is_moe_config, moe_fields, read_config
 from rdusim.core.checks import check_keys, nearest
 from rdusim.core.errors import ConfigError
 
@@ -127,13 +128,42 @@ def load_moe_models(path: str | None = None) -> dict[str, MoeConfig]:
     return models
 
 
+CONFIG_SUFFIX = ".json"
+
+
 def is_moe(name) -> bool:
-    """Whether ``name`` is a model of the MoE zoo."""
+    """Whether ``name`` is a model of the MoE zoo, or a path to a mixture-of-experts config.json."""
+    if isinstance(name, str) and name.endswith(CONFIG_SUFFIX):
+        stamp = _stamp(name)
+        return stamp is not None and _is_moe_file(str(Path(name).resolve()), stamp)
     return isinstance(name, str) and name in load_moe_models()
 
 
+def _stamp(name: str):
+    try:
+        return Path(name).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=64)
+def _is_moe_file(resolved: str, stamp: int) -> bool:
+    try:
+        return is_moe_config(read_config(resolved))
+    except ConfigError:
+        return False  # the dense reader reports what is wrong with the file
+
+
+@lru_cache(maxsize=64)
+def _config_moe(name: str, resolved: str, stamp: int) -> MoeConfig:
+    return MoeConfig(name=name, **moe_fields(read_config(resolved), Path(name).name))
+
+
 def get_moe_model(name: str) -> MoeConfig:
-    """The MoE zoo model called ``name``; a clear error listing the known names otherwise."""
+    """The MoE zoo model called ``name``, or the model of a mixture-of-experts config.json at path
+    ``name`` (:func:`benchmarks.hf_config.moe_fields`); a clear error listing the known names otherwise."""
+    if isinstance(name, str) and name.endswith(CONFIG_SUFFIX) and _stamp(name) is not None:
+        return _config_moe(name, str(Path(name).resolve()), _stamp(name))
     models = load_moe_models()
     if name not in models:
         raise ConfigError("model", name, ", ".join(models) + (nearest(name, models) if isinstance(name, str) else ""))
@@ -275,9 +305,19 @@ def sample_distinct_experts(experts: int, top_k: int, batch: int, popularity=Non
 def busy_devices(experts: int, top_k: int, devices: int, batch) -> float:
     """Expected devices holding at least one touched expert when the ``experts`` of a layer are split
     evenly over ``devices`` (expert parallelism) and each of ``batch`` tokens picks ``top_k`` uniformly:
-    a token misses one device with probability ``prod_j (E - E/w - j) / (E - j)`` over its k picks."""
+    a token misses one device with probability ``prod_j (E - E/w - j) / (E - j)`` over its k picks. With
+    more devices than experts (``w`` a multiple of ``E``), each expert is split over ``w / E`` devices, all
+    busy when it is touched."""
+    if devices >= experts:
+        return devices / experts * expected_distinct_experts(experts, top_k, batch)
     per = experts / devices
     miss = 1.0
     for j in range(top_k):
         miss *= max(0.0, (experts - per - j) / (experts - j))
     return devices * (1.0 - miss ** float(batch))
+
+
+@lru_cache(maxsize=None)
+def moe_names() -> tuple[str, ...]:
+    """Names of the MoE zoo (a tuple, for vectorised membership tests of frame columns)."""
+    return tuple(load_moe_models())

@@ -1,7 +1,9 @@
 """Mixture-of-experts models, number formats and speculative decoding (issue 21)."""
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ from benchmarks.moe import (
     expected_distinct_experts,
     get_moe_model,
     inclusion_probabilities,
+    is_moe,
     kv_bytes_per_token,
     load_moe_models,
     param_count,
@@ -210,3 +213,73 @@ def test_frame_errors_name_the_row():
                           "precision": ["bf16", "fp4"]})
     with pytest.raises(ConfigError, match=r"^row 1: precision: got 'fp4'"):
         predict(frame)
+
+
+# ------------------------------------------------------------------------------- config.json
+CONFIGS = Path(__file__).parent / "data" / "hf_configs"
+
+
+@pytest.mark.parametrize("file,zoo", [("mixtral-8x7b.json", "mixtral-8x7b"), ("deepseek-v3.json", "deepseek-v3"),
+                                      ("qwen3-235b-a22b.json", "qwen3-235b-a22b")])
+def test_moe_config_json_reads_as_the_zoo_entry(file, zoo):
+    path = str(CONFIGS / file)
+    assert is_moe(path)
+    m, ref = get_moe_model(path), get_moe_model(zoo)
+    assert param_count(m) == param_count(ref)
+    assert active_param_count(m, True) == active_param_count(ref, True)
+    assert kv_bytes_per_token(m) == kv_bytes_per_token(ref)
+    r = predict_one("dgx-h200", path, tp=8, precision="fp8")
+    assert r["decode_ms_per_token"] == pytest.approx(predict_one("dgx-h200", zoo, tp=8, precision="fp8")["decode_ms_per_token"])
+
+
+def test_moe_config_json_errors_name_the_field(tmp_path):
+    cfg = json.loads((CONFIGS / "deepseek-v3.json").read_text())
+    cfg.pop("kv_lora_rank")
+    (tmp_path / "bad.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match=r"^model: got|bad.json.kv_lora_rank: got None"):
+        predict_one("dgx-h200", str(tmp_path / "bad.json"), tp=8)
+
+
+def test_busy_devices_with_more_devices_than_experts():
+    assert busy_devices(8, 2, 16, 1) == pytest.approx(4.0)  # two experts, each split over two devices
+
+
+# ------------------------------------------------------------------------------- public checks, max batch
+def test_public_checks_one_fitted_acceptance_and_405b_within_15_percent():
+    from rdusim.report.speculative import fit_acceptance, load_checks, public_checks_table
+    from rdusim.scenarios.speculative import speculative_defaults
+
+    assert sum(r["role"] == "fit" for r in load_checks()) == 1
+    a, rate = fit_acceptance()
+    assert a == pytest.approx(speculative_defaults()["acceptance"], abs=1e-3)  # the packaged value is the fit
+    assert rate == pytest.approx(457, rel=0.01)
+    t = public_checks_table().set_index("id")
+    assert t.loc["sn40l16_llama31_70b_spec", "basis"].startswith("calibrated")
+    assert t.loc["sn40l16_llama31_405b_spec", "basis"] == "predicted"
+    assert abs(t.loc["sn40l16_llama31_405b_spec", "error"]) < 0.15
+    r1 = t.loc["sn40l16_deepseek_r1_bf16"]
+    assert r1["fits"] and r1["predicted_tokens_per_s_per_user"] > 0 and np.isnan(r1["published_tokens_per_s_per_user"])
+
+
+def test_batch_max_is_the_largest_batch_that_fits():
+    from rdusim.scenarios.extended import largest_batch
+
+    assert largest_batch(lambda b: b <= 37) == 37
+    assert largest_batch(lambda b: False) == 0
+    best = predict_one("h100-sxm", "llama2-7b", batch="max", prompt=1024, gen=1024)
+    assert best["fits"] and not predict_one("h100-sxm", "llama2-7b", batch=best["batch"] + 1, prompt=1024, gen=1024)["fits"]
+
+
+def test_cli_precision_and_draft(tmp_path):
+    import subprocess
+    import sys
+
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rdusim.cli", "predict", *a], capture_output=True, text=True)  # noqa: E731
+    bad = run("--platform", "dgx-a100", "--model", "llama2-70b", "--tp", "8", "--precision", "fp8")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "dgx-a100" in bad.stderr
+    ok = run("--platform", "dgx-h100", "--model", "mixtral-8x7b", "--tp", "8", "--precision", "fp8", "--json")
+    out = json.loads(ok.stdout)
+    assert ok.returncode == 0 and out["precision"] == "fp8" and out["tokens_per_s_per_user"] > 0
+    spec = run("--platform", "sn40l-node", "--model", "llama2-70b", "--tp", "8", "--draft", "llama2-7b",
+               "--draft-tokens", "3", "--acceptance", "0.7", "--json")
+    assert json.loads(spec.stdout)["tokens_per_verify"] == pytest.approx((1 - 0.7**4) / 0.3)

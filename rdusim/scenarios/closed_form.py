@@ -134,9 +134,11 @@ def known_model(model) -> bool:
 
 
 def _check_tp(a: Arch, tp: int) -> None:
-    for field, total in (("heads", a.heads), ("vocab", a.vocab)) + ((("experts", a.experts),) if a.experts else ()):
+    for field, total in (("heads", a.heads), ("vocab", a.vocab)):
         if total % tp:
             raise ConfigError("tp", tp, f"a divisor of {a.name}.{field} = {total}")
+    if a.experts and a.experts % tp and tp % a.experts:
+        raise ConfigError("tp", tp, f"a divisor or a multiple of {a.name}.experts = {a.experts} (expert parallelism)")
 
 
 @dataclass

@@ -316,7 +316,7 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     formats the closed-form layer model (:mod:`rdusim.scenarios.closed_form`). The ``execution`` and
     ``stack`` columns of the result name what each row used. Invalid rows raise :class:`ConfigError`
     naming the row and field."""
-    if "model" in frame and (any(c in frame for c in EXTENSION_COLUMNS) or frame["model"].map(is_moe).any()):
+    if "model" in frame and (any(c in frame for c in EXTENSION_COLUMNS) or any(map(is_moe, pd.unique(frame["model"])))):
         return predict_extended(frame, constants, _predict_dense)
     out = _predict_dense(frame, constants)
     out["precision"] = DEFAULT_PRECISION
