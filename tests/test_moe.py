@@ -283,3 +283,83 @@ def test_cli_precision_and_draft(tmp_path):
     spec = run("--platform", "sn40l-node", "--model", "llama2-70b", "--tp", "8", "--draft", "llama2-7b",
                "--draft-tokens", "3", "--acceptance", "0.7", "--json")
     assert json.loads(spec.stdout)["tokens_per_verify"] == pytest.approx((1 - 0.7**4) / 0.3)
+
+
+# ------------------------------------------------------------------------------- more error messages
+ENTRY = {"source": "x", "reference_params": 1e9, "reference_active_params": 1e8, "active_counts_embedding": True,
+         "layers": 4, "hidden": 64, "heads": 4, "kv_heads": 2, "vocab": 100, "ffn": 128, "dense_layers": 0,
+         "experts": 8, "top_k": 2, "shared_experts": 0, "expert_ffn": 32, "attention": "gqa", "tied_embeddings": False}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"attention": "mqa"}, "m.attention: got 'mqa'; allowed: gqa, mla"),
+    ({"attention": "mla"}, "m.kv_lora_rank: got 0; allowed: a whole number > 0 with attention: mla"),
+    ({"top_k": 9}, "m.top_k: got 9; allowed: 1 to experts (8)"),
+    ({"dense_layers": 4}, "m.dense_layers: got 4; allowed: 0 to 3"),
+    ({"kv_heads": 3}, "m.kv_heads: got 3; allowed: a divisor of heads (4)"),
+    ({"experts": 0}, "m.experts: got 0; allowed: a whole number >= 1"),
+    ({"expert_fnn": 3}, "m.expert_fnn: got 'expert_fnn'; allowed: one of"),
+    ({"reference_params": "many"}, "m.reference_params: got 'many'; allowed: a number"),
+])
+def test_moe_zoo_file_errors(tmp_path, change, message):
+    import yaml
+
+    path = tmp_path / "moe.yaml"
+    path.write_text(yaml.safe_dump({"m": {**ENTRY, **change}}))
+    with pytest.raises(ConfigError) as err:
+        load_moe_models(str(path))
+    assert str(err.value).startswith(message)
+
+
+def test_tp_must_divide_or_be_a_multiple_of_the_experts():
+    from dataclasses import replace
+
+    from rdusim.scenarios.closed_form import _check_tp, arch_of
+
+    six = replace(arch_of("mixtral-8x7b"), experts=6)
+    with pytest.raises(ConfigError, match=r"^tp: got 4; allowed: a divisor or a multiple of mixtral-8x7b.experts = 6"):
+        _check_tp(six, 4)
+    _check_tp(six, 2)
+    _check_tp(arch_of("mixtral-8x7b"), 16)  # 16 sockets, 8 experts: each split over two
+
+
+def test_unknown_predict_one_argument():
+    with pytest.raises(ConfigError, match=r"^predict_one argument: got 'precison'"):
+        predict_one("h100-sxm", "llama2-7b", precison="fp8")
+
+
+def test_qwen3_config_with_dense_layers_is_refused(tmp_path):
+    cfg = json.loads((CONFIGS / "qwen3-235b-a22b.json").read_text())
+    cfg["mlp_only_layers"] = [0, 1]
+    (tmp_path / "q.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match=r"^q.json.mlp_only_layers: got \[0, 1\]"):
+        get_moe_model(str(tmp_path / "q.json"))
+
+
+# ------------------------------------------------------------------------------- property
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ANY = st.one_of(st.integers(-3, 5000), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4), st.none())
+
+
+@settings(max_examples=60)
+@given(platform=st.sampled_from(builtin_names()), model=st.sampled_from(MOE + ["llama2-7b"]),
+       tp=st.sampled_from([1, 2, 4, 8, 16, 3]), batch=st.one_of(st.integers(1, 4096), ANY),
+       prompt=st.integers(1, 9000), gen=st.integers(1, 4000),
+       precision=st.sampled_from(["bf16", "fp8", "int8", "int4", "fp4"]), kv=st.sampled_from(["bf16", "fp8", "int4"]),
+       hot=st.one_of(st.none(), st.integers(-1, 300)), draft=st.sampled_from([None, "llama2-7b", "mixtral-8x7b"]),
+       acceptance=st.one_of(st.none(), st.floats(-0.5, 1.5)))
+def test_extended_rows_give_a_result_or_one_clear_error(platform, model, tp, batch, prompt, gen, precision, kv, hot,
+                                                       draft, acceptance):
+    try:
+        r = predict_one(platform, model, batch=batch, tp=tp, prompt=prompt, gen=gen, precision=precision,
+                        kv_precision=kv, hot_experts_in_hbm=hot, draft=draft, acceptance=acceptance)
+    except ConfigError as err:
+        assert "\n" not in str(err) and "allowed" in str(err)
+        return
+    if r["fits"]:
+        for key in ("ttft_ms", "decode_ms_per_token", "total_ms", "tokens_per_s_per_user"):
+            assert math.isfinite(r[key]) and r[key] > 0, key
+    else:
+        assert r["reason"]
