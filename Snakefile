@@ -64,6 +64,7 @@ rule all:
         "results/tables/serving_load.csv",
         expand("results/figures/{fig}.{ext}", fig=["serving_load", "serving_policies", "serving_cost"], ext=["png", "svg"]),
         "results/tables/coe_vs_moe.csv",
+        "results/tables/moe_hot_experts.csv",
         "results/validation/public_checks.csv",
         expand("results/figures/coe_vs_moe.{ext}", ext=["png", "svg"]),
         "results/tables/sweep_default.csv",

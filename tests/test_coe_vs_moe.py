@@ -35,3 +35,15 @@ def test_dgx_rows_that_do_not_fit_say_why(table):
     assert bad[bad.kind == "CoE"].reason.str.contains("148").all()
     h200_fp8 = dgx[(dgx.platform == "dgx-h200") & (dgx.kind == "MoE") & (dgx.precision == "fp8")]
     assert h200_fp8.fits.all() and (h200_fp8.tokens_per_s_node > 0).all()
+
+
+def test_hot_experts_in_hbm_effect_table():
+    from rdusim.report.moe_tables import hot_experts_effect
+
+    cfg = {"moe_hot_experts": {"platforms": ["sn40l-node"], "model": "deepseek-v3", "precision": "bf16", "batches": [8],
+                               "hot": [0, 32, "max"], "zipf": [0.0, 1.0], "prompt": 128, "gen": 16}}
+    t = hot_experts_effect(cfg)
+    for _, g in t.groupby("zipf"):
+        assert np.all(np.diff(g.decode_ms_per_token) < 0) and np.all(np.diff(g.ddr_GB_per_step_per_socket) < 0)
+    uniform, skewed = (t[(t.zipf == z) & (t.hot_requested == 32)].decode_ms_per_token.iloc[0] for z in (0.0, 1.0))
+    assert skewed < uniform  # under skew the hot experts catch more of the traffic

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmarks.moe import get_moe_model, param_count
+from benchmarks.moe import get_moe_model, param_count, zipf_popularity
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.closed_form import CLOSED_FORM_MODES, predict_closed_form
 from rdusim.scenarios.coe import coe_latency
@@ -72,4 +72,38 @@ def coe_vs_moe(cfg: dict) -> pd.DataFrame:
                     "weights_slow_GB_per_device": r["weights_ddr_bytes_per_device"] / GB,
                     "expected_experts_used": r["experts_touched"], "basis": "predicted",
                 })
+    return pd.DataFrame(rows)
+
+
+def hot_experts_effect(cfg: dict) -> pd.DataFrame:
+    """How the SN40L's decode step moves with ``hot_experts_in_hbm`` (routed experts per layer kept in HBM,
+    most popular first), for the config section ``moe_hot_experts`` (platforms, model, precision, batches,
+    hot, zipf, prompt, gen): step time, bytes a step streams from HBM and from DDR per socket, and the share
+    of touched experts served from HBM. ``hot: max`` is as many as fit."""
+    c = cfg["moe_hot_experts"]
+    moe = get_moe_model(c["model"])
+    rows = []
+    for platform in c["platforms"]:
+        tp = load_platform(platform).devices
+        for zipf in c["zipf"]:
+            pop = zipf_popularity(moe.experts, zipf) if zipf else None
+            for batch in c["batches"]:
+                for hot in c["hot"]:
+                    h = None if hot == "max" else int(hot)
+                    r = predict_closed_form(platform, moe.name, batch, tp, c["prompt"], c["gen"], "fused-ho", c["precision"],
+                                            hot_experts_in_hbm=h, popularity=pop)
+                    ok = r["fits"]
+                    rows.append({
+                        "platform": platform, "model": moe.name, "precision": c["precision"], "zipf": zipf,
+                        "batch": batch, "hot_requested": hot, "hot_experts_in_hbm": r["hot_experts_in_hbm"],
+                        "fits": ok, "reason": r["reason"],
+                        "decode_ms_per_token": r["decode_s"] * 1e3 if ok else float("nan"),
+                        "tokens_per_s_per_user": 1.0 / r["decode_s"] if ok else float("nan"),
+                        "experts_touched": r["experts_touched"] if ok else float("nan"),
+                        "hbm_GB_per_step_per_socket": r.get("decode_hbm_bytes", float("nan")) / GB,
+                        "ddr_GB_per_step_per_socket": r.get("decode_ddr_bytes", float("nan")) / GB,
+                        "weights_hbm_GB_per_socket": r["weights_hbm_bytes_per_device"] / GB,
+                        "weights_ddr_GB_per_socket": r["weights_ddr_bytes_per_device"] / GB,
+                        "basis": "predicted",
+                    })
     return pd.DataFrame(rows)

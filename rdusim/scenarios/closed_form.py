@@ -56,6 +56,7 @@ from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import gemm_peak, kv_precision, weight_precision
 from rdusim.core.stacks import Stack, load_stack, resolve_stack
+from rdusim.scenarios.predict_light import gpu_constants
 from rdusim.sn40l.chip import RduChip
 
 LAYER_MODEL_FILE = DATA_DIR / "layer_model.yaml"
@@ -295,7 +296,7 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
     runtime = float(stack.pass_time(batch, tp, collectives)) + (
         float(stack.request_time(batch, tokens_per_seq)) if prefill else 0.0)
     if p.kind == "gpu":
-        dev = GpuDevice.from_platform(p, const)
+        dev = GpuDevice.from_platform(p, gpu_constants(const))  # the active constants (the pipeline's fit)
         fixed, gemm_bf16, bw = dev.rates(mode)
         gemm = gemm_bf16 * gemm_peak(p, precision) / gemm_peak(p, "bf16")
         t_attn = max(attn_flops / gemm, (attn_w + attn_kv + 2 * layer_act) / bw) + _collective_gpu(dev, tp, layer_act, True)

@@ -3,10 +3,13 @@
 
 
 rule coe_vs_moe_table:
+    input:
+        constants="results/calibration/gpu_constants.yaml",
     output:
-        "results/tables/coe_vs_moe.csv",
+        table="results/tables/coe_vs_moe.csv",
+        hot="results/tables/moe_hot_experts.csv",
     params:
-        cfg=cfg("coe_vs_moe", deployment=True),
+        cfg=cfg("coe_vs_moe", "moe_hot_experts", deployment=True),
         code=CODE_VERSION,
     conda:
         "../../environment.yml"
@@ -41,6 +44,8 @@ rule coe_vs_moe_figure:
 
 
 rule public_checks:
+    input:
+        constants="results/calibration/gpu_constants.yaml",
     output:
         "results/validation/public_checks.csv",
     params:

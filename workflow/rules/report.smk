@@ -42,6 +42,8 @@ REPORT_TABLES = {
                      "Serving: nodes needed for a target load"),
     "coe_vs_moe": ("results/tables/coe_vs_moe.csv", "Beyond the article: CoE vs MoE", "coe_vs_moe.rst",
                    "CoE vs MoE on the three tiers: latency, throughput and where the weights live"),
+    "moe_hot_experts": ("results/tables/moe_hot_experts.csv", "Beyond the article: CoE vs MoE", "moe_hot_experts.rst",
+                        "MoE on the SN40L: routed experts kept in HBM against decode time"),
     "public_checks": ("results/validation/public_checks.csv", "Beyond the article: CoE vs MoE", "public_checks.rst",
                       "Public per-user rates: Llama 3.1 with speculative decoding, DeepSeek-R1, maximum throughput"),
     "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
