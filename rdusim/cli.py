@@ -60,15 +60,18 @@ def _cmd_predict(args) -> int:
         from rdusim.scenarios.predict import predict_one
 
         out = predict_one(*request, **extensions)
+    stack = load_stack(out["stack"])
+    out["stack_description"] = stack.description  # what the times hold: "kernel time only" for kernels
+    label = f"stack {out['stack']}" + ("" if stack.has_runtime else ", kernel time only")
     if args.json:
         _print_json(out)
     elif out["fits"]:
-        print(f"{out['platform']} {out['model']} stack {out['stack']} ({out['execution']}) batch {out['batch']} tp {out['tp']}: "
+        print(f"{out['platform']} {out['model']} {label} ({out['execution']}) batch {out['batch']} tp {out['tp']}: "
               f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
               f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens, "
               f"{out['tokens_per_s_per_user']:.1f} tokens/s per user, {out['precision']} weights")
     else:
-        print(f"{out['platform']} {out['model']} stack {out['stack']}: does not fit ({out['reason']})")
+        print(f"{out['platform']} {out['model']} {label}: does not fit ({out['reason']})")
     return 0
 
 

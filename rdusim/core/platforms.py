@@ -3,8 +3,7 @@
 A platform is a node of ``devices`` identical devices (SN40L sockets or GPUs) plus node-level
 values (host memory). A device block has ``published`` values (datasheets, papers), ``assumed``
 values (not published; each with a reason in a comment) and optionally ``measured`` values (from a
-measurement run such as ``rdusim calibrate-gpu``) and ``fitted`` values (fitted to timings: the SN40L's
-runtime work, or a GPU's own model constants written by ``calibrate-gpu --models``, which
+measurement run such as ``rdusim calibrate-gpu``) and ``fitted`` values (a GPU's own model constants written by ``calibrate-gpu --models``, which
 :mod:`baselines.gpu` reads), plus an optional ``curves`` block of measured sweeps
 (lists of points, kept as read; :mod:`baselines.gpu` checks and uses them). Device values come from the platform's own ``device`` block or, for a node,
 from the single-device file it names in ``device_file``; a ``device`` block beside ``device_file``
@@ -43,7 +42,6 @@ DEVICE_FIELDS: dict[str, str] = {
     "simd_stages": "1", "ddr_capacity": "bytes", "ddr_bandwidth": "bytes/s", "p2p_bandwidth": "bytes/s",
     "p2p_latency": "s", "ddr_to_hbm": "bytes/s", "systolic_rows": "1", "systolic_cols": "1",
     "stage_fill_cycles": "1", "stream_tile_rows": "1", "so_launch": "s", "ho_launch": "s", "op_config": "bytes",
-    "runtime_call": "s", "runtime_token": "s",
 }
 NODE_FIELDS: dict[str, str] = {
     "host_memory": "bytes",

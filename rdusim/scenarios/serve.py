@@ -44,7 +44,7 @@ from rdusim.scenarios.coe import (
     expert_latency_s,
     load_profile,
     router_latency_s,
-    runtime_overheads_s,
+    copy_request_s,
     switch_bandwidth,
 )
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
@@ -317,7 +317,7 @@ def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profil
     mode = prof.execution(p)
     batches = np.arange(1, max_batch + 1)
     rows = pd.DataFrame({"platform": platform, "model": dep.expert_model, "batch": batches, "tp": tp,
-                         "prompt": prompt, "gen": gen, "execution": mode})
+                         "prompt": prompt, "gen": gen, "execution": mode, "stack": prof.stack(p)})
     ex = predict(rows)
     rt = predict(rows.assign(model=dep.router_model, gen=1))
     reason = ""
@@ -331,11 +331,10 @@ def _service_tables(platform: str, max_batch: int, prompt: int, gen: int, profil
     dep_g = replace(dep, prompt_tokens=prompt)
     expert = expert_latency_s(platform, dep_g, prof, gen, max_batch)
     router = np.array([0.0] + [router_latency_s(platform, dep_g, prof, int(b)) for b in batches])
-    call = runtime_overheads_s(p, prof)[0]
     column = lambda v: np.asarray(v, float)[:, None]  # noqa: E731
     return ServiceTables(router=column(router), expert=column(expert),
-                         expert_ttft=column(np.concatenate([[0.0], ex.ttft_ms.to_numpy(float) / 1e3 + call])),
-                         copy_s=dep.expert_bytes / switch_bandwidth(p, prof, tp),
+                         expert_ttft=column(np.concatenate([[0.0], ex.ttft_ms.to_numpy(float) / 1e3])),
+                         copy_s=dep.expert_bytes / switch_bandwidth(p, prof, tp) + copy_request_s(p, prof),
                          slots=experts_in_hbm(p, dep), max_experts=max_experts(p, dep), reason=reason)
 
 

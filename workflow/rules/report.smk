@@ -32,6 +32,8 @@ REPORT_TABLES = {
                           "Table 2's overall cells against the expert count"),
     "sn40l_inferred": ("results/validation/sn40l_inferred.csv", "Table 2: CoE speedups", "sn40l_inferred.rst",
                        "SN40L latencies recovered from Table 2 and the published GPU latencies"),
+    "sn40l_public": ("results/validation/sn40l_public.csv", "Table 2: CoE speedups", "sn40l_public.rst",
+                     "Every public SN40L number: published against predicted, fitted or predicted"),
     "coe_sensitivity": ("results/tables/coe_sensitivity.csv", "Table 2: CoE speedups", "sensitivity.rst",
                         "Sensitivity of the BS 8 speedup over DGX H100"),
     "serving_load": ("results/tables/serving_load.csv", "Serving simulation", "serving.rst",
