@@ -66,6 +66,7 @@ rule all:
         "results/tables/coe_vs_moe.csv",
         "results/tables/moe_hot_experts.csv",
         "results/validation/public_checks.csv",
+        "results/validation/public_checks_draft_tokens.csv",
         expand("results/figures/coe_vs_moe.{ext}", ext=["png", "svg"]),
         "results/tables/sweep_default.csv",
         expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),

@@ -15,7 +15,7 @@ import pandas as pd
 from benchmarks.moe import get_moe_model, param_count, zipf_popularity
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.closed_form import CLOSED_FORM_MODES, predict_closed_form
-from rdusim.scenarios.coe import coe_latency
+from rdusim.scenarios.coe import coe_latency, load_profile
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm
 from benchmarks.models import get_model, param_count as dense_params
 
@@ -28,9 +28,11 @@ def coe_vs_moe(cfg: dict) -> pd.DataFrame:
     c = cfg["coe_vs_moe"]
     dep = CoEDeployment.from_config(cfg.get("coe"))
     moe = get_moe_model(c["moe_model"])
+    profile = load_profile(c["profile"])
     rows = []
     for platform in c["platforms"]:
         p = load_platform(platform)
+        stack = profile.stack(p) or p.default_stack  # the MoE rows run on the CoE profile's stack: like with like
         tp = min(dep.tensor_parallel, p.devices)
         resident = experts_in_hbm(p, dep)
         slow = "DDR" if p.kind == "rdu" else "host DRAM"
@@ -40,7 +42,7 @@ def coe_vs_moe(cfg: dict) -> pd.DataFrame:
             total = r.total_s
             in_hbm = min(resident, c["experts"])
             rows.append({
-                "platform": platform, "workload": f"CoE {c['experts']} x {dep.expert_model}", "kind": "CoE",
+                "platform": platform, "workload": f"CoE {c['experts']} x {dep.expert_model}", "kind": "CoE", "stack": stack,
                 "precision": "bf16", "total_params_B": coe_params / GB, "batch": batch, "gen": c["gen"],
                 "fits": r.fits, "reason": r.reason,
                 "ms_per_token": total / c["gen"] * 1e3 if r.fits else float("nan"),
@@ -54,14 +56,15 @@ def coe_vs_moe(cfg: dict) -> pd.DataFrame:
         for precision in c["moe_precisions"]:
             for batch in c["batches"]:
                 mode = CLOSED_FORM_MODES[p.kind][-1]
-                r = predict_closed_form(platform, moe.name, batch, tp, dep.prompt_tokens, c["gen"], mode, precision)
+                r = predict_closed_form(platform, moe.name, batch, tp, dep.prompt_tokens, c["gen"], mode, precision,
+                                        stack=stack)
                 ok = r["fits"]
                 total = r["ttft_s"] + c["gen"] * r["decode_s"]
                 hot = r["hot_experts_in_hbm"]
                 where = (f"{hot} of {moe.experts} routed experts per layer in HBM, {moe.experts - hot} in DDR"
                          if p.kind == "rdu" else f"all {moe.experts} routed experts per layer in HBM")
                 rows.append({
-                    "platform": platform, "workload": f"MoE {moe.name}", "kind": "MoE", "precision": precision,
+                    "platform": platform, "workload": f"MoE {moe.name}", "kind": "MoE", "precision": precision, "stack": stack,
                     "total_params_B": param_count(moe) / GB, "batch": batch, "gen": c["gen"], "fits": ok,
                     "reason": r["reason"],
                     "ms_per_token": total / c["gen"] * 1e3 if ok else float("nan"),

@@ -49,13 +49,15 @@ def _rate(request: dict, acceptance: float | None = None) -> dict:
     return predict_one(**req)
 
 
-def fit_acceptance(tolerance: float = 1e-6) -> tuple[float, float]:
+def fit_acceptance(tolerance: float = 1e-6, draft_tokens: int | None = None) -> tuple[float, float]:
     """``(acceptance, predicted rate)`` that makes the ``fit`` row's predicted tokens/s per user equal its
-    published value; the bound (0 or 1) and its rate when no rate in [0, 1] reaches it."""
+    published value; the bound (0 or 1) and its rate when no rate in [0, 1] reaches it. ``draft_tokens``
+    replaces the assumed draft length (for the sensitivity table)."""
     row = next(r for r in load_checks() if r["role"] == "fit")
+    request = {**row["request"], **({"draft_tokens": draft_tokens} if draft_tokens else {})}
     target = float(row["published"])
     lo, hi = 0.0, 1.0
-    rate = lambda a: _rate(row["request"], a)["tokens_per_s_per_user"]  # noqa: E731
+    rate = lambda a: _rate(request, a)["tokens_per_s_per_user"]  # noqa: E731
     if rate(hi) <= target:
         return hi, rate(hi)
     if rate(lo) >= target:
@@ -86,12 +88,33 @@ def public_checks_table() -> pd.DataFrame:
             "published_tokens_per_s_per_user": published, "predicted_tokens_per_s_per_user": predicted,
             "error": (predicted / published - 1.0) if published and predicted else None,
             "decode_ms_per_token": res["decode_ms_per_token"], "fits": res["fits"], "reason": res["reason"],
-            "basis": ("calibrated: acceptance rate fitted to this row" if r["role"] == "fit" else "predicted"),
+            "basis": r.get("basis") or ("calibrated: acceptance rate fitted to this row" if r["role"] == "fit"
+                                        else "predicted"),
             "assumed": (f"draft {res.get('draft')} x {res.get('draft_tokens')} tokens (assumed), acceptance "
                         f"{defaults['acceptance']:g} (fitted to sn40l16_llama31_70b_spec)" if spec else ""),
             "source": r["source"],
         })
     return pd.DataFrame(out)
+
+
+def draft_length_sensitivity(lengths=(2, 3, 4, 5, 6)) -> pd.DataFrame:
+    """The assumed draft length against the check: for each ``k``, the acceptance rate fitted to the
+    ``fit`` row (``reaches: false`` when no rate does) and the ``check`` rows with a draft predicted with it."""
+    checks = [r for r in load_checks() if r["role"] == "check" and r["request"].get("draft")]
+    rows = []
+    for k in lengths:
+        a, rate = fit_acceptance(draft_tokens=k)
+        fit = next(r for r in load_checks() if r["role"] == "fit")
+        for r in checks:
+            res = _rate({**r["request"], "draft_tokens": k}, a)
+            pred = res["tokens_per_s_per_user"]
+            rows.append({"draft_tokens": k, "acceptance_fitted": a, "fit_row": fit["id"],
+                         "fit_row_predicted": rate, "fit_row_published": fit["published"],
+                         "reaches": abs(rate / fit["published"] - 1) < 1e-3, "check_row": r["id"],
+                         "check_published": r["published"], "check_predicted": pred,
+                         "check_error": pred / r["published"] - 1 if pred else None,
+                         "assumed_in_model": k == speculative_defaults()["draft_tokens"]})
+    return pd.DataFrame(rows)
 
 
 def write_acceptance(value: float) -> None:

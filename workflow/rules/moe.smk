@@ -47,7 +47,8 @@ rule public_checks:
     input:
         constants="results/calibration/gpu_constants.yaml",
     output:
-        "results/validation/public_checks.csv",
+        table="results/validation/public_checks.csv",
+        draft_tokens="results/validation/public_checks_draft_tokens.csv",
     params:
         code=CODE_VERSION,
     conda:

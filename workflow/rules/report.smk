@@ -48,6 +48,8 @@ REPORT_TABLES = {
                         "MoE on the SN40L: routed experts kept in HBM against decode time"),
     "public_checks": ("results/validation/public_checks.csv", "Beyond the article: CoE vs MoE", "public_checks.rst",
                       "Public per-user rates: Llama 3.1 with speculative decoding, DeepSeek-R1, maximum throughput"),
+    "public_checks_draft_tokens": ("results/validation/public_checks_draft_tokens.csv", "Beyond the article: CoE vs MoE",
+                                   "public_checks.rst", "Speculative decoding: the assumed draft length against the 405B check"),
     "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
                "Every claim of the article: paper, reproduced, pass or fail"),
 }
