@@ -21,6 +21,8 @@ DEFAULT_PRECISION = "bf16"
 
 @dataclass(frozen=True)
 class Precision:
+    """One numeric format: bytes per value and the platform field of its matmul rate."""
+
     name: str
     bytes_per_value: float
     gemm_rate: str = "peak_bf16"
@@ -36,10 +38,12 @@ def _table() -> dict[str, dict[str, Precision]]:
 
 
 def weight_precisions() -> tuple[str, ...]:
+    """Names of the weight formats (``precisions.yaml``, ``weights``)."""
     return tuple(_table()["weights"])
 
 
 def kv_precisions() -> tuple[str, ...]:
+    """Names of the KV-cache formats (``precisions.yaml``, ``kv_cache``)."""
     return tuple(_table()["kv_cache"])
 
 

@@ -131,6 +131,7 @@ def arch_of(model: str) -> Arch:
 
 
 def known_model(model) -> bool:
+    """Whether ``model`` names a model of either zoo (or an MoE config.json)."""
     return isinstance(model, str) and (model in load_models() or is_moe(model))
 
 
@@ -371,11 +372,9 @@ def predict_closed_form(platform: str, model: str, batch: int, tp: int, prompt: 
     out = {"fits": pl.fits, "reason": pl.reason, "weight_bytes": weight_bytes_total(model, precision),
            "kv_bytes_per_device": pl.kv, "hot_experts_in_hbm": pl.hot_experts if a.experts else None,
            "ttft_s": float("nan"), "decode_s": float("nan"), "experts_touched": float("nan")}
-    wb = weight_precision(precision).bytes_per_value
     hot_share = pl.hot_experts / a.experts if a.experts else 1.0
     out["weights_hbm_bytes_per_device"] = pl.hbm_fraction_nonexpert * pl.nonexpert + pl.experts * hot_share
     out["weights_ddr_bytes_per_device"] = pl.weights - out["weights_hbm_bytes_per_device"]
-    del wb
     if not pl.fits:
         return out
     s = load_stack(stack) if stack else load_stack(check_closed_form(platform, model, tp, mode, precision, kv_prec)[1])

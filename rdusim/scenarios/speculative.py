@@ -40,10 +40,12 @@ def speculative_defaults() -> dict[str, float]:
 
 
 def check_draft_tokens(value, where: str = "") -> int:
+    """``draft_tokens`` as a whole number from 1 to 64, else a ConfigError naming it (``where``: a row prefix)."""
     return whole(f"{where}draft_tokens", value, 1, MAX_DRAFT_TOKENS, "tokens the draft proposes per verify step")
 
 
 def check_acceptance(value, where: str = "") -> float:
+    """``acceptance`` as a probability in [0, 1], else a ConfigError naming it (``where``: a row prefix)."""
     return number(f"{where}acceptance", value, 0.0, 1.0, what="probability that the target accepts a drafted token")
 
 
