@@ -258,7 +258,9 @@ def test_public_checks_one_fitted_acceptance_and_405b_within_15_percent():
     assert t.loc["sn40l16_llama31_405b_spec", "basis"] == "predicted"
     assert abs(t.loc["sn40l16_llama31_405b_spec", "error"]) < 0.15
     r1 = t.loc["sn40l16_deepseek_r1_bf16"]
-    assert r1["fits"] and r1["predicted_tokens_per_s_per_user"] > 0 and np.isnan(r1["published_tokens_per_s_per_user"])
+    assert r1["fits"] and r1["predicted"] > 0 and np.isnan(r1["published"])
+    fp8 = t[t.index.str.startswith("trtllm05_h100_fp8")]
+    assert len(fp8) == 4 and (fp8.metric == "ttft_ms").all() and (fp8.basis == "predicted").all()
 
 
 def test_batch_max_is_the_largest_batch_that_fits():

@@ -1,4 +1,4 @@
-"""Public per-user rates against the model: the one fitted acceptance rate, and every other row predicted.
+"""Public numbers against the model: the one fitted acceptance rate, and every other row predicted.
 
 The rows are ``rdusim/data/public_checks.yaml``. SambaNova publishes Llama-3.1-70B and 405B on 16 SN40L
 sockets at 457 and 129 output tokens/s per user with speculative decoding, but neither the draft model
@@ -6,7 +6,8 @@ nor the acceptance rate; the draft and draft length are assumed (the file says w
 acceptance rate is fitted to the 70B row alone (``fit``), by bisection on the predicted rate, which grows
 with the acceptance rate. The 405B row (``check``) is then a prediction. Rows with no published value
 (``predict``: DeepSeek-R1 on 16 sockets, whose published rate is kept back; maximum-throughput
-configurations, ``batch: max``) are reported as predicted.
+configurations, ``batch: max``) are reported as predicted. TensorRT-LLM v0.5's published H100 FP8 times
+to first token check the FP8 GEMM path (never fitted).
 
 ``python -m rdusim.report.speculative --write`` refits and writes ``acceptance_fraction`` into
 ``rdusim/data/speculative.yaml``; run it again after a change to the SN40L platform files or stacks.
@@ -57,7 +58,7 @@ def fit_acceptance(tolerance: float = 1e-6, draft_tokens: int | None = None) -> 
     request = {**row["request"], **({"draft_tokens": draft_tokens} if draft_tokens else {})}
     target = float(row["published"])
     lo, hi = 0.0, 1.0
-    rate = lambda a: _rate(request, a)["tokens_per_s_per_user"]  # noqa: E731
+    rate = lambda a: _rate(request, a)[row.get("metric", "tokens_per_s_per_user")]  # noqa: E731
     if rate(hi) <= target:
         return hi, rate(hi)
     if rate(lo) >= target:
@@ -77,7 +78,8 @@ def public_checks_table() -> pd.DataFrame:
     for r in load_checks():
         res = _rate(r["request"])
         published = r.get("published")
-        predicted = res["tokens_per_s_per_user"] if res["fits"] else None
+        metric = r.get("metric", "tokens_per_s_per_user")
+        predicted = res[metric] if res["fits"] else None
         spec = bool(r["request"].get("draft"))
         out.append({
             "id": r["id"], "role": r["role"], "platform": res["platform"], "model": res["model"],
@@ -85,13 +87,14 @@ def public_checks_table() -> pd.DataFrame:
             "gen": res["gen"], "stack": res.get("stack"), "draft": res.get("draft") or "",
             "draft_tokens": res.get("draft_tokens") if spec else None,
             "acceptance": res.get("acceptance") if spec else None,
-            "published_tokens_per_s_per_user": published, "predicted_tokens_per_s_per_user": predicted,
+            "metric": metric, "unit": r.get("unit", ""), "published": published, "predicted": predicted,
             "error": (predicted / published - 1.0) if published and predicted else None,
-            "decode_ms_per_token": res["decode_ms_per_token"], "fits": res["fits"], "reason": res["reason"],
+            "tokens_per_s_per_user": res["tokens_per_s_per_user"], "decode_ms_per_token": res["decode_ms_per_token"], "fits": res["fits"], "reason": res["reason"],
             "basis": r.get("basis") or ("calibrated: acceptance rate fitted to this row" if r["role"] == "fit"
                                         else "predicted"),
             "assumed": (f"draft {res.get('draft')} x {res.get('draft_tokens')} tokens (assumed), acceptance "
                         f"{defaults['acceptance']:g} (fitted to sn40l16_llama31_70b_spec)" if spec else ""),
+            "why": r.get("why", ""),
             "source": r["source"],
         })
     return pd.DataFrame(out)
@@ -136,8 +139,7 @@ def main(argv=None) -> int:
     if args.write:
         write_acceptance(a)
         print(f"wrote {SPECULATIVE_FILE}")
-    print(public_checks_table()[["id", "role", "published_tokens_per_s_per_user", "predicted_tokens_per_s_per_user",
-                                 "error", "basis"]].to_string(index=False))
+    print(public_checks_table()[["id", "role", "metric", "published", "predicted", "error", "basis"]].to_string(index=False))
     return 0
 
 
