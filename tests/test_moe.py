@@ -365,3 +365,32 @@ def test_extended_rows_give_a_result_or_one_clear_error(platform, model, tp, bat
             assert math.isfinite(r[key]) and r[key] > 0, key
     else:
         assert r["reason"]
+
+
+def test_public_checks_file_errors(tmp_path, monkeypatch):
+    import rdusim.report.speculative as spec
+
+    for rows, message in (([{"id": "a", "role": "guess"}], "public_checks.a.role: got 'guess'; allowed: fit, check, predict"),
+                          ([{"id": "a", "role": "check"}], "public_checks rows: got []; allowed: exactly one row with role fit")):
+        path = tmp_path / "checks.yaml"
+        path.write_text(json.dumps({"rows": rows}))
+        monkeypatch.setattr(spec, "CHECKS_FILE", path)
+        spec.load_checks.cache_clear()
+        with pytest.raises(ConfigError) as err:
+            spec.load_checks()
+        assert str(err.value) == message
+    spec.load_checks.cache_clear()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"model_type": "llama"}, "c.json.model_type: got 'llama'; allowed: a mixture-of-experts model of type mixtral"),
+    ({"first_k_dense_replace": 61}, "c.json.first_k_dense_replace: got 61; allowed: a whole number from 0 to 60"),
+    ({"n_routed_experts": 0}, "c.json.n_routed_experts: got 0; allowed: a whole number from 1"),
+])
+def test_moe_config_json_field_errors(tmp_path, change, message):
+    from benchmarks.hf_config import moe_fields
+
+    cfg = {**json.loads((CONFIGS / "deepseek-v3.json").read_text()), **change}
+    with pytest.raises(ConfigError) as err:
+        moe_fields(cfg, "c.json")
+    assert str(err.value).startswith(message)
