@@ -26,7 +26,7 @@ def test_nemo_2023_holds_the_calibrated_engine_constants():
     nemo, const = load_stack("nemo-2023"), GpuConstants.load()
     assert (nemo.request, nemo.step, nemo.sequence_step) == (const.engine_request, const.engine_step,
                                                              const.engine_sequence_step)
-    assert nemo.step == pytest.approx(1445.1038e-6) and nemo.sequence_step == pytest.approx(151.964e-6)
+    assert nemo.step == pytest.approx(1459.1147e-6) and nemo.sequence_step == pytest.approx(136.5838e-6)
     assert dict(nemo.basis)["step_us"].startswith("fitted:")
 
 

@@ -37,6 +37,7 @@ DEVICE_FIELDS: dict[str, str] = {
     # GPUs (published, and measured by rdusim calibrate-gpu)
     "nvlink_bandwidth": "bytes/s", "hbm_copy": "bytes/s", "gemm_bf16": "FLOP/s", "launch_eager": "s",
     "launch_graph": "s", "h2d_pinned": "bytes/s", "h2d_pageable": "bytes/s", "sm_clock": "Hz",
+    "gemm_model": "FLOP/s", "allreduce_bus": "bytes/s",  # model-shaped GEMM rate; all-reduce bus bandwidth
     # SN40L sockets
     "pcus": "1", "pmus": "1", "sram": "bytes", "clock": "Hz", "pmu_bandwidth": "bytes/s", "simd_lanes": "1",
     "simd_stages": "1", "ddr_capacity": "bytes", "ddr_bandwidth": "bytes/s", "p2p_bandwidth": "bytes/s",

@@ -19,6 +19,9 @@ A stack is the software that runs a model on a platform: TensorRT-LLM, vLLM, PyT
   ``sequence_step_us``          per sequence per pass (sampling, stop checks)
   ``tp_step_us``                per pass per tensor-parallel device beyond the first (rank sync)
   ``collective_us``             per all-reduce of a pass, on top of the kernel model's own latency
+  ``launch_us``                 GPU: host time to launch each kernel one by one (no CUDA graph); the
+                                host runs ahead of the GPU, so a kernel costs max(its time, this)
+                                (the H100's value; other GPUs x SM clock ratio, as the launch gap)
   ============================  =====================================================================
 
   so that ``TTFT = kernels(prompt pass) + request + prompt_token x B L + pass`` and
@@ -56,6 +59,7 @@ RUNTIME_TERMS = {
     "sequence_step_us": "per sequence per pass",
     "tp_step_us": "per pass per tensor-parallel device beyond the first",
     "collective_us": "per all-reduce of a pass, beyond the kernel model's latency",
+    "launch_us": "host time to launch each kernel (GPU, no CUDA graph): a kernel costs max(its time, this)",
 }
 # Kernel terms: efficiencies of the stack's kernels, replacing the GPU model's (baselines/gpu.py).
 KERNEL_TERMS = {
@@ -80,6 +84,7 @@ class Stack:
     sequence_step: float = 0.0
     tp_step: float = 0.0
     collective: float = 0.0
+    launch: float = 0.0
     kernel: tuple[tuple[str, float], ...] = ()   # (SI name, value) of the stack's kernel terms
     basis: tuple[tuple[str, str], ...] = ()      # (config key, basis) of every term
     source: str = ""

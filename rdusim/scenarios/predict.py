@@ -340,16 +340,18 @@ def _predict_dense(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     keys = ["platform", "model", "tp", "execution", "stack"]
     kinds = {}
-    for combo, group in df.groupby(keys, dropna=False, sort=False):
+    resolved = {col: df[col].to_numpy(dtype=object, copy=True) for col in ("execution", "stack")}
+    for combo, idx in df.groupby(keys, dropna=False, sort=False).indices.items():
         platform, model, tp, execution, stack = (None if v is None or (isinstance(v, float) and math.isnan(v)) else v
                                                  for v in combo)
         try:
             row = check_row(platform, model, 1, tp, 1, 1, execution, stack)
         except ConfigError as err:
-            raise ConfigError(f"row {int(group.index[0])}: {err.field}", err.given, err.allowed) from None
-        df.loc[group.index, "execution"] = row["execution"]
-        df.loc[group.index, "stack"] = row["stack"]
+            raise ConfigError(f"row {int(idx[0])}: {err.field}", err.given, err.allowed) from None
+        resolved["execution"][idx] = row["execution"]
+        resolved["stack"][idx] = row["stack"]
         kinds[(platform, model, int(tp), row["execution"], row["stack"])] = row["kind"]
+    df["execution"], df["stack"] = resolved["execution"], resolved["stack"]
     n = len(df)
     ttft = np.full(n, np.nan)
     dec = np.full(n, np.nan)

@@ -304,12 +304,16 @@ def gpu_times(tpl: GpuTemplate, rows, platform: str, model: str, tp: int, mode: 
     if window:
         ctx = np.minimum(ctx, window)
     host = max(dev.eager_host, dev.eager_launch)  # the platform's own fitted eager_host, else const's
+    pops, dops, eager = tpl.prefill_ops, tpl.decode_ops, mode == "eager"
+    if stack.launch > 0 and not eager:  # a stack launching each kernel from the host: one launch per kernel
+        host = stack.launch * dev.clock_scale
+        pops, dops, eager = np.ones_like(pops), np.ones_like(dops), True
     fixed, gemm, bw = dev.rates(mode)
     batch = np.asarray(batch, dtype=float)
-    ttft, dec = rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
-                     tpl.decode_ops, batch, prompt.astype(float), ctx, gemm, bw, fixed,
-                     dev.nvlink_bandwidth if tp > 1 else 0.0, dev.allreduce_latency + stack.collective, host,
-                     mode == "eager")
+    ttft, dec = rows(tpl.prefill, tpl.prefill_collectives, pops, tpl.decode, tpl.decode_collectives,
+                     dops, batch, prompt.astype(float), ctx, gemm, bw, fixed,
+                     dev.collective_bandwidth if tp > 1 else 0.0, dev.allreduce_latency + stack.collective, host,
+                     eager)
     step = stack.pass_time(batch, tp)  # the stack's runtime work per pass
     return ttft + step + stack.request_time(batch, prompt), dec + step
 
