@@ -59,3 +59,23 @@ def test_weights_past_hbm_stream_from_ddr():
     held = predict_one("sn40l-16", "bloom-176b", tp=8, prompt=128, gen=16)
     assert spill["fits"] and held["fits"]
     assert spill["decode_ms_per_token"] > 4 * held["decode_ms_per_token"]
+
+
+@pytest.mark.parametrize("device", [1.0, "x", [1]])
+def test_device_override_that_is_not_a_mapping_is_a_config_error(tmp_path, device):
+    path = tmp_path / "me.yaml"
+    path.write_text(yaml.safe_dump({"kind": "gpu", "device_file": "h100-sxm", "device": device}))
+    with pytest.raises(ConfigError, match="device"):
+        load_platform(str(path))
+
+
+def test_sn40l_node_hc_is_one_half_of_sn40l_16():
+    """The source choice as a platform: the 8-socket node with [HC]'s per-socket figures."""
+    hc, sys16, node = load_platform("sn40l-node-hc"), load_platform("sn40l-16"), load_platform("sn40l-node")
+    assert hc.devices == 8 and hc.default_stack == "sambaflow-2024"
+    for key in ("hbm_bandwidth", "ddr_bandwidth", "ddr_to_hbm", "hbm_capacity", "ddr_capacity", "p2p_latency"):
+        assert hc.dev(key) == sys16.dev(key)
+    assert hc.dev("hbm_bandwidth") < node.dev("hbm_bandwidth")
+    a = predict_one("sn40l-node-hc", "llama2-7b", tp=8, prompt=128, gen=20, stack="kernels")
+    b = predict_one("sn40l-16", "llama2-7b", tp=8, prompt=128, gen=20, stack="kernels")
+    assert a["total_ms"] == pytest.approx(b["total_ms"], rel=1e-12)  # TP8 stays inside one half

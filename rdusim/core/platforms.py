@@ -203,9 +203,9 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         device, assumed, curves = dict(base.device), set(base.assumed), base.curves
         inherited_stack = base.default_stack
         if "device" in data:  # values of this system that differ from the device file's (sn40l-16)
-            if isinstance(data["device"], dict) and data["device"].get("curves"):  # _spec_block names a non-mapping
+            override, override_assumed = _spec_block(data, "device", where)  # checks it is a mapping
+            if (data["device"] or {}).get("curves"):
                 raise ConfigError(f"{where}.device.curves", "curves with device_file", "curves in the device file itself")
-            override, override_assumed = _spec_block(data, "device", where)
             device.update(override)
             assumed = (assumed - set(override)) | override_assumed
     else:

@@ -410,6 +410,24 @@ def predict_one(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: 
     return out
 
 
+# ------------------------------------------------------------------------------- per-step costs
+def step_times(platform: str, model: str, tp: int, execution: str | None, batch, seq,
+               stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(prefill_s, decode_s)`` arrays: the prompt pass of ``batch[i]`` sequences of ``seq[i]`` tokens, and one
+    decode step of ``batch[i]`` sequences at context ``seq[i]``, by the same templates and serving stack as
+    :func:`predict` (a row's ``ttft_ms`` and ``decode_ms_per_token`` at prompt ``seq`` and gen 1), without its
+    memory check: a serving engine bounds its KV cache itself. SN40L passes that do not place are NaN.
+    Used by the serving engine (:mod:`rdusim.scenarios.engine`) to tabulate its step costs once."""
+    row = check_row(platform, model, 1, tp, 1, 1, execution, stack)
+    rows = pd.DataFrame({"batch": np.asarray(batch, dtype=np.int64), "prompt": np.asarray(seq, dtype=np.int64)})
+    rows["gen"] = 1  # decode at context prompt + 1 // 2 = prompt
+    mode, used = row["execution"], load_stack(row["stack"])
+    if row["kind"] == "gpu":
+        return _gpu_group(rows, row["platform"], model, int(tp), mode, gpu_constants(), used)
+    pre, dec, _, _ = _rdu_group(rows, row["platform"], model, int(tp), mode, used)
+    return pre, dec
+
+
 # ------------------------------------------------------------------------------- MoE, precision, speculative
 def _one_extended(request: dict, extensions: dict, constants) -> dict:
     """:func:`predict_one` of a row with optional columns or an MoE model (errors without a row number)."""

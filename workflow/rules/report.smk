@@ -56,6 +56,12 @@ REPORT_TABLES = {
                       "Public per-user rates: Llama 3.1 with speculative decoding, DeepSeek-R1, maximum throughput"),
     "public_checks_draft_tokens": ("results/validation/public_checks_draft_tokens.csv", "Beyond the article: CoE vs MoE",
                                    "public_checks.rst", "Speculative decoding: the assumed draft length against the 405B check"),
+    "serving_engines": ("results/tables/serving_engines.csv", "Serving simulation", "serving_engines.rst",
+                        "Serving one model: iteration-level engines vs static batches"),
+    "serving_capacity": ("results/tables/serving_capacity.csv", "Serving simulation", "serving_engines.rst",
+                         "Serving one model: capacity at p99 TTFT bounds"),
+    "serving_placement": ("results/tables/serving_placement.csv", "Serving simulation", "serving_placement.rst",
+                          "Serving a CoE: where experts run (TP8 one at a time vs groups at once)"),
     "claims": ("results/validation/claims.csv", "Validation against the article", "claims.rst",
                "Every claim of the article: paper, reproduced, pass or fail"),
 }
