@@ -7,6 +7,8 @@ import os
 import sys
 
 from benchmarks.models import load_models, param_count
+from benchmarks.moe import active_param_count, is_moe, load_moe_models
+from benchmarks.moe import param_count as moe_param_count
 from rdusim import __version__
 from rdusim.core.checks import json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
@@ -39,6 +41,9 @@ def _cmd_list(args) -> int:
     print("models:")
     for name, m in load_models().items():
         print(f"  {name:14s} {param_count(m) / 1e9:7.2f} B parameters  ({m.source.split(';')[0]})")
+    for name, m in load_moe_models().items():
+        print(f"  {name:14s} {moe_param_count(m) / 1e9:7.2f} B parameters, {active_param_count(m) / 1e9:.1f} B active"
+              f"  ({m.source.split(';')[0]})")
     return 0
 
 
@@ -46,11 +51,15 @@ def _cmd_predict(args) -> int:
     from rdusim.scenarios.predict_light import predict_one_light
 
     request = (args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution, args.stack)
-    out = predict_one_light(*request)  # a GPU row with a cached template: numpy only, no numba or pandas
-    if out is None:  # an SN40L row, or a GPU template not built yet (built and cached now)
+    extensions = {k: getattr(args, k) for k in ("precision", "kv_precision", "hot_experts_in_hbm", "draft",
+                                                 "draft_tokens", "acceptance") if getattr(args, k) is not None}
+    # a GPU row with a cached template: numpy only, no numba or pandas (dense BF16 rows only)
+    dense_light = not extensions and not is_moe(args.model) and str(args.batch).strip().lower() != "max"
+    out = predict_one_light(*request) if dense_light else None
+    if out is None:  # an SN40L row, a GPU template not built yet (built and cached now), MoE, FP8, a draft
         from rdusim.scenarios.predict import predict_one
 
-        out = predict_one(*request)
+        out = predict_one(*request, **extensions)
     stack = load_stack(out["stack"])
     out["stack_description"] = stack.description  # what the times hold: "kernel time only" for kernels
     label = f"stack {out['stack']}" + ("" if stack.has_runtime else ", kernel time only")
@@ -61,7 +70,8 @@ def _cmd_predict(args) -> int:
     elif out["fits"]:
         print(f"{out['platform']} {out['model']} {label} ({out['execution']}) batch {out['batch']} tp {out['tp']}: "
               f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
-              f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens")
+              f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens, "
+              f"{out['tokens_per_s_per_user']:.1f} tokens/s per user, {out['precision']} weights")
         if args.energy:
             _print_energy(out)
     else:
@@ -83,7 +93,8 @@ def _predict_energy(out: dict, price_per_hour) -> dict:
     e = energy_arrays(out["platform"], out["model"], out["tp"], out["execution"], [out["batch"]], [out["prompt"]],
                       [out["gen"]], [nan if out["ttft_ms"] is None else out["ttft_ms"] / 1e3],
                       [nan if out["decode_ms_per_token"] is None else out["decode_ms_per_token"] / 1e3],
-                      const=gpu_constants(), price_per_hour=_price(price_per_hour), stack=out.get("stack"))
+                      const=gpu_constants(), price_per_hour=_price(price_per_hour), stack=out.get("stack"),
+                      precision=out.get("precision"), kv_precision_name=out.get("kv_precision"))
     return {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in e.items()}
 
 
@@ -269,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--platform", required=True, help="platform name (rdusim list) or a platform .yaml path")
     pr.add_argument("--model", required=True, help="model name (rdusim list) or a path to a Hugging Face config.json "
                     "(dense Llama, Mistral, Falcon, BLOOM, GPT-NeoX decoders; read offline)")
-    pr.add_argument("--batch", default=1, help="sequences per batch (default 1)")
+    pr.add_argument("--batch", default=1, help="sequences per batch (default 1); max: the largest batch that fits")
     pr.add_argument("--tp", default=1, help="tensor-parallel devices (default 1)")
     pr.add_argument("--prompt", default=128, help="prompt tokens L (default 128)")
     pr.add_argument("--gen", default=128, help="generated tokens G (default 128)")
@@ -281,6 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serving stack (rdusim list) or a stack .yaml path: its execution and runtime work "
                     "(default: the platform file's default_stack); --execution must match the stack's, except "
                     "with --stack kernels (kernel time only, any execution)")
+    pr.add_argument("--precision", default=None, help="weight format: bf16 (default), fp8, int8, int4 (weight-only)")
+    pr.add_argument("--kv-precision", dest="kv_precision", default=None, help="KV-cache format: bf16 (default), fp8, int8")
+    pr.add_argument("--hot-experts-in-hbm", dest="hot_experts_in_hbm", default=None,
+                    help="SN40L, MoE model: routed experts per layer kept in HBM, most popular first (default: as many as fit)")
+    pr.add_argument("--draft", default=None, help="speculative decoding: the draft model (rdusim list)")
+    pr.add_argument("--draft-tokens", dest="draft_tokens", default=None,
+                    help="tokens the draft proposes per verify step (default 4, rdusim/data/speculative.yaml)")
+    pr.add_argument("--acceptance", default=None,
+                    help="probability that the target accepts a drafted token (default: the fitted rate, speculative.yaml)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
                     "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")

@@ -269,3 +269,13 @@ def test_power_model_against_splitwise_and_public_readings():
     p = public_table()
     h100_b1 = p[(p["metric"] == "decode_board_power_w") & (p["batch"] == 1)]
     assert (h100_b1["rel_err"].abs() < 0.20).all()
+
+
+def test_number_formats_and_moe_rows():
+    """FP8 weights move half the bytes (less power than BF16 at its own shorter time is not required, but
+    the board limit holds); a mixture of experts has no energy model yet and says so, its cost stays."""
+    out = _energy_frame([{"platform": "h100-sxm", "model": "llama2-7b", "tp": 1, "precision": p} for p in ("bf16", "fp8")])
+    assert (out["decode_power_w"] <= 700).all() and out["energy_j_per_token"].iloc[1] < out["energy_j_per_token"].iloc[0]
+    moe = _energy_frame([{"platform": "dgx-h100", "model": "mixtral-8x7b", "tp": 8}]).iloc[0]
+    assert math.isnan(moe["energy_j_per_token"]) and moe["energy_basis"].startswith("not modelled")
+    assert moe["cost_usd_per_mtok"] > 0

@@ -34,6 +34,7 @@ MAX_DEVICES = 4096
 DEVICE_FIELDS: dict[str, str] = {
     # both kinds
     "hbm_capacity": "bytes", "hbm_bandwidth": "bytes/s", "peak_bf16": "FLOP/s", "host_link": "bytes/s",
+    "peak_fp8": "FLOP/s", "peak_int8": "FLOP/s",   # dense FP8 / INT8 tensor rates (issue 21; INT8 ops counted as FLOPs)
     # GPUs (published, and measured by rdusim calibrate-gpu)
     "nvlink_bandwidth": "bytes/s", "hbm_copy": "bytes/s", "gemm_bf16": "FLOP/s", "launch_eager": "s",
     "launch_graph": "s", "h2d_pinned": "bytes/s", "h2d_pageable": "bytes/s", "sm_clock": "Hz",

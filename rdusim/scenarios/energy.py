@@ -19,6 +19,7 @@ result carries the label of its assumed power (``energy_basis``).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -31,6 +32,7 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.power import device_power_w, node_power_w, power_spec
+from rdusim.core.precision import gemm_peak, kv_precision, weight_precision
 from rdusim.core.stacks import load_stack
 
 PRICES_FILE = DATA_DIR / "prices.yaml"
@@ -74,17 +76,19 @@ def node_price(platform: str, price_per_hour: float | None = None) -> tuple[floa
     return entry["usd_per_hour"], f"{entry['basis']} ({entry['source']})"
 
 
-def pass_work(model: str, tp: int, batch, prompt, gen) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def pass_work(model: str, tp: int, batch, prompt, gen, weight_bytes: float = BF16,
+              kv_bytes: float = BF16) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(prefill_flops, prefill_bytes, decode_flops, decode_bytes)`` on one of ``tp`` devices: the prompt
     pass of ``batch`` x ``prompt`` tokens, and one decode step of ``batch`` sequences at the mean
-    context L + G/2 (capped by a sliding window). Arrays broadcast."""
+    context L + G/2 (capped by a sliding window), with ``weight_bytes`` per weight and ``kv_bytes`` per
+    cached value. Arrays broadcast. Dense models of the zoo (or config.json) only."""
     m = get_model(model)
     b, length = np.asarray(batch, dtype=float), np.asarray(prompt, dtype=float)
     ctx = length + np.asarray(gen) // 2
     if m.sliding_window:
         ctx = np.minimum(ctx, m.sliding_window)
-    weights = BF16 * matmul_params_per_token(m) / tp
-    kv_token = BF16 * 2 * m.layers * max(1, m.kv_heads // tp) * m.head_dim
+    weights = weight_bytes * matmul_params_per_token(m) / tp
+    kv_token = kv_bytes * 2 * m.layers * max(1, m.kv_heads // tp) * m.head_dim
     attn = 4.0 * m.layers * m.q_dim / tp            # FLOPs per attended position per query
     linear = 2.0 * matmul_params_per_token(m) / tp  # FLOPs per token of the linears and LM head
     w = np.minimum(length, m.sliding_window) if m.sliding_window else length  # keys one query attends to at most
@@ -97,7 +101,8 @@ def pass_work(model: str, tp: int, batch, prompt, gen) -> tuple[np.ndarray, np.n
 
 
 def device_pass_powers(spec, kind: str, model: str, tp: int, mode: str, batch, prompt, gen, ttft_s, decode_s,
-                       const=None, stack: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       const=None, stack: str | None = None, weight_bytes: float = BF16,
+                       kv_bytes: float = BF16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(prefill_w, decode_w, request_s)``: the power of one busy device of the ``tp`` during the prompt
     pass and during a decode step (:func:`pass_work` over the pass's kernel time: the pass time less its
     serving stack's runtime work per pass and per request, :class:`rdusim.core.stacks.Stack`; without a
@@ -105,7 +110,7 @@ def device_pass_powers(spec, kind: str, model: str, tp: int, mode: str, batch, p
     before its first pass (in the time to first token; the node idles through it)."""
     ttft, dec = np.asarray(ttft_s, dtype=float), np.asarray(decode_s, dtype=float)
     b = np.asarray(batch, dtype=float)
-    pf, pb, df, db = pass_work(model, tp, batch, prompt, gen)
+    pf, pb, df, db = pass_work(model, tp, batch, prompt, gen, weight_bytes, kv_bytes)
     request = np.zeros_like(ttft)
     if stack is not None:  # GPU engines and the SN40L runtime (sambaflow stacks) alike
         st = load_stack(stack)
@@ -120,17 +125,38 @@ def device_pass_powers(spec, kind: str, model: str, tp: int, mode: str, batch, p
 
 
 def energy_arrays(platform: str, model: str, tp: int, mode: str, batch, prompt, gen, ttft_s, decode_s,
-                  const=None, price_per_hour: float | None = None, stack: str | None = None) -> dict[str, np.ndarray]:
+                  const=None, price_per_hour: float | None = None, stack: str | None = None,
+                  precision: str | None = None, kv_precision_name: str | None = None) -> dict[str, np.ndarray]:
     """Energy and cost columns (:data:`ENERGY_COLUMNS`) of rows of one (platform, model, tp, mode) group
     from their predicted prompt-pass time ``ttft_s`` and mean decode-step time ``decode_s`` (arrays;
     NaN where a row does not fit). ``const``: the GPU constants of the prediction; ``stack``: its serving
-    stack (the runtime work taken off the kernel time)."""
+    stack (the runtime work taken off the kernel time); ``precision`` and ``kv_precision_name``: the row's
+    number formats (bytes per weight and per cached value; compute utilisation against that format's
+    peak). A model without a dense closed form here (a mixture of experts) gets NaN and says so."""
     p = load_platform(platform)
     spec = power_spec(p)
     b = np.asarray(batch, dtype=float)
     length, g = np.asarray(prompt, dtype=float), np.asarray(gen, dtype=float)
     ttft, dec = np.asarray(ttft_s, dtype=float), np.asarray(decode_s, dtype=float)
-    dev_p, dev_d, request = device_pass_powers(spec, p.kind, model, tp, mode, b, length, g, ttft, dec, const, stack)
+    wb, kb = BF16, BF16
+    if precision not in (None, "bf16"):
+        wb = weight_precision(precision).bytes_per_value
+        spec = replace(spec, peak_flops=gemm_peak(p, precision))
+    if kv_precision_name not in (None, "bf16"):
+        kb = kv_precision(kv_precision_name).bytes_per_value
+    try:
+        dev_p, dev_d, request = device_pass_powers(spec, p.kind, model, tp, mode, b, length, g, ttft, dec, const,
+                                                   stack, wb, kb)
+    except ConfigError:  # not a dense model of the zoo: no energy model for it yet
+        nan = np.full(np.broadcast(b, ttft).shape, np.nan)
+        out = {c: nan.copy() for c in ENERGY_COLUMNS}
+        out["energy_basis"] = np.full(nan.shape, f"not modelled: {model} has no dense closed form (mixture of "
+                                      "experts); energy is modelled for dense models", dtype=object)
+        out["price_basis"] = np.full(nan.shape, node_price(platform, price_per_hour)[1], dtype=object)
+        price = node_price(platform, price_per_hour)[0]
+        out["price_usd_per_hour"] = np.full(nan.shape, price)
+        out["cost_usd_per_mtok"] = price / 3600.0 * (ttft + g * dec) / (b * g) * 1e6  # time alone sets the cost
+        return out
     request = np.minimum(request, ttft)
     # the prompt phase: the request's set-up with the node idle, then the prompt pass
     p_prefill = (node_power_w(spec, tp, dev_p) * (ttft - request) + spec.node_idle_w * request) / ttft
@@ -167,14 +193,17 @@ def add_energy(frame, constants=None, price_per_hour: float | None = None):
         raise ConfigError("frame columns", missing, "a frame returned by rdusim.scenarios.predict.predict")
     df = frame.reset_index(drop=True)
     cols = {c: np.full(len(df), np.nan, dtype=object if c.endswith("basis") else float) for c in ENERGY_COLUMNS}
-    keys = ["platform", "model", "tp", "execution"] + (["stack"] if "stack" in df else [])
-    for combo, group in df.groupby(keys, sort=False):
+    extra = [c for c in ("stack", "precision", "kv_precision") if c in df]
+    keys = ["platform", "model", "tp", "execution"] + extra
+    for combo, group in df.groupby(keys, sort=False, dropna=False):
         platform, model, tp, mode = combo[:4]
+        named = dict(zip(extra, combo[4:]))
         at = group.index.to_numpy()
         out = energy_arrays(platform, model, int(tp), mode, group["batch"].to_numpy(), group["prompt"].to_numpy(),
                             group["gen"].to_numpy(), group["ttft_ms"].to_numpy() / 1e3,
                             group["decode_ms_per_token"].to_numpy() / 1e3, const=constants, price_per_hour=price_per_hour,
-                            stack=combo[4] if len(combo) > 4 else None)
+                            stack=named.get("stack"), precision=named.get("precision"),
+                            kv_precision_name=named.get("kv_precision"))
         for c in ENERGY_COLUMNS:
             cols[c][at] = out[c]
     for c in ENERGY_COLUMNS:
