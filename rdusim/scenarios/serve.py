@@ -485,7 +485,7 @@ class _Loop:
         self.c_e = np.concatenate([self.c_e[left:], np.asarray(experts, np.int64)])
         self.s["ints"][0] = 0
         s = self.s
-        step = _step if self.use_jit else _step.py_func
+        step = _step if self.use_jit else getattr(_step, "py_func", _step)  # NUMBA_DISABLE_JIT: a plain function
         chunk = CHUNK_EVENTS if self.chunk is None else self.chunk
         while True:
             status = step(self.c_t, self.c_e, final, *self.args, s["s_arr"], s["s_enq"], s["s_nxt"], s["s_ttft"],
