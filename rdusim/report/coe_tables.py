@@ -15,6 +15,7 @@ from rdusim.scenarios.coe import (
     expert_source,
     load_profile,
     switch_bandwidth,
+    switch_source,
 )
 from rdusim.scenarios.footprint import SAMBA_COE_EXPERTS, CoEDeployment, max_experts
 
@@ -66,8 +67,10 @@ def _basis(kind: str, prof) -> str:
 
 
 def _gpu_source(base: str, dep: CoEDeployment, prof, kind: str, gen: int) -> str:
-    if kind in ("switching", "oom"):
-        return "datasheet host link" if kind == "switching" else "capacity model"
+    if kind == "switching":
+        return switch_source(load_platform(base), prof)
+    if kind == "oom":
+        return "capacity model"
     source = expert_source(base, dep, prof, gen, 1)
     return "published (NeMo, article ref. [10])" if source == "published" else f"{prof.gpu_execution} engine model"
 
@@ -113,7 +116,7 @@ def table2_coe_speedups(config: dict, profile: str = "paper") -> pd.DataFrame:
             ok = abs(value / ref - 1) <= 0.10
             rows.append({"metric": metric, "baseline": base, "profile": profile, "experts": n,
                          "paper": ref, "reproduced": round(value, 3), "rel_err": value / ref - 1,
-                         "pass": ok, **labels, "why": "" if ok else (prof.why_differs or _claim_why(claim_id))})
+                         "pass": ok, **labels, "why": "" if ok else (prof.why(kind) or _claim_why(claim_id))})
     return pd.DataFrame(rows)
 
 

@@ -78,11 +78,30 @@ class Profile:
     gpu_published: tuple = ()       # (DGX platform, GPU column of the published NeMo table) pairs
     rdu_runtime: bool = False       # add the SN40L runtime's work per call and per token (sn40l.yaml `fitted`)
     spilled: str = "keep_most_popular"  # which experts stay in HBM once the CoE outgrows it (SPILL_POLICIES)
-    why_differs: str = ""           # why results under this profile differ from the article's (one sentence)
+    why_differs: tuple = ()         # (cell kind or "", sentence) pairs: why results differ from the article's
     description: str = ""           # what the profile assumes, in a few words
+
+    def why(self, kind: str) -> str:
+        """Why a Table 2 cell of this ``kind`` (overall, expert, switching) differs from the article's
+        under this profile: the sentence for that kind, else the profile's one sentence, else ''."""
+        reasons = dict(self.why_differs)
+        return reasons.get(kind, reasons.get("", ""))
 
     def execution(self, platform: Platform) -> str:
         return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
+
+
+WHY_KINDS = ("overall", "expert", "switching")
+
+
+def _why_pairs(name: str, why) -> tuple:
+    """``why_differs`` of a profile: one sentence for every cell, or a mapping of cell kind to sentence."""
+    if isinstance(why, str):
+        return (("", why),) if why else ()
+    if isinstance(why, dict) and set(why) <= set(WHY_KINDS) and all(isinstance(v, str) for v in why.values()):
+        return tuple(sorted(why.items()))
+    raise ConfigError(f"profile {name}.why_differs", why, "one sentence, or a mapping of " + ", ".join(WHY_KINDS)
+                      + " to a sentence")
 
 
 @lru_cache(maxsize=None)
@@ -99,7 +118,8 @@ def load_profile(name: str) -> Profile:
         raise ConfigError(f"profile {name}.gpu_published", published, "a mapping of platform name to " + ", ".join(NEMO_GPUS))
     prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"],
                    tuple(sorted((published or {}).items())), bool(p.get("rdu_runtime", False)),
-                   p.get("spilled", "keep_most_popular"), p.get("why_differs", ""), p.get("description", ""))
+                   p.get("spilled", "keep_most_popular"), _why_pairs(name, p.get("why_differs", "")),
+                   p.get("description", ""))
     if prof.spilled not in SPILL_POLICIES:
         raise ConfigError(f"profile {name}.spilled", prof.spilled, ", ".join(SPILL_POLICIES))
     if prof.gpu_copy not in GPU_COPIES:
@@ -127,6 +147,20 @@ def switch_bandwidth(platform: Platform, profile: Profile, tp: int) -> float:
     else:
         per_gpu = dev.host_link_pageable if "h2d_pageable" in platform.device else dev.host_link * _h100_ratio("h2d_pageable")
     return tp * per_gpu
+
+
+def switch_source(platform: Platform, profile: Profile) -> str:
+    """Where :func:`switch_bandwidth` takes a node's expert-copy rate from under ``profile`` (the same
+    branches, in words)."""
+    if platform.kind == "rdu":
+        return "datasheet DDR-to-HBM rate per socket"
+    if profile.gpu_copy == "node_one_link_datasheet":
+        return "datasheet host link, one for the node"
+    key = "h2d_pinned" if profile.gpu_copy == "per_gpu_pinned" else "h2d_pageable"
+    kind = key.split("_")[1]
+    if key in platform.device:
+        return f"measured {kind} host copy, per GPU"
+    return f"datasheet host link x the H100's measured {kind} ratio, per GPU"
 
 
 @lru_cache(maxsize=None)
