@@ -7,6 +7,7 @@ byte-identical from run to run (fixed ``svg.hashsalt``, no date in the metadata)
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from rdusim.report.figstyle import axis_name, figure_title, label_overlaps, small_fonts  # noqa: E402
 from rdusim.report.validation import paper_value  # noqa: E402
 
 PLATFORM_COLORS = {"sn40l-node": "#4c72b0", "dgx-a100": "#dd8452", "dgx-h100": "#55a868", "dgx-h200": "#c44e52"}
@@ -35,6 +37,13 @@ SVG_SALT = "rdusim"    # fixed ids in SVG output, so that a rerun writes the sam
 
 
 def _save(fig, outputs: list[str]) -> None:
+    """Write ``fig`` to each output; first print one line per overlapping or too small label (the
+    pipeline test fails on them, :mod:`rdusim.report.figstyle`)."""
+    name = Path(outputs[0]).stem if outputs else "figure"
+    for problem in label_overlaps(fig):
+        print(f"rdusim: figure {name}: labels overlap: {problem}", file=sys.stderr)
+    for problem in small_fonts(fig):
+        print(f"rdusim: figure {name}: label too small: {problem}", file=sys.stderr)
     for out in outputs:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         svg = out.endswith(".svg")
@@ -297,61 +306,73 @@ def plot_breakdown(table: pd.DataFrame, outputs: list[str]) -> None:
     _save(fig, outputs)
 
 
-def plot_latency_vs_experts(table: pd.DataFrame, outputs: list[str], profile: str = "paper", gen: int = 20) -> None:
-    """Article Fig. 7: expected CoE latency vs number of experts, BS 8 and BS 1; OOM marked.
+def plot_latency_vs_experts(table: pd.DataFrame, outputs: list[str], profile: str = "paper") -> None:
+    """Article Fig. 7: expected CoE latency vs number of experts, one panel per batch size (columns)
+    and output length (rows); OOM marked once per expert count.
 
     Reference marks: the article's DGX spill (about 50 experts) and OOM (150), and hollow marks where
     its Table 2 speedups put each DGX relative to the SN40L curve (overall speedup at the Table 2
-    expert count; at BS 1 also the expert speedup under 50 experts).
+    expert count; at BS 1 also the expert speedup under 50 experts), their values in the legend.
     """
     sns.set_theme(style="whitegrid", context="notebook")
-    t = table[(table.profile == profile) & (table.gen == gen)]
+    t = table[table.profile == profile]
     batches = sorted(t["batch"].unique(), reverse=True)
-    fig, axes = plt.subplots(1, len(batches), figsize=(6.8 * len(batches), 4.8), squeeze=False)
+    gens = sorted(t["gen"].unique())
+    fig, axes = plt.subplots(len(gens), len(batches), figsize=(6.8 * len(batches), 4.3 * len(gens)), squeeze=False)
     spill, oom = _paper("dgx_spill_experts"), _paper("dgx_oom_experts")
     dgx_limit = t[t.platform.isin(["dgx-a100", "dgx-h100"])].max_experts
     table2_n = int(dgx_limit.min()) if len(dgx_limit) else None
-    for ax, batch in zip(axes[0], batches):
-        sub = t[t.batch == batch]
-        for platform, g in sub.groupby("platform", sort=False):
-            ok = g[g.fits]
-            color = PLATFORM_COLORS.get(platform)
-            ax.plot(ok.experts, ok.total_ms / 1e3, lw=2, label=PLATFORM_LABELS.get(platform, platform), color=color)
-            if (~g.fits).any():
-                last = ok.iloc[-1]
-                ax.scatter([last.experts], [last.total_ms / 1e3], marker="X", s=90, color=color, zorder=5)
-                ax.annotate(f"OOM above {int(g.max_experts.iloc[0])}", (last.experts, last.total_ms / 1e3),
-                            textcoords="offset points", xytext=(5, 6), fontsize=8, color=color)
-        lines = [x for x in (spill, oom) if x is not None]
-        for k, x in enumerate(lines):
-            ax.axvline(x, color=REF_COLOR, ls="--", lw=1, alpha=0.7,
-                       label=("article: DGX spill at ~{:g}, OOM at {:g} experts".format(spill, oom)
-                              if spill is not None and oom is not None else "article") if k == 0 else None)
-        rdu = sub[sub.platform.str.startswith("sn40l") & sub.fits].set_index("experts").total_ms
-        marks = [("overall", table2_n)] + ([("expert", 10)] if batch == 1 else [])
-        first = True
-        for kind, n in marks:
-            if n is None or n not in rdu.index:
-                continue
-            for base in ("a100", "h100"):
-                ratio = _paper(f"table2_{kind}_bs{batch}_{gen}tok_{base}")
-                if ratio is None:
+    for row, gen in enumerate(gens):
+        for ax, batch in zip(axes[row], batches):
+            sub = t[(t.batch == batch) & (t.gen == gen)]
+            ooms: dict[int, list[str]] = {}
+            for platform, g in sub.groupby("platform", sort=False):
+                ok = g[g.fits]
+                color = PLATFORM_COLORS.get(platform)
+                ax.plot(ok.experts, ok.total_ms / 1e3, lw=2, label=PLATFORM_LABELS.get(platform, platform), color=color)
+                if (~g.fits).any() and len(ok):
+                    last = ok.iloc[-1]
+                    ax.scatter([last.experts], [last.total_ms / 1e3], marker="X", s=90, color=color, zorder=5)
+                    ooms.setdefault(int(g.max_experts.iloc[0]), []).append(PLATFORM_LABELS.get(platform, platform)
+                                                                           .split(" (")[0].replace("DGX ", ""))
+            for k, x in enumerate(x for x in (spill, oom) if x is not None):
+                ax.axvline(x, color=REF_COLOR, ls="--", lw=1, alpha=0.7,
+                           label=("article: DGX spill at ~{:g}, OOM at {:g} experts".format(spill, oom)
+                                  if spill is not None and oom is not None else "article") if k == 0 else None)
+            rdu = sub[sub.platform.str.startswith("sn40l") & sub.fits].set_index("experts").total_ms
+            marks = [("overall", table2_n)] + ([("expert", 10)] if batch == 1 else [])
+            for kind, n in marks:
+                if n is None or n not in rdu.index:
                     continue
-                ax.scatter([n], [rdu[n] * ratio / 1e3], s=120, marker="o", facecolors="none", lw=1.8,
-                           edgecolors=PLATFORM_COLORS[f"dgx-{base}"], zorder=6,
-                           label="article: SN40L curve x the article's speedup" if first else None)
-                first = False
-                ax.annotate(f"{ratio:g}x", (n, rdu[n] * ratio / 1e3), textcoords="offset points", xytext=(-28, -3),
-                            fontsize=7.5, color=PLATFORM_COLORS[f"dgx-{base}"])
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        _log_ticks(ax.xaxis)
-        _log_ticks(ax.yaxis, subs=(1.0, 2.0, 3.0, 5.0))
-        ax.set_xlabel("Llama-2-7B experts in the CoE")
-        ax.set_ylabel("expected latency per batch (s)")
-        ax.set_title(f"BS={batch}, TP=8, {gen} output tokens ({profile} profile)", fontsize=10)
-    axes[0][0].legend(fontsize=7.5, loc="upper left")
-    fig.tight_layout()
+                for base in ("a100", "h100"):
+                    ratio = _paper(f"table2_{kind}_bs{batch}_{gen}tok_{base}")
+                    if ratio is None:
+                        continue
+                    ax.scatter([n], [rdu[n] * ratio / 1e3], s=120, marker="o" if kind == "overall" else "s",
+                               facecolors="none", lw=1.8, edgecolors=PLATFORM_COLORS[f"dgx-{base}"], zorder=6,
+                               label=f"article: {ratio:g}x the SN40L ({kind}, {base.upper()}, {n} experts)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            _log_ticks(ax.xaxis)
+            _log_ticks(ax.yaxis, subs=(1.0, 2.0, 3.0, 5.0))
+            ax.set_xlabel("Llama-2-7B experts in the CoE")
+            ax.set_ylabel("expected latency per batch (s)")
+            ax.set_title(f"BS={batch}, TP=8, {gen} output tokens", fontsize=10)
+            handles, labels = ax.get_legend_handles_labels()
+            own = [(h, lab) for h, lab in zip(handles, labels) if lab.startswith("article: ") and "x the SN40L" in lab]
+            # one box, upper left (where the curves are not, with headroom above them): the OOM counts,
+            # then the article's marks
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * (lo / hi) ** -(0.12 * (len(own) + 1)))
+            note = "X = OOM above: " + "; ".join(f"{'/'.join(names)} {n}" for n, names in sorted(ooms.items()))
+            leg = ax.legend(*(zip(*own) if own else ([], [])), fontsize=7.5, loc="upper left", title=note,
+                            title_fontsize=7.5, alignment="left")
+            leg.get_frame().set_alpha(0.9)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    shared = [(h, lab) for h, lab in zip(handles, labels) if "x the SN40L" not in lab]
+    fig.legend(*zip(*shared), loc="lower center", ncol=3, fontsize=8.5, bbox_to_anchor=(0.5, 0.0))
+    figure_title(fig, "Fig. 7", f"expected CoE latency vs experts ({profile} profile)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     _save(fig, outputs)
 
 
