@@ -202,6 +202,17 @@ def fig7_latency_vs_experts(config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sensitivity_default(config: dict) -> dict:
+    """The cell of :func:`sensitivity` that the shipped platform files and Table 2 give: the DGX H100's
+    host link and the SN40L node's DDR-to-HBM rate under the paper profile, at Table 2's expert count."""
+    dep = _dep(config)
+    prof = load_profile("paper")
+    gpu_p, rdu_p = load_platform("dgx-h100"), load_platform(config["platforms"]["rdu"][0])
+    return {"host_link_GBps": switch_bandwidth(gpu_p, prof, min(dep.tensor_parallel, gpu_p.devices)) / 1e9,
+            "ddr_to_hbm_node_GBps": switch_bandwidth(rdu_p, prof, min(dep.tensor_parallel, rdu_p.devices)) / 1e9,
+            "experts": table2_experts(config, dep)}
+
+
 def sensitivity(config: dict) -> pd.DataFrame:
     """Overall BS 8, 20-token speedup of the SN40L node over DGX H100 as host-link bandwidth, DDR->HBM
     bandwidth and the number of experts vary (paper profile otherwise)."""

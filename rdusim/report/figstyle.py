@@ -8,6 +8,7 @@ the job's log; the pipeline test fails on such a line, so a new figure inherits 
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.patches import Rectangle
 
 # Readable names of table columns used as figure axes (a column not listed keeps its name).
 AXIS_NAMES = {
@@ -117,3 +118,14 @@ def small_fonts(fig) -> list[str]:
         if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT:
             small.setdefault(t.get_fontsize(), []).append(repr(t.get_text()[:30]))
     return [f"{len(names)} labels at {size:g} pt (e.g. {names[0]})" for size, names in small.items()]
+
+
+def mark_cell(ax, grid, row_value, col_value, label: str | None = None) -> bool:
+    """Outline the cell of a seaborn heatmap of ``grid`` (a DataFrame) at (``row_value``, ``col_value``),
+    the default configuration; False when the grid has no such cell."""
+    rows, cols = list(grid.index), list(grid.columns)
+    if row_value not in rows or col_value not in cols:
+        return False
+    ax.add_patch(Rectangle((cols.index(col_value), rows.index(row_value)), 1, 1, fill=False, lw=2.4,
+                           edgecolor=DEFAULT_COLOR, zorder=5, label=label))
+    return True

@@ -41,6 +41,15 @@ AXES = ("hbm_capacity_GB", "hbm_bandwidth_GBps", "ddr_capacity_TB", "ddr_to_hbm_
         "experts", "batch", "gen", "zipf")
 
 
+def default_point() -> dict:
+    """The sweep axes' values of the shipped platforms: SN40L socket HBM, DDR and DDR-to-HBM (sn40l-node),
+    the DGX H100's host link; with the article's batch 8 and 20 output tokens."""
+    rdu, gpu = load_platform("sn40l-node"), load_platform("dgx-h100")
+    return {"hbm_capacity_GB": rdu.dev("hbm_capacity") / 1e9, "hbm_bandwidth_GBps": rdu.dev("hbm_bandwidth") / 1e9,
+            "ddr_capacity_TB": rdu.dev("ddr_capacity") / 1e12, "ddr_to_hbm_GBps": rdu.dev("ddr_to_hbm") / 1e9,
+            "host_link_GBps": gpu.dev("host_link") / 1e9, "batch": 8, "gen": 20}
+
+
 def points(spec: dict) -> pd.DataFrame:
     """Every combination of the sweep's axis values (columns in :data:`AXES` order)."""
     missing = [a for a in AXES if a not in spec]
