@@ -57,7 +57,7 @@ def test_front_page_table2_marks_each_cell():
 def test_table_page_renders_every_row_of_a_short_table():
     page = table_page(CLAIMS, "Claims", "results/validation/claims.csv")
     assert page.count("<tr>") == len(CLAIMS) + 1
-    assert 'class="fail text"' in page or 'class="fail"' in page
+    assert 'class="fail label"' in page or 'class="fail"' in page
 
 
 def test_long_table_is_shown_in_part_and_says_so():

@@ -27,7 +27,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; fo
        color: #1f2328; }
 h1 { font-size: 18px; margin: 0 0 8px 0; } h2 { font-size: 15px; margin: 18px 0 6px 0; }
 p.note { color: #57606a; margin: 4px 0 8px 0; }
-div.scroll { max-height: 85vh; overflow: auto; margin: 4px 0 12px 0; border: 1px solid #d0d7de; width: max-content;
+div.scroll { max-height: 80vh; overflow: auto; margin: 4px 0 12px 0; border: 1px solid #d0d7de; width: max-content;
              max-width: 100%; }
 table { border-collapse: separate; border-spacing: 0; }
 th, td { border-right: 1px solid #d0d7de; border-bottom: 1px solid #d0d7de; padding: 3px 7px; text-align: right;
@@ -36,11 +36,13 @@ th { background: #f6f8fa; }
 div.scroll thead th { position: sticky; top: 0; z-index: 2; }
 div.scroll tbody td:first-child { position: sticky; left: 0; z-index: 1; box-shadow: 1px 0 0 #d0d7de; }
 div.scroll thead th:first-child { left: 0; z-index: 3; }
-td.text, th.text { text-align: left; white-space: normal; min-width: 6em; max-width: 36em; }
+td.text, th.text { text-align: left; white-space: normal; min-width: 16em; max-width: 30em; }
+td.label, th.label { text-align: left; }
 td.text details summary { cursor: pointer; color: #57606a; }
 .pass { background: #dafbe1; } .fail { background: #ffebe9; } .other { background: #f6f8fa; }
 span.count { font-weight: 600; }
 ul.why li { margin-bottom: 5px; }
+div.scroll.short { max-height: 30vh; }
 ol.notes { margin: 0 0 12px 0; padding-left: 2.2em; max-width: 60em; } ol.notes li { margin-bottom: 3px; }
 """
 
@@ -49,7 +51,7 @@ STATUS_MARK = {"pass": "\u2713 pass", "fail": "\u2717 fail"}
 # ...) read yes / no, so a mark never praises a failure.
 GOOD_WHEN_TRUE = ("pass", "fits", "ok")
 # Text longer than this folds into a click-to-open cell; repeated long text becomes a numbered note.
-FOLD_CHARS = 90
+FOLD_CHARS = 60
 SOURCES_LEGEND = ("[A]: the IEEE Micro article, Prabhakar et al., <i>Composition of Experts on the SN40L "
                   "Reconfigurable Dataflow Unit</i>; [P]: its conference version, arXiv 2405.07518.")
 
@@ -123,7 +125,7 @@ def _text_cell(text: str, notes: dict[str, int]) -> str:
     if text in notes:
         return f"see note {notes[text]}"
     if len(text) > FOLD_CHARS:
-        cut = text[:FOLD_CHARS].rsplit(" ", 1)[0]
+        cut = text[:FOLD_CHARS - 15].rsplit(" ", 1)[0]
         return (f"<details><summary>{html.escape(cut)} \u2026</summary>{html.escape(text[len(cut):])}</details>")
     return html.escape(text)
 
@@ -132,25 +134,34 @@ def _text_columns(frame: pd.DataFrame) -> set:
     return {c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) or pd.api.types.is_object_dtype(frame[c])}
 
 
-def table_html(frame: pd.DataFrame) -> str:
+def _wrapping(frame: pd.DataFrame, text_cols: set) -> set:
+    """Text columns with sentences (wrapped, min 16em); shorter text stays on one line."""
+    return {c for c in text_cols if frame[c].dropna().astype(str).str.len().max() > 28}
+
+
+def table_html(frame: pd.DataFrame, box: str = "scroll") -> str:
     """``frame`` as an HTML table in a scrolling box whose header row and first column stay in view (text
     columns left-aligned, long text folded, repeated long text numbered once as a note under the table,
     pass/fail cells coloured)."""
     text_cols = _text_columns(frame)
+    wrapping = _wrapping(frame, text_cols) if len(frame) else set()
     notes = _long_text_notes(frame, text_cols)
-    text_th = ' class="text"'
-    head = "".join(f"<th{text_th if c in text_cols else ''}>{html.escape(str(c))}</th>" for c in frame.columns)
+
+    def kind(col):
+        return "text" if col in wrapping else "label" if col in text_cols else ""
+    head = "".join(f"<th{f' class={chr(34)}{kind(c)}{chr(34)}' if kind(c) else ''}>{html.escape(str(c))}</th>"
+                   for c in frame.columns)
     rows = []
     for values in frame.itertuples(index=False, name=None):
         cells = []
         for col, v in zip(frame.columns, values):
-            classes = [c for c in (_cell_class(col, v), "text" if col in text_cols else "") if c]
+            classes = [c for c in (_cell_class(col, v), kind(col)) if c]
             attr = f' class="{" ".join(classes)}"' if classes else ""
             shown = STATUS_MARK.get(v, v) if col == "status" else v
             text = _fmt(shown, str(col))
             cells.append(f"<td{attr}>{_text_cell(text, notes) if col in text_cols else html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    table = (f"<div class=\"scroll\"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
+    table = (f"<div class=\"{box}\"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
              + "\n</tbody>\n</table></div>")
     if notes:
         table += "\n<ol class=\"notes\">" + "".join(f"<li>{html.escape(t)}</li>" for t in notes) + "</ol>"
@@ -202,7 +213,7 @@ def table_page(frame: pd.DataFrame, title: str, source: str, claims: pd.DataFram
     body = [f"<h1>{html.escape(title)}</h1>", intro]
     if claims is not None and len(claims):
         cols = [c for c in ("claim", "paper", "reproduced", "status", "basis") if c in claims.columns]
-        body += ["<h2>The article's values on this page</h2>", table_html(claims[cols].reset_index(drop=True)),
+        body += ["<h2>The article's values on this page</h2>", table_html(claims[cols].reset_index(drop=True), "scroll short"),
                  "<h2>The reproduced table</h2>"]
     body.append(table_html(part))
     shown_text = [f[c] for f in (frame, claims if claims is not None else frame) for c in _text_columns(f)]
