@@ -129,10 +129,10 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False, dep: CoEDeploym
     rdu_tp = min(dep.tensor_parallel, load_platform("sn40l-node").devices)
     eb = dep.expert_bytes
     out = np.full((len(frame), 5), np.nan)
-    rows = frame.itertuples(index=False)
-    if progress:
-        rows = tqdm(rows, total=len(frame), file=sys.stderr, mininterval=2.0, desc="sweep points")
-    for i, r in enumerate(rows):
+    # The first point plans the expert on the chip (and, without numba's cache, compiles): the bar's
+    # clock starts after it, so its rate and time left are those of the other points.
+    bar = tqdm(total=len(frame), file=sys.stderr, mininterval=2.0, desc="sweep points", smoothing=0) if progress else None
+    for i, r in enumerate(frame.itertuples(index=False)):
         n, b, g = int(r.experts), int(r.batch), int(r.gen)
         hist, misses = _routing(n, float(r.zipf), b)
         # SN40L node with this point's hardware
@@ -148,6 +148,12 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False, dep: CoEDeploym
             ex, rt = _gpu_times(g, b, dep)
             out[i, 1] = rt[b] + hist @ ex + _copies(misses, gpu_slots, n) * eb / (r.host_link_GBps * 1e9)
         out[i, 3] = capacity
+        if bar is not None:
+            if i == 0:
+                bar.reset(total=len(frame))
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     out[:, :2][~np.isfinite(out[:, :2])] = np.nan  # a batch that does not fit: no time, fits false
     result = frame.copy()
     result["sn40l_ms"] = out[:, 0] * 1e3
