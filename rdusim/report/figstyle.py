@@ -112,7 +112,6 @@ def label_overlaps(fig) -> list[str]:
 
 def small_fonts(fig) -> list[str]:
     """Labels drawn smaller than :data:`MIN_FONT` points (legends and annotations included)."""
-    fig.canvas.draw()
     small: dict[float, list[str]] = {}
     for t in fig.findobj(match=lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
         if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT:
