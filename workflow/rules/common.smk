@@ -115,3 +115,8 @@ def warm_numba_cache():
 
 if workflow.is_main_process:
     atexit.register(check_report_at_exit)
+
+
+# Published data the library ships (baselines/data), wherever the package is installed: inputs of rules
+# that read a data file, so that a new copy of it reruns them.
+BASELINES_DATA = Path(importlib.util.find_spec("baselines").submodule_search_locations[0]) / "data"
