@@ -66,6 +66,7 @@ rule all:
         ),
         "results/tables/serving_load.csv",
         expand("results/figures/{fig}.{ext}", fig=["serving_load", "serving_policies", "serving_cost"], ext=["png", "svg"]),
+        expand("results/figures/{fig}.{ext}", fig=["serving_engines", "serving_placement"], ext=["png", "svg"]),
         "results/tables/sweep_default.csv",
         expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",

@@ -42,7 +42,7 @@ def test_gpu_templates_equal_full_graph_evaluation(platform, model, batch, tp, p
 
 
 def test_rdu_prediction_is_the_sn40l_model():
-    out = predict_one("sn40l-node", "llama2-7b", 1, 8, 128, 20)
+    out = predict_one("sn40l-node", "llama2-7b", 1, 8, 128, 20, stack="kernels")
     assert out["execution"] == "fused-ho"
     chip = RduChip.from_platform("sn40l-node")
     dec = evaluate(workload_graph(get_model("llama2-7b"), "decode", 1, 138, 8), chip, "fused-ho")

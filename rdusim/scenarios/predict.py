@@ -198,9 +198,10 @@ DECODE_POINTS = [(1, 1), (2, 1), (1, 2), (2, 2), (3, 5), (5, 17)]
 
 
 @lru_cache(maxsize=None)
-def rdu_chip(platform: str) -> RduChip:
-    """The SN40L socket of an RDU platform (cached per platform name)."""
-    return RduChip.from_platform(platform)
+def rdu_chip(platform: str, tp: int = 1) -> RduChip:
+    """The SN40L socket of an RDU platform in a group of ``tp`` sockets (cached per platform name and tp;
+    tp changes only the all-reduce links of a group that spans two halves of a system)."""
+    return RduChip.from_platform(platform, int(tp))
 
 
 @lru_cache(maxsize=None)
@@ -253,7 +254,7 @@ def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, m
 def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, stack: Stack):
     """``(ttft_s, decode_s, fits, reason)`` of SN40L rows that pass the closed-form memory check: kernel
     time plus the stack's runtime work (per request, per pass, per all-reduce; none for ``kernels``)."""
-    chip = rdu_chip(platform)
+    chip = rdu_chip(platform, tp)
     batch = rows["batch"].to_numpy()
     prompt = rows["prompt"].to_numpy()
     ok_p, why_p, ttft = rdu_passes(chip, model, "prefill", batch, prompt, tp, mode)
@@ -377,3 +378,21 @@ def predict_one(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: 
         v = row[k]
         out[k] = None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)
     return out
+
+
+# ------------------------------------------------------------------------------- per-step costs
+def step_times(platform: str, model: str, tp: int, execution: str | None, batch, seq,
+               stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(prefill_s, decode_s)`` arrays: the prompt pass of ``batch[i]`` sequences of ``seq[i]`` tokens, and one
+    decode step of ``batch[i]`` sequences at context ``seq[i]``, by the same templates and serving stack as
+    :func:`predict` (a row's ``ttft_ms`` and ``decode_ms_per_token`` at prompt ``seq`` and gen 1), without its
+    memory check: a serving engine bounds its KV cache itself. SN40L passes that do not place are NaN.
+    Used by the serving engine (:mod:`rdusim.scenarios.engine`) to tabulate its step costs once."""
+    row = check_row(platform, model, 1, tp, 1, 1, execution, stack)
+    rows = pd.DataFrame({"batch": np.asarray(batch, dtype=np.int64), "prompt": np.asarray(seq, dtype=np.int64)})
+    rows["gen"] = 1  # decode at context prompt + 1 // 2 = prompt
+    mode, used = row["execution"], load_stack(row["stack"])
+    if row["kind"] == "gpu":
+        return _gpu_group(rows, row["platform"], model, int(tp), mode, gpu_constants(), used)
+    pre, dec, _, _ = _rdu_group(rows, row["platform"], model, int(tp), mode, used)
+    return pre, dec

@@ -11,10 +11,12 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
+from rdusim.scenarios.engine import run_instance, step_costs
 from rdusim.scenarios.predict import predict
 from rdusim.scenarios.serve import poisson_requests, simulate
 from rdusim.scenarios.sweep import evaluate_points
@@ -30,12 +32,15 @@ PREDICT_ROWS = [dict(platform="h100-sxm", model="llama2-7b", batch=1, tp=1, prom
 
 def warm_numba_cache() -> float:
     """Run each numba-compiled path once (prediction frames, the SN40L graph evaluator, the serving loop,
-    one sweep point); returns the seconds it took (a few when the cache is warm already)."""
+    one sweep point, the serving engine); returns the seconds it took (a few when the cache is warm already)."""
     start = time.perf_counter()
     predict(pd.DataFrame(PREDICT_ROWS))
     evaluate_modes(workload_graph(get_model("llama2-7b"), "decode", 1, 128, tp=8), RduChip.from_platform("sn40l"))
     simulate("sn40l-node", 10, poisson_requests(1.0, 20, 10, seed=0))
     evaluate_points(pd.DataFrame([SWEEP_POINT]))
+    n = 4  # the iteration-level serving engine: four requests on one H100
+    run_instance(np.arange(n, dtype=float), np.full(n, 128), np.full(n, 8), "prefill-first",
+                 step_costs("h100-sxm", "llama2-7b", 1), 256, 4096)
     return time.perf_counter() - start
 
 
