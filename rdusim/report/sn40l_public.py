@@ -3,8 +3,9 @@
 Sources: the article's Table 2 (speedups over the DGXs, and the SN40L latencies its expert-only cells
 imply with the published GPU latencies) and its "under 50 experts" statement (Fig. 7); [P] Table IV /
 [B] (Llama 3.1 rates on 16 sockets) and [HC] (the 8B model switch). ``basis`` is ``fitted`` where a
-constant of the row's stack was fitted to that number, ``predicted`` where none was, and ``not
-modelled`` where the model lacks what the number rests on (speculative decoding). A rule
+constant of the row's stack was fitted to that number, ``predicted`` where none was. The 70B and 405B
+rates rest on speculative decoding: they are predicted with the draft, draft length and the one
+acceptance rate of ``rdusim/data/public_checks.yaml`` (issue 21), fitted to the 70B rate. A rule
 (``rule sn40l_public``) writes it; the report shows it as a table.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from benchmarks.models import get_model, weight_bytes
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import claims_fig7
 from rdusim.report.sn40l_runtime import RATE_2024
+from rdusim.report.speculative import load_checks
 from rdusim.scenarios.coe import load_profile, switch_bandwidth
 from rdusim.scenarios.predict import predict_one
 
@@ -53,11 +55,15 @@ def public_rows(table2: pd.DataFrame, fig7: pd.DataFrame, inferred: pd.DataFrame
     for model, rate, speculative in RATES_2024:
         out = predict_one(RATE_2024["platform"], model, 1, RATE_2024["tp"], RATE_2024["prompt"], RATE_2024["gen"])
         plain = 1e3 / out["decode_ms_per_token"] if out["fits"] else np.nan
-        if speculative:
+        if speculative:  # the draft, its length and the fitted acceptance rate of public_checks.yaml (issue 21)
+            check = next(c for c in load_checks() if c["request"]["model"] == model and c["request"].get("draft"))
+            spec = predict_one(**check["request"])
             rows.append(_row("[P] Table IV, [B]", "output tokens/s per user, 16 sockets, TP16, BF16",
-                             RATE_2024["platform"], model, out["stack"], "tokens/s", rate, np.nan,
-                             "not modelled: speculative decoding",
-                             f"published with speculative decoding, which the model lacks; plain decoding: {plain:.0f}"))
+                             RATE_2024["platform"], model, spec["stack"], "tokens/s", rate,
+                             spec["tokens_per_s_per_user"] if spec["fits"] else np.nan,
+                             "fitted" if check["role"] == "fit" else "predicted",
+                             f"speculative decoding: draft {spec['draft']} x {spec['draft_tokens']} tokens (assumed), "
+                             f"acceptance {spec['acceptance']:g} (fitted to the 70B rate); plain decoding: {plain:.0f}"))
         else:
             rows.append(_row("[P] Table IV, [B]", "output tokens/s per user, 16 sockets, TP16, BF16",
                              RATE_2024["platform"], model, out["stack"], "tokens/s", rate, plain, "fitted",
