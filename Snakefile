@@ -1,6 +1,6 @@
 # rdusim pipeline: regenerates every table and figure of the SN40L CoE article under results/.
 #   snakemake --cores 8                         run it
-#   snakemake --cores 8 --report results/report.html   the HTML report (the run says when it is stale)
+#   snakemake --report results/report.html    the HTML report (every run says when it is stale)
 # Rules live in workflow/rules; each calls a thin script in workflow/scripts that calls the library.
 import sys
 
@@ -85,5 +85,5 @@ rule all:
     default_target: True
 
 
-onsuccess:
-    warn_if_report_stale("results/report.html", ["results/report", "results/figures"])
+onstart:
+    warm_numba_cache()

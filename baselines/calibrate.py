@@ -43,6 +43,7 @@ import pandas as pd
 import yaml
 
 from rdusim.core.errors import ConfigError
+from rdusim.core.helpformat import DefaultsHelpFormatter
 from rdusim.core.platforms import load_platform
 
 from .calibration import FITTED, fit_measurement
@@ -701,7 +702,7 @@ def write_platform(path: str | os.PathLike, mapping: dict, fit_table: pd.DataFra
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="rdusim calibrate-gpu",
+        prog="rdusim calibrate-gpu", formatter_class=DefaultsHelpFormatter,
         description="Measure this machine's GPU with PyTorch and write an rdusim platform file; with --models, "
                     "also fit the GPU model's constants to the measured prefill and decode times.")
     p.add_argument("--out", required=True, metavar="PATH.yaml", help="platform file to write")

@@ -12,6 +12,7 @@ from benchmarks.moe import param_count as moe_param_count
 from rdusim import __version__
 from rdusim.core.checks import json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
+from rdusim.core.helpformat import DefaultsHelpFormatter
 from rdusim.core.platforms import builtin_names, load_platform
 from rdusim.core.stacks import list_stacks, load_stack
 
@@ -269,11 +270,11 @@ def _cmd_serve(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rdusim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rdusim", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("list", help="list known platforms, stacks and models").set_defaults(func=_cmd_list)
-    pr = sub.add_parser("predict", help="time to first token and decode time of a model on a platform",
+    sub.add_parser("list", formatter_class=DefaultsHelpFormatter, help="list known platforms, stacks and models").set_defaults(func=_cmd_list)
+    pr = sub.add_parser("predict", formatter_class=DefaultsHelpFormatter, help="time to first token and decode time of a model on a platform",
                         description="Time to first token and decode time of a model on a platform. Defaults: "
                         "batch 1, tp 1, prompt 128 tokens, gen 128 tokens, and the platform's default serving stack "
                         "(default_stack in its file) in that stack's execution mode. Every result names its stack.")
@@ -307,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
                     "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     pr.set_defaults(func=_cmd_predict)
-    co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")
+    co = sub.add_parser("coe", formatter_class=DefaultsHelpFormatter, help="expected latency of a Samba-CoE batch (router, switching, execution)")
     co.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200, ...")
     co.add_argument("--experts", required=True, help="Llama-2-7B experts in the CoE")
     co.add_argument("--batch", default="1", help="prompts per CoE batch (default 1)")
@@ -319,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
                     "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     co.set_defaults(func=_cmd_coe)
-    sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment",
+    sv = sub.add_parser("serve", formatter_class=DefaultsHelpFormatter, help="simulate serving a stream of requests on a CoE deployment",
                         description="Simulate serving a stream of requests on a CoE deployment (batches of up "
                         "to 8 requests per expert). Prints latency percentiles and the light-load floor: two "
                         "batching waits (router, expert), the router and the expert's run, and a copy on an HBM "
@@ -363,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
                     "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     sv.set_defaults(func=_cmd_serve)
-    sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
+    sub.add_parser("calibrate-gpu", formatter_class=DefaultsHelpFormatter, help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
                    "(--models) and write a platform file usable as --platform FILE; --from-json rebuilds it from a "
                    "saved measurement without a GPU (rdusim calibrate-gpu --help)")
     return parser

@@ -88,8 +88,14 @@ class Profile:
     rdu_router_request: bool = True  # the SN40L router call pays the stack's per-request work
     rdu_copy_request: bool = False  # a batch that copies experts into HBM pays one request's work (SN40L)
     spilled: str = "keep_most_popular"  # which experts stay in HBM once the CoE outgrows it (SPILL_POLICIES)
-    why_differs: str = ""           # why results under this profile differ from the article's (one sentence)
+    why_differs: tuple = ()         # (cell kind or "", sentence) pairs: why results differ from the article's
     description: str = ""           # what the profile assumes, in a few words
+
+    def why(self, kind: str) -> str:
+        """Why a Table 2 cell of this ``kind`` (overall, expert, switching) differs from the article's
+        under this profile: the sentence for that kind, else the profile's one sentence, else ''."""
+        reasons = dict(self.why_differs)
+        return reasons.get(kind, reasons.get("", ""))
 
     def execution(self, platform: Platform) -> str:
         return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
@@ -97,6 +103,19 @@ class Profile:
     def stack(self, platform: Platform) -> str | None:
         """The serving stack the profile runs on ``platform`` (None: the platform's default for its execution)."""
         return self.gpu_stack if platform.kind == "gpu" else self.rdu_stack
+
+
+WHY_KINDS = ("overall", "expert", "switching")
+
+
+def _why_pairs(name: str, why) -> tuple:
+    """``why_differs`` of a profile: one sentence for every cell, or a mapping of cell kind to sentence."""
+    if isinstance(why, str):
+        return (("", why),) if why else ()
+    if isinstance(why, dict) and set(why) <= set(WHY_KINDS) and all(isinstance(v, str) for v in why.values()):
+        return tuple(sorted(why.items()))
+    raise ConfigError(f"profile {name}.why_differs", why, "one sentence, or a mapping of " + ", ".join(WHY_KINDS)
+                      + " to a sentence")
 
 
 @lru_cache(maxsize=None)
@@ -114,7 +133,8 @@ def load_profile(name: str) -> Profile:
     prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"],
                    tuple(sorted((published or {}).items())), str(p.get("rdu_stack", "kernels")), p.get("gpu_stack"),
                    bool(p.get("rdu_router_request", True)), bool(p.get("rdu_copy_request", False)),
-                   p.get("spilled", "keep_most_popular"), p.get("why_differs", ""), p.get("description", ""))
+                   p.get("spilled", "keep_most_popular"), _why_pairs(name, p.get("why_differs", "")),
+                   p.get("description", ""))
     for kind in ("rdu", "gpu"):
         stack = prof.rdu_stack if kind == "rdu" else prof.gpu_stack
         if stack is not None:
@@ -152,6 +172,20 @@ def switch_bandwidth(platform: Platform, profile: Profile, tp: int) -> float:
     else:
         per_gpu = dev.host_link_pageable if "h2d_pageable" in platform.device else dev.host_link * _h100_ratio("h2d_pageable")
     return tp * per_gpu
+
+
+def switch_source(platform: Platform, profile: Profile) -> str:
+    """Where :func:`switch_bandwidth` takes a node's expert-copy rate from under ``profile`` (the same
+    branches, in words)."""
+    if platform.kind == "rdu":
+        return "datasheet DDR-to-HBM rate per socket"
+    if profile.gpu_copy == "node_one_link_datasheet":
+        return "datasheet host link, one for the node"
+    key = "h2d_pinned" if profile.gpu_copy == "per_gpu_pinned" else "h2d_pageable"
+    kind = key.split("_")[1]
+    if key in platform.device:
+        return f"measured {kind} host copy, per GPU"
+    return f"datasheet host link x the H100's measured {kind} ratio, per GPU"
 
 
 @lru_cache(maxsize=None)

@@ -9,4 +9,5 @@ from rdusim.report.pipeline import logged
 with logged(snakemake.log[0]):  # noqa: F821
     inp = snakemake.input  # noqa: F821
     Path(snakemake.output[0]).write_text(front_page(pd.read_csv(inp.claims), pd.read_csv(inp.table2),  # noqa: F821
-                                                    pd.read_csv(inp.gpu_validation)))
+                                                     pd.read_csv(inp.gpu_validation),  # noqa: F821
+                                                     stamp=snakemake.params.stamp))  # noqa: F821
