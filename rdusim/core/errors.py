@@ -1,6 +1,16 @@
 """Errors that the user sees as one clear line, never a traceback."""
 
 
+class Described:
+    """Stands for a value in an error message: a description (its length, what is wrong), never its content."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 class RdusimError(Exception):
     """Base of every error the CLI turns into a one-line message and exit status 2."""
 

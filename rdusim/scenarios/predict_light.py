@@ -90,6 +90,10 @@ def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> d
            "tp": _positive_int("tp", tp), "prompt": _positive_int("prompt", prompt), "gen": _positive_int("gen", gen)}
     if row["tp"] > p.devices:
         raise ConfigError("tp", row["tp"], f"1 to {p.devices} (devices of {p.name})")
+    link = "nvlink_bandwidth" if p.kind == "gpu" else "p2p_bandwidth"
+    if row["tp"] > 1 and link not in p.device:
+        raise ConfigError("tp", row["tp"], f"1 on {p.name}: its device has no {link}_GBps, the device-to-device "
+                          "link tensor parallelism needs")
     m = get_model(model)
     for field, total in (("heads", m.heads), ("ffn", m.ffn), ("vocab", m.vocab)):
         if total % row["tp"]:
