@@ -8,7 +8,7 @@ import sys
 
 from benchmarks.models import load_models, param_count
 from rdusim import __version__
-from rdusim.core.checks import json_safe, number, whole
+from rdusim.core.checks import OneLineParser, json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
 from rdusim.core.platforms import builtin_names, load_platform
 
@@ -127,7 +127,7 @@ def _cmd_serve(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rdusim", description=__doc__)
+    parser = OneLineParser(prog="rdusim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("list", help="list known platforms and models").set_defaults(func=_cmd_list)

@@ -8,6 +8,7 @@ passed in by the caller. :func:`nearest` suggests the closest known key for a mi
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import math
 import numbers
@@ -111,3 +112,21 @@ def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (``prog: error: ...``) with exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def number_arg(field: str, minimum: float | None = None, maximum: float | None = None, *, above: bool = False):
+    """An argparse ``type=`` that reads a number with :func:`number` (ASCII decimal, finite, in bounds)."""
+    def parse(text: str) -> float:
+        try:
+            return number(field, text, minimum, maximum, above=above)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(f"got {text!r}; allowed: {err.allowed}") from None
+    parse.__name__ = field
+    return parse

@@ -22,13 +22,16 @@ and the line number; parser messages are rebuilt from their position and kind, n
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from rdusim.core.errors import ConfigError, Described
@@ -324,3 +327,152 @@ def string(field: str, value, what: str = "a text value", max_len: int = 1000) -
 def finite_float(value) -> bool:
     """True when ``value`` is an int or float (not a bool) and finite."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ------------------------------------------------------------------------------------------ CSV
+MAX_CSV_BYTES = 256 << 20     # a trace of 2 million requests with a few columns is about 60 MB
+CSV_CHUNK_ROWS = 100_000      # rows converted at a time: memory holds one chunk of text, the rest as numbers
+_CSV_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_CSV_WHOLE = re.compile(r"\+?[0-9]{1,18}(?:\.0*)?")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a CSV schema: ``kind`` "number" (finite ASCII decimal) or "whole" (a whole number written
+    with ASCII digits; ``3.0`` is whole, ``True``, ``3.5`` and ``１`` are not), bounds, whether it is required."""
+
+    kind: str
+    minimum: float
+    maximum: float
+    required: bool = True
+    what: str = ""
+
+    def allowed(self) -> str:
+        noun = "a finite number" if self.kind == "number" else "a whole number"
+        return f"{noun} from {self.minimum:g} to {self.maximum:g}" + (f" ({self.what})" if self.what else "")
+
+
+def read_csv_columns(path, field: str, schema: dict[str, Column], max_rows: int,
+                     max_bytes: int = MAX_CSV_BYTES) -> dict:
+    """The columns of ``schema`` from CSV file ``path`` as float64 arrays (columns not in the schema are
+    skipped), read in chunks so memory stays bounded.
+
+    Refused, each with one line naming the file, the row (0-based, after the header) or line, and the
+    column: a file that is not a regular UTF-8 text file or exceeds ``max_bytes``; no header; a duplicate or
+    missing required column; a row with more or fewer fields than the header (ragged); more than
+    ``max_rows`` rows; a value that is not of its column's kind or is out of its bounds.
+    """
+    shown = str(path)
+    decode_text(_head(path, field, max_bytes), field, shown, "CSV text file")
+    out: dict[str, list] = {}
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = None
+            for row in reader:
+                if row:
+                    header = [name.strip() for name in row]
+                    break
+            if header is None:
+                raise ConfigError(field, shown, "a CSV file with a header (" + ", ".join(schema) + ") and one row per line")
+            index = _header_index(field, header, schema)
+            out = {name: [] for name in index}
+            chunk: list[list[str]] = []
+            rows = 0
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise ConfigError(f"{field} line {reader.line_num}", Described(f"{len(row)} fields"),
+                                      f"{len(header)} fields, as in the header (no ragged rows)")
+                chunk.append(row)
+                if len(chunk) >= CSV_CHUNK_ROWS:
+                    _convert(field, chunk, rows, index, schema, out)
+                    rows += len(chunk)
+                    chunk = []
+                if rows + len(chunk) > max_rows:
+                    raise ConfigError(f"{field} rows", Described(f"more than {max_rows:,}"), f"1 to {max_rows:,} rows")
+            _convert(field, chunk, rows, index, schema, out)
+            rows += len(chunk)
+    except csv.Error:
+        raise ConfigError(f"{field} line {reader.line_num + 1}", Described("a line CSV cannot read"),
+                          "a CSV text file (no NUL bytes, fields under 128 kB, quotes closed)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{field} line {reader.line_num + 1}", Described("an invalid byte"), "a UTF-8 CSV text file") from None
+    except OSError as exc:
+        raise ConfigError(field, shown, f"a readable CSV file ({exc.strerror})") from None
+    if rows == 0:
+        raise ConfigError(f"{field} rows", 0, f"1 to {max_rows:,} rows after the header")
+    return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
+
+
+def _head(path, field: str, max_bytes: int) -> bytes:
+    """The first 64 KiB of ``path`` after the checks of :func:`read_bytes` (file kind, size)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(64 << 10)
+        except OSError as exc:
+            raise ConfigError(field, str(path), f"a readable CSV file ({exc.strerror})") from None
+        cut = head.rfind(b"\n")  # decode whole lines only: a multi-byte character may straddle the cut
+        return head if len(head) < (64 << 10) or cut < 0 else head[:cut]
+    return read_bytes(path, field, max_bytes, "CSV file")  # raises the error that fits
+
+
+def _header_index(field: str, header: list[str], schema: dict[str, Column]) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in seen:
+            shown = repr(name) if _NAME.fullmatch(name) else f"<a name of {len(name)} characters>"
+            raise ConfigError(f"{field} header", Described(f"column {shown} twice (columns {seen[name] + 1} and {i + 1})"),
+                              "each column once")
+        seen[name] = i
+    for name, col in schema.items():
+        if col.required and name not in seen:
+            raise ConfigError(f"{field} column {name}", Described(f"a header of {len(header)} columns without it"),
+                              "a header with " + ", ".join(n for n, c in schema.items() if c.required)
+                              + "".join(f"[, {n}]" for n, c in schema.items() if not c.required))
+    return {name: seen[name] for name in schema if name in seen}
+
+
+_CHUNK_CHARS = {"number": re.compile(r"[0-9.eE+\-\n]*"), "whole": re.compile(r"[0-9.+\n]*")}
+
+
+def _fast_values(text: list[str], kind: str):
+    """``text`` as floats when every value is plain ASCII decimal of ``kind`` (one pass over the joined
+    chunk, then numpy's conversion); None when some value is not (the caller then finds which)."""
+    if not _CHUNK_CHARS[kind].fullmatch("\n".join(text)):
+        return None
+    try:
+        return np.asarray(text, dtype=float)
+    except ValueError:  # "", "1e", "1.2.3", "+-1": characters allowed, form not
+        return None
+
+
+def _convert(field: str, chunk: list[list[str]], first: int, index: dict[str, int], schema: dict[str, Column],
+             out: dict[str, list]) -> None:
+    if not chunk:
+        return
+    for name, i in index.items():
+        col = schema[name]
+        text = [row[i].strip() for row in chunk]
+        values = _fast_values(text, col.kind)
+        if values is None:  # some value is not of the column's kind: find which, one by one
+            pattern = _CSV_NUMBER if col.kind == "number" else _CSV_WHOLE
+            ok = np.fromiter((pattern.fullmatch(t) is not None for t in text), bool, len(text))
+            values = np.zeros(len(text))
+            values[ok] = np.asarray([t for t, good in zip(text, ok) if good], dtype=float)
+        else:
+            ok = np.ones(len(text), bool)
+        with np.errstate(invalid="ignore"):
+            bad = ~ok | ~np.isfinite(values) | (values < col.minimum) | (values > col.maximum)
+            if col.kind == "whole":
+                bad |= values != np.round(values)
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise ConfigError(f"{field} row {first + j}: {name}", redact(text[j]), col.allowed())
+        out[name].append(values)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import jsonschema
-import yaml
 
 from benchmarks.models import get_model
+from rdusim.core.loader import load_yaml
 from rdusim.core.errors import ConfigError
 from rdusim.scenarios.footprint import CoEDeployment
 from rdusim.scenarios.serve import MAX_TIME_S
@@ -31,8 +31,7 @@ def _allowed(error) -> str:
 def check_config(config: dict, schema_file: str) -> None:
     """Raise :class:`ConfigError` naming the first invalid field, its value and the allowed values."""
     _check_finite(config, "")
-    with open(schema_file) as fh:
-        schema = yaml.safe_load(fh)
+    schema = load_yaml(schema_file, "config schema")
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import lsq_linear
 
+from rdusim.core.loader import read_text
 from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.report.validation import load_claims
@@ -88,7 +89,7 @@ def fit_runtime(dep: CoEDeployment | None = None) -> tuple[float, float]:
 
 def platform_yaml(call_s: float, token_s: float) -> str:
     """``sn40l.yaml`` with the fitted block's two values replaced."""
-    text = PLATFORM_FILE.read_text()
+    text = read_text(PLATFORM_FILE, "platform sn40l")
     for key, value in (("runtime_call_us", call_s * 1e6), ("runtime_token_us", token_s * 1e6)):
         text = re.sub(rf"(\n    {key}: )[0-9.eE+-]+", lambda m: f"{m[1]}{value:.1f}", text)
     return text

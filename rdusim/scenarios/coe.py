@@ -28,11 +28,11 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from baselines.gpu import GpuConstants, GpuDevice
 from baselines.published import NEMO_GPUS, nemo_latency_s
 from benchmarks.models import get_model
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
@@ -88,9 +88,8 @@ class Profile:
 @lru_cache(maxsize=None)
 def load_profile(name: str) -> Profile:
     """A named assumption profile; unknown names list the allowed ones."""
-    with open(PROFILES_FILE) as fh:
-        profiles = yaml.safe_load(fh)
-    if name not in profiles:
+    profiles = mapping("coe profiles", load_yaml(PROFILES_FILE, "coe profiles"), "a mapping of profiles")
+    if not isinstance(name, str) or name not in profiles:
         raise ConfigError("profile", name, ", ".join(profiles))
     p = profiles[name]
     published = p.get("gpu_published") or None

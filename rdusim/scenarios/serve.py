@@ -38,7 +38,8 @@ from numba import njit
 
 from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
-from rdusim.core.errors import ConfigError
+from rdusim.core.errors import ConfigError, Described
+from rdusim.core.loader import Column, read_csv_columns
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.coe import (
     expert_latency_s,
@@ -395,20 +396,26 @@ def _weights(field: str, values, experts: int) -> np.ndarray:
     return w / w.sum()
 
 
-def read_trace(path: str, experts: int) -> pd.DataFrame:
-    """A user's log: CSV with columns arrival_s and expert (0-based); other columns are kept but unused.
+def trace_schema(experts: int) -> dict[str, Column]:
+    """The columns of a trace file (a new column is one entry): arrival times and 0-based expert ids."""
+    return {
+        "arrival_s": Column("number", 0.0, MAX_TIME_S, what="seconds from the start of the trace"),
+        "expert": Column("whole", 0, experts - 1, what="0-based expert id"),
+    }
 
-    Missing, empty or unparsable files, missing columns and bad values raise :class:`ConfigError`
-    naming the file, the row and the column."""
-    try:
-        trace = pd.read_csv(path, nrows=MAX_REQUESTS + 1)
-    except FileNotFoundError:
-        raise ConfigError("trace", str(path), "an existing CSV file with columns arrival_s, expert") from None
-    except pd.errors.EmptyDataError:
-        raise ConfigError("trace", str(path), "a CSV file with a header arrival_s,expert and one row per request") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise ConfigError("trace", str(path), f"a readable CSV file ({exc.__class__.__name__})") from None
-    check_trace(trace, experts, where=f"trace {path}")
+
+def read_trace(path: str, experts: int) -> pd.DataFrame:
+    """A user's log: CSV with a header naming at least the columns of :func:`trace_schema` (others are
+    skipped), one request per line, sorted by arrival time here (stable, so ties keep file order).
+
+    Read through :func:`rdusim.core.loader.read_csv_columns`: a missing, binary or oversized file, a
+    duplicate or missing column, a ragged row, and a value not of its column's kind (``True`` or ``1.5``
+    as an expert id, ``８`` or ``1_0`` as a time) or out of range raise :class:`ConfigError` naming the
+    file, the row or line and the column, never the file's content."""
+    experts = whole("experts", experts, 1, MAX_EXPERTS)
+    columns = read_csv_columns(path, "trace", trace_schema(experts), MAX_REQUESTS)
+    trace = pd.DataFrame(columns)
+    trace["expert"] = trace["expert"].astype(np.int64)
     return trace.sort_values("arrival_s", kind="stable").reset_index(drop=True)
 
 
