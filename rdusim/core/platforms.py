@@ -12,6 +12,7 @@ from the single-device file it names in ``device_file``. Built-in files live in
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -193,15 +194,27 @@ def _resolve(name_or_path: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
 def load_platform(name_or_path: str) -> Platform:
     """Load a platform by built-in name (``sn40l-node``) or by path to a YAML file.
 
     Unknown names, unknown or misspelt keys (the error suggests the nearest), missing fields, values
     out of range and ``device_file`` references that loop raise :class:`ConfigError` naming the field
-    and what is allowed.
+    and what is allowed; so does a name that is not a str or path.
     """
-    return _load(str(name_or_path), ())
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str) or not name_or_path or len(name_or_path) > 4096:
+        raise ConfigError("platform", redact(name_or_path), "a platform name (" + ", ".join(builtin_names())
+                          + ") or a path to a .yaml file")
+    return _load_cached(name_or_path)
+
+
+@lru_cache(maxsize=None)
+def _load_cached(name_or_path: str) -> Platform:
+    return _load(name_or_path, ())
+
+
+load_platform.cache_clear = _load_cached.cache_clear
 
 
 def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:

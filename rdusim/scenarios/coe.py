@@ -85,9 +85,20 @@ class Profile:
         return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
 
 
-@lru_cache(maxsize=None)
 def load_profile(name: str) -> Profile:
-    """A named assumption profile; unknown names list the allowed ones."""
+    """A named assumption profile; unknown names (or a name that is not a str) list the allowed ones."""
+    if not isinstance(name, str):
+        raise ConfigError("profile", type(name).__name__, "a profile name (a str): " + ", ".join(profile_names()))
+    return _load_profile(name)
+
+
+def profile_names() -> list[str]:
+    """Names of the assumption profiles in coe_profiles.yaml."""
+    return list(mapping("coe profiles", load_yaml(PROFILES_FILE, "coe profiles"), "a mapping of profiles"))
+
+
+@lru_cache(maxsize=None)
+def _load_profile(name: str) -> Profile:
     profiles = mapping("coe profiles", load_yaml(PROFILES_FILE, "coe profiles"), "a mapping of profiles")
     if not isinstance(name, str) or name not in profiles:
         raise ConfigError("profile", name, ", ".join(profiles))
@@ -235,8 +246,11 @@ class CoELatency:
 def _popularity(n: int, popularity) -> np.ndarray:
     if popularity is None:
         return np.full(n, 1.0 / n)
-    p = np.asarray(popularity, dtype=float)
-    if p.shape != (n,) or np.any(p < 0) or p.sum() <= 0:
+    try:
+        p = np.asarray(popularity, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("popularity", type(popularity).__name__, f"{n} non-negative weights, not all zero") from None
+    if p.shape != (n,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
         raise ConfigError("popularity", f"{p.shape} values", f"{n} non-negative weights, not all zero")
     return np.sort(p / p.sum())[::-1]
 
@@ -251,6 +265,8 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ConfigError(field, value, f"a whole number from 1 to {COE_LIMITS[field][0]:,}")
         whole(field, value, 1, *COE_LIMITS[field])
+    if dep is not None and not isinstance(dep, CoEDeployment):
+        raise ConfigError("dep", type(dep).__name__, "a CoEDeployment or None (the defaults of coe_defaults.yaml)")
     dep = dep or CoEDeployment.from_config()
     prof = load_profile(profile)
     platform = load_platform(platform_name)
@@ -283,6 +299,8 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
         return oom(f"an expert sub-batch of {b} prompts does not fit: {why or 'no finite time'}")
     misses = expected_copies(used, resident, prof)
     switching_s = misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
+    if not all(np.isfinite(v) and v >= 0 for v in (router_s, switching_s, execution_s, misses)):
+        return oom("no finite time (the platform's values give an infinite or undefined time)")
     return CoELatency(platform_name, experts, batch, gen, profile, True, "", router_s, switching_s, execution_s,
                       float(used.sum()), misses, resident)
 

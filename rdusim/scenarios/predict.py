@@ -291,6 +291,22 @@ def _check_sizes(df: pd.DataFrame) -> None:
             _check_context(lambda i: f"row {int(idx[i])}: ", model, group["batch"], group["prompt"], group["gen"])
 
 
+def _plain_dtypes(df: pd.DataFrame) -> None:
+    """Input columns of pandas' nullable (Int64, Float64, boolean, string) or categorical dtypes as plain
+    object or float columns (missing values as None), so the checks below see ordinary values; a column of
+    another kind (lists, dicts) is named in the error of the row that holds it."""
+    for col in INPUT_COLUMNS:
+        dtype = df[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_extension_array_dtype(dtype):
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    for col, allowed in (("platform", "a platform name or .yaml path (a str)"), ("model", "a model name (a str)"),
+                         ("execution", "an execution mode name (a str) or None")):
+        for i, v in enumerate(df[col].to_numpy()):
+            if isinstance(v, str) or (col == "execution" and (v is None or (isinstance(v, float) and math.isnan(v)))):
+                continue
+            raise ConfigError(f"row {i}: {col}", type(v).__name__, allowed)
+
+
 def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     """Add ``ttft_ms``, ``decode_ms_per_token``, ``total_ms``, ``weight_bytes``, ``fits``, ``reason`` to a
     frame with columns platform, model, batch, tp, prompt, gen, execution (missing columns take the
@@ -298,12 +314,17 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     :class:`ConfigError` naming the row and field."""
 
     const = gpu_constants(constants)
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError("frame", type(frame).__name__, "a pandas DataFrame with columns " + ", ".join(INPUT_COLUMNS))
+    if frame.columns.duplicated().any():
+        raise ConfigError("frame columns", [str(c) for c in frame.columns[frame.columns.duplicated()]], "each column once")
     if "platform" not in frame or "model" not in frame:
-        raise ConfigError("frame columns", sorted(frame.columns), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
+        raise ConfigError("frame columns", sorted(map(str, frame.columns)), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
     df = frame.copy().reset_index(drop=True)
     for col, default in DEFAULTS.items():
         if col not in df:
             df[col] = default
+    _plain_dtypes(df)
     _check_sizes(df)
     df["execution"] = df["execution"].astype(object).where(df["execution"].notna(), None)
     keys = ["platform", "model", "tp", "execution"]
@@ -340,6 +361,10 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
             t, d, f, r = _rdu_group(run, platform, model, int(tp), mode)
             ttft[at], dec[at] = t, d
             fits[at], reasons[at] = f, r
+    unresolved = fits & ~(np.isfinite(ttft) & np.isfinite(dec) & (ttft > 0) & (dec > 0))
+    fits[unresolved] = False  # never a NaN or infinite time with fits: true
+    reasons[unresolved] = "no finite time (the platform's values give an infinite or undefined time)"
+    ttft[~fits], dec[~fits] = np.nan, np.nan
     df["ttft_ms"] = ttft * 1e3
     df["decode_ms_per_token"] = dec * 1e3
     df["total_ms"] = df["ttft_ms"] + df["gen"] * df["decode_ms_per_token"]

@@ -424,24 +424,37 @@ def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None
     ``expert`` whole ids 0 to experts - 1. The error names the first bad row (0-based, after the header)."""
     if not isinstance(trace, pd.DataFrame):
         raise ConfigError(where, type(trace).__name__, "a table with columns arrival_s, expert")
+    if trace.columns.duplicated().any():
+        raise ConfigError(f"{where} columns", [str(c) for c in trace.columns[trace.columns.duplicated()]], "each column once")
     for col in ("arrival_s", "expert"):
         if col not in trace:
-            raise ConfigError(f"{where} column {col}", sorted(map(str, trace.columns)), "arrival_s, expert[, prompt, gen]")
+            raise ConfigError(f"{where} column {col}", Described(f"{len(trace.columns)} columns without it"),
+                              "arrival_s, expert[, prompt, gen]")
+        if pd.api.types.is_bool_dtype(trace[col].dtype):
+            raise ConfigError(f"{where} column {col}", str(trace[col].dtype), "numbers, not booleans")
     if not 1 <= len(trace) <= MAX_REQUESTS:
         raise ConfigError(f"{where} rows", len(trace), f"1 to {MAX_REQUESTS:,} requests")
-    arrival = pd.to_numeric(trace["arrival_s"], errors="coerce").to_numpy(float)
+    arrival = _numbers(trace["arrival_s"])
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(arrival) | (arrival < 0) | (arrival > MAX_TIME_S)
     if bad.any():
         i = int(np.argmax(bad))
         raise ConfigError(f"{where} row {i}: arrival_s", trace["arrival_s"].iloc[i],
                           f"a finite time in seconds from 0 to {MAX_TIME_S:g}")
-    ids = pd.to_numeric(trace["expert"], errors="coerce").to_numpy(float)
+    ids = _numbers(trace["expert"])
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(ids) | (ids < 0) | (ids > experts - 1) | (ids != np.round(ids))
     if bad.any():
         i = int(np.argmax(bad))
         raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A trace column as float64 (NaN where a value is missing, not a number, or a boolean)."""
+    if column.dtype == object:  # mixed values: a bool among numbers is not an id or a time
+        column = column.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
+    values = pd.to_numeric(column, errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lru", max_batch: int = 8,
@@ -451,8 +464,15 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
 
     Every argument is checked first (:class:`ConfigError` naming it); a deployment that cannot run
     (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
-    if policy not in POLICIES:
-        raise ConfigError("policy", policy, ", ".join(POLICIES))
+    if not isinstance(policy, str) or policy not in POLICIES:
+        raise ConfigError("policy", policy if isinstance(policy, str) else type(policy).__name__, ", ".join(POLICIES))
+    for name, flag in (("overlap", overlap), ("use_jit", use_jit)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ConfigError(name, type(flag).__name__, "True or False")
+    if dep is not None and not isinstance(dep, CoEDeployment):
+        raise ConfigError("dep", type(dep).__name__, "a CoEDeployment or None (the defaults of coe_defaults.yaml)")
+    load_platform(platform)  # a clear error for a platform that is not a name or path
+    load_profile(profile)
     experts = whole("experts", experts, 1, MAX_EXPERTS)
     max_batch = whole("max_batch", max_batch, 1, MAX_BATCH, "requests per expert batch")
     max_wait_s = number("max_wait_s", max_wait_s, 0, MAX_WAIT_S, what="seconds a request waits for its batch")
@@ -464,7 +484,7 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
         if window and tokens > window:
             raise ConfigError("prompt + gen", tokens, f"at most {window:,} tokens (the context window of {model})")
     check_trace(trace, experts)
-    arrival = trace["arrival_s"].to_numpy(float)
+    arrival = _numbers(trace["arrival_s"])
     if np.any(np.diff(arrival) < 0):
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
     p = zipf_popularity(experts, 0.0) if popularity is None else _weights("popularity", popularity, experts)
@@ -476,7 +496,7 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
         return {"platform": platform, "experts": experts, "fits": False, "reason": tables.reason}, pd.DataFrame()
     rank = np.empty(experts, np.int64)
     rank[np.argsort(-p, kind="stable")] = np.arange(experts)
-    expert = trace["expert"].to_numpy(float).astype(np.int64)
+    expert = _numbers(trace["expert"]).astype(np.int64)
     bucket = np.zeros(len(trace), np.int64)
     start, finish, ttft, stats = _run(arrival, expert, bucket, experts, tables.slots, _POLICY_CODE[policy], rank,
                                       max_batch, max_wait_s, tables.router, tables.expert, tables.expert_ttft,
@@ -495,8 +515,9 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
         "mean_ttft_s": float(per_request["ttft_s"].mean()),
         "throughput_rps": len(trace) / makespan,
         "switches_per_s": stats[2] / makespan,
-        "hbm_hit_rate": 1.0 - stats[2] / stats[3] if stats[3] else 1.0,
-        "utilisation": stats[1] / makespan,
+        # a rate and a share: within [0, 1] by definition (guards; the counts themselves are the loop's)
+        "hbm_hit_rate": min(1.0, max(0.0, 1.0 - stats[2] / stats[3])) if stats[3] else 1.0,
+        "utilisation": min(1.0, max(0.0, stats[1] / makespan)),
         "mean_in_system": stats[5] / makespan,
         "expert_batches": int(stats[3]), "copies": int(stats[2]), "slots": tables.slots,
     }
