@@ -363,7 +363,7 @@ def read_csv_columns(path, field: str, schema: dict[str, Column], max_rows: int,
     ``max_rows`` rows; a value that is not of its column's kind or is out of its bounds.
     """
     shown = str(path)
-    decode_text(_head(path, field, max_bytes), field, shown, "CSV text file")
+    decode_text(head_bytes(path, field, max_bytes), field, shown, "CSV text file")
     out: dict[str, list] = {}
     try:
         with open(path, encoding="utf-8", newline="") as fh:
@@ -406,7 +406,7 @@ def read_csv_columns(path, field: str, schema: dict[str, Column], max_rows: int,
     return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
 
 
-def _head(path, field: str, max_bytes: int) -> bytes:
+def head_bytes(path, field: str, max_bytes: int) -> bytes:
     """The first 64 KiB of ``path`` after the checks of :func:`read_bytes` (file kind, size)."""
     try:
         st = os.stat(path)
@@ -476,3 +476,4 @@ def _convert(field: str, chunk: list[list[str]], first: int, index: dict[str, in
             j = int(np.argmax(bad))
             raise ConfigError(f"{field} row {first + j}: {name}", redact(text[j]), col.allowed())
         out[name].append(values)
+

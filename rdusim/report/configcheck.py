@@ -7,7 +7,7 @@ import math
 import jsonschema
 
 from benchmarks.models import get_model
-from rdusim.core.loader import load_yaml
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.errors import ConfigError
 from rdusim.scenarios.footprint import CoEDeployment
 from rdusim.scenarios.serve import MAX_TIME_S
@@ -26,6 +26,13 @@ def _allowed(error) -> str:
         return "the keys " + ", ".join(sorted(schema.get("properties", {})))
     bits = [f"{k} {schema[k]}" for k in ("type", "minimum", "maximum", "exclusiveMaximum", "minItems") if k in schema]
     return ", ".join(bits) or schema.get("description", "see the schema")
+
+
+def check_config_file(path) -> dict:
+    """Read a pipeline config file through the strict loader (size, aliases, duplicate keys, depth) and
+    return it; :class:`ConfigError` names the file, the line and the key."""
+    return mapping(f"config file {path}", load_yaml(path, f"config file {path}"), "a mapping of config sections",
+                   optional=False)
 
 
 def check_config(config: dict, schema_file: str) -> None:
