@@ -34,6 +34,7 @@ TOP_KEYS = ("device", "name", "torch", "tiny", "dtype", "memory_GB", "memory_sou
             "hbm", "gemm", "launch", "h2d", "sweep", "models", "wall_s")
 MAX_MODELS = 16
 MAX_BATCH = 4096
+MAX_TIMINGS = 64  # timed points per model (calibrate-gpu writes 4 to 6): the fit lowers one graph per point
 MODEL_NUMBERS = {"params_B": (0.0, 1e4, "billions of parameters"), "peak_memory_GB": (0.0, 1e5, "GB")}
 MODEL_WHOLE = {"prompt": (1, 10**6), "decode_steps": (1, 10**5), "cache_positions": (1, 2 * 10**6)}
 CONFIG_WHOLE = {"layers": (1, 1000), "hidden": (1, 10**6), "heads": (1, 10**4), "kv_heads": (1, 10**4),
@@ -69,6 +70,9 @@ def _check_model(where: str, block: dict) -> None:
     check_keys(f"{where}.config", config, CONFIG_WHOLE)
     for key, value in config.items():
         whole(f"{where}.config.{key}", value, *CONFIG_WHOLE[key])
+    timings = sum(1 for key in block if TIMING.fullmatch(str(key)))
+    if timings > MAX_TIMINGS:
+        raise ConfigError(f"{where} timings", timings, f"at most {MAX_TIMINGS} timed points per model")
     for key, value in block.items():
         if key in MODEL_NUMBERS or key in MODEL_WHOLE or key == "config":
             continue

@@ -203,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("RDUSIM_DEBUG"):
             raise
+        text = " ".join(str(exc).split())[:300]  # one line, and never a long echo of anything it holds
         print(f"rdusim: internal error (a bug; please report it with the command line, and set RDUSIM_DEBUG=1 "
-              f"for the traceback): {exc.__class__.__name__}: {exc}", file=sys.stderr)
+              f"for the traceback): {exc.__class__.__name__}: {text}", file=sys.stderr)
         return EXIT_BUG
 
 

@@ -22,6 +22,7 @@ class ConfigError(RdusimError, ValueError):
     """
 
     def __init__(self, field: str, given, allowed: str):
+        field = str(field).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a path holds
         self.field = field
         self.given = given
         self.allowed = allowed
@@ -30,4 +31,6 @@ class ConfigError(RdusimError, ValueError):
         shown = repr(given)
         if len(shown) > 200:
             shown = shown[:200] + "..."
+        allowed = str(allowed).replace("\n", " ")
+        self.allowed = allowed
         super().__init__(f"{field}: got {shown}; allowed: {allowed}")

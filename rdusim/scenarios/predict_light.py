@@ -374,7 +374,10 @@ def predict_one_light(platform: str, model: str, batch: int = 1, tp: int = 1, pr
                               gpu_constants(constants), [b], [L], [G])
         ttft_ms, dec_ms = float(ttft[0] * 1e3), float(dec[0] * 1e3)
         out.update(ttft_ms=ttft_ms, decode_ms_per_token=dec_ms, total_ms=ttft_ms + G * dec_ms)
-    else:
+        if not (np.isfinite(ttft_ms) and np.isfinite(dec_ms) and ttft_ms > 0 and dec_ms > 0):
+            ok = np.array([False])  # never a NaN or infinite time with fits: true (as predict)
+            why = np.array(["no finite time (the platform's values give an infinite or undefined time)"])
+    if not ok[0]:
         out.update(ttft_ms=None, decode_ms_per_token=None, total_ms=None)
     out.update(weight_bytes=int(float(weight_bytes(get_model(model)))), fits=bool(ok[0]), reason=str(why[0]))
     return out
