@@ -11,6 +11,25 @@ class Described:
         return self.text
 
 
+_UNSAFE = set(":$*!#'\"\\`;<>|&{}[]")
+
+
+def _shown(given):
+    """What a message shows of a value: numbers, None and short plain text as they are; text with characters
+    of a file's content (``:``, ``$``, quotes, brackets, control characters) or over 100 characters, and every
+    container, only as its type and size. Values come from files as well as from the command line, and an
+    error never echoes a file (``--platform /etc/shadow`` shows no line of it)."""
+    if isinstance(given, str):
+        if len(given) <= 100 and given.isprintable() and not _UNSAFE.intersection(given):
+            return given
+        return Described(f"<text of {len(given)} characters>")
+    if isinstance(given, (dict, list, tuple, set)):
+        return Described(f"a {type(given).__name__} of {len(given)} items")
+    if isinstance(given, bytes):
+        return Described(f"<{len(given)} bytes>")
+    return given
+
+
 class RdusimError(Exception):
     """Base of every error the CLI turns into a one-line message and exit status 2."""
 
@@ -28,7 +47,7 @@ class ConfigError(RdusimError, ValueError):
         self.allowed = allowed
         if type(given).__module__ == "numpy" and hasattr(given, "item") and getattr(given, "ndim", 1) == 0:
             given = given.item()  # show 3 or 1e+19, not np.int64(3)
-        shown = repr(given)
+        shown = repr(_shown(given))
         if len(shown) > 200:
             shown = shown[:200] + "..."
         allowed = str(allowed).replace("\n", " ")
