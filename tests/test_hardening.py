@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import io
 import json
 import math
@@ -479,3 +480,25 @@ def test_unclear_a_path_with_a_newline_stays_one_line(tmp_path):
     path = tmp_path / "a\nb.csv"
     path.write_text("x")
     refused("serve", "--platform", "sn40l-node", "--experts", "4", "--trace", str(path), names="trace")
+
+
+def _import_kernel(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_traceback_corrupt_numba_cache_entries_are_recompiled(tmp_path):
+    """A truncated index and a garbage data file in numba's cache: a cache miss, never an unpickling error."""
+    source = tmp_path / "kernel25.py"
+    source.write_text("from rdusim.core.jit import njit\n\n\n@njit(cache=True)\ndef twice(x):\n    return 2 * x\n")
+    assert _import_kernel(source, "kernel25_a").twice(21) == 42  # compiled and cached
+    entries = list((tmp_path / "__pycache__").glob("kernel25.twice-*"))
+    assert {p.suffix for p in entries} == {".nbi", ".nbc"}
+    for p in entries:
+        p.write_bytes(p.read_bytes()[:7] if p.suffix == ".nbi" else b"garbage\n")
+    assert _import_kernel(source, "kernel25_b").twice(4) == 8
+    for p in entries:
+        p.write_bytes(b"garbage\n")
+    assert _import_kernel(source, "kernel25_c").twice(5) == 10

@@ -28,13 +28,13 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from baselines.lowering import lower
 from benchmarks.decoder import layer_graph, workload_graph
 from benchmarks.models import get_model, load_models, weight_bytes
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
+from rdusim.core.jit import njit
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.predict_light import (  # noqa: F401 - re-exported: the light half of this module
     BEST_MODE,

@@ -34,11 +34,11 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError, Described
+from rdusim.core.jit import njit
 from rdusim.core.loader import Column, read_csv_columns
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.coe import (
