@@ -10,6 +10,7 @@ from benchmarks.models import load_models, param_count
 from rdusim import __version__
 from rdusim.core.checks import OneLineParser, json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
+from rdusim.core.loader import writable_file
 from rdusim.core.platforms import builtin_names, load_platform
 
 # Exit status: 0 a result (including fits: false), 1 an internal error (a bug: please report it),
@@ -97,6 +98,8 @@ def _cmd_serve(args) -> int:
     locality = number("locality", args.locality, 0, 1, below=True, what="probability of repeating the previous expert")
     rate = number("rate", args.rate, 0, above=True, what="requests per second")
     max_wait = number("max-wait", args.max_wait, 0, MAX_WAIT_S, what="seconds a batch waits to fill")
+    if args.requests_csv:
+        writable_file(args.requests_csv, "requests-csv", devices=True)  # before the simulation runs (/dev/stdout is fine)
     if args.trace:
         trace = read_trace(args.trace, experts)
     else:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from baselines import calibrate
 from rdusim.core.errors import ConfigError
-from rdusim.core.loader import parse_json, parse_yaml
+from rdusim.core.loader import StrictLoader, parse_json, parse_yaml
 from rdusim.core.platforms import FIELD_BOUNDS, load_platform
 from rdusim.scenarios.predict import predict_one
 from rdusim.scenarios.serve import MAX_TIME_S, read_trace
@@ -27,6 +27,14 @@ from test_fuzz import time_limit
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORMS = ROOT / "rdusim/data/platforms"
 MARK = "SECRET:$6$MARK:19000"  # shadow-like text put in values and keys: no error may show it
+
+
+class Yaml12Floats(yaml.SafeLoader):
+    """PyYAML's safe loader reading 1e-09 as a float, as the strict loader does (YAML 1.2): the reference."""
+
+
+Yaml12Floats.add_implicit_resolver("tag:yaml.org,2002:float", StrictLoader.yaml_implicit_resolvers["1"][-1][1],
+                                   list("-+0123456789."))
 
 
 def one_line(err: ConfigError) -> None:
@@ -50,6 +58,9 @@ def yaml_documents(draw):
     state = {"dup": False}
 
     def render(node) -> str:
+        choice = draw(st.integers(0, 6))
+        if choice == 1 and anchors:  # an alias in place of this node
+            return f"*{draw(st.sampled_from(anchors))}"
         if isinstance(node, dict):
             items = [(json.dumps(k), render(v)) for k, v in node.items()]
             if items and draw(st.integers(0, 5)) == 0:
@@ -60,13 +71,10 @@ def yaml_documents(draw):
             text = "[" + ", ".join(render(v) for v in node) + "]"
         else:
             text = json.dumps(node) if not (isinstance(node, float) and not math.isfinite(node)) else "0"
-        choice = draw(st.integers(0, 6))
         if choice == 0:
             name = f"a{len(anchors)}"
             anchors.append(name)
             return f"&{name} {text}"
-        if choice == 1 and anchors:
-            return f"*{draw(st.sampled_from(anchors))}"
         return text
 
     body = render(draw(st.dictionaries(keys, trees, min_size=1, max_size=5)))
@@ -87,7 +95,7 @@ def test_yaml_structure(doc):
             one_line(err)
             return
     assert not duplicate, "a duplicate key was accepted"
-    assert value == yaml.safe_load(text)  # what it accepts, it reads as YAML does
+    assert value == yaml.load(text, Loader=Yaml12Floats)  # what it accepts, it reads as YAML does
 
 
 # ---------------------------------------------------------------------------------- platform files

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -303,14 +304,15 @@ def test_traceback_unwritable_cache_warns_once_and_runs(tmp_path, monkeypatch, c
 
 
 def test_traceback_read_only_install_sends_numba_cache_to_a_temp_folder(monkeypatch):
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    environ = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    monkeypatch.setattr(os, "environ", environ)  # the process's own environment is left alone
     monkeypatch.setattr(rdusim, "_can_write", lambda folder: False)
     rdusim._numba_cache_fallback()
-    assert os.environ["NUMBA_CACHE_DIR"].startswith(os.path.join(__import__("tempfile").gettempdir(), "rdusim-numba"))
-    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert environ["NUMBA_CACHE_DIR"].startswith(os.path.join(tempfile.gettempdir(), "rdusim-numba"))
+    del environ["NUMBA_CACHE_DIR"]
     monkeypatch.setattr(rdusim, "_can_write", lambda folder: True)
     rdusim._numba_cache_fallback()
-    assert "NUMBA_CACHE_DIR" not in os.environ
+    assert "NUMBA_CACHE_DIR" not in environ
 
 
 # ================================================================================ nonsense
@@ -493,8 +495,9 @@ def test_traceback_corrupt_numba_cache_entries_are_recompiled(tmp_path):
     """A truncated index and a garbage data file in numba's cache: a cache miss, never an unpickling error."""
     source = tmp_path / "kernel25.py"
     source.write_text("from rdusim.core.jit import njit\n\n\n@njit(cache=True)\ndef twice(x):\n    return 2 * x\n")
-    assert _import_kernel(source, "kernel25_a").twice(21) == 42  # compiled and cached
-    entries = list((tmp_path / "__pycache__").glob("kernel25.twice-*"))
+    first = _import_kernel(source, "kernel25_a")
+    assert first.twice(21) == 42  # compiled and cached (next to the source, or in NUMBA_CACHE_DIR)
+    entries = list(Path(first.twice._cache.cache_path).glob("kernel25.twice-*"))
     assert {p.suffix for p in entries} == {".nbi", ".nbc"}
     for p in entries:
         p.write_bytes(p.read_bytes()[:7] if p.suffix == ".nbi" else b"garbage\n")

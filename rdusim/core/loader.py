@@ -105,14 +105,14 @@ def read_text(path, field: str, max_bytes: int = MAX_YAML_BYTES, what: str = "te
     return decode_text(read_bytes(path, field, max_bytes, what), field, str(path), what)
 
 
-def writable_file(path, field: str) -> Path:
+def writable_file(path, field: str, devices: bool = False) -> Path:
     """``path`` as a file that can be written (its folder exists or can be made; it is not a directory, a
-    device such as /dev/full, or under a file), checked before any work is done."""
+    device such as /dev/full unless ``devices``, or under a file), checked before any work is done."""
     p = Path(path)
     shown = str(path)
     if p.is_dir():
         raise ConfigError(field, shown, "a file path to write (it is a directory)")
-    if p.exists() and not p.is_file():
+    if p.exists() and not p.is_file() and not devices:
         raise ConfigError(field, shown, "a regular file path to write (not a device, pipe or socket)")
     parent = p.parent
     for up in (parent, *parent.parents):
@@ -366,7 +366,7 @@ def read_csv_columns(path, field: str, schema: dict[str, Column], max_rows: int,
     decode_text(head_bytes(path, field, max_bytes), field, shown, "CSV text file")
     out: dict[str, list] = {}
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark is not in the header
             reader = csv.reader(fh)
             header = None
             for row in reader:
