@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from rdusim.core.checks import check_keys, number, whole
+from rdusim.core.checks import check_keys, number, plain_key, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.loader import load_json, mapping, redact, string
 from rdusim.core.platforms import check_curves
@@ -52,7 +52,7 @@ def _block_values(where: str, block: dict, name: str) -> None:
             whole(f"{where}{key}", block[key], low, high)
     for key in TEXT.get(name, ()):
         if key in block and block[key] is not None:
-            string(f"{where}{key}", block[key], "a text value (at most 1,000 characters)")
+            string(f"{where}{key}", block[key], "a text value (at most 200 characters)", max_len=200)
 
 
 def _check_model(where: str, block: dict) -> None:
@@ -104,7 +104,7 @@ def check_measurement(data, source: str) -> dict:
     if len(models) > MAX_MODELS:
         raise ConfigError("measurement.models", f"{len(models)} models", f"at most {MAX_MODELS} models")
     for name, block in models.items():
-        field = f"measurement.models.{redact(name)!r}" if not isinstance(name, str) or len(name) > 64 else f"measurement.models.{name}"
+        field = f"measurement.models.{name}" if plain_key(name) else f"measurement.models (a name of {len(str(name))} characters)"
         _check_model(field, mapping(field, block, "a mapping of timings", optional=False))
     return data
 
