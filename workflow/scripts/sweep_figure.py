@@ -1,8 +1,7 @@
 """Draw a sweep's heatmaps."""
-import pandas as pd
-
+from rdusim.core.tables import read_table
 from rdusim.report.pipeline import logged
 from rdusim.report.plots import plot_sweep
 
 with logged(snakemake.log[0]):  # noqa: F821
-    plot_sweep(pd.read_csv(snakemake.input.table), [snakemake.output.png, snakemake.output.svg])  # noqa: F821
+    plot_sweep(read_table(snakemake.input.table), [snakemake.output.png, snakemake.output.svg])  # noqa: F821
