@@ -505,3 +505,24 @@ def test_traceback_corrupt_numba_cache_entries_are_recompiled(tmp_path):
     for p in entries:
         p.write_bytes(b"garbage\n")
     assert _import_kernel(source, "kernel25_c").twice(5) == 10
+
+
+def test_every_file_is_read_through_the_loader():
+    """No module parses a file by itself: YAML, JSON and CSV go through rdusim.core.loader (and
+    rdusim.core.tables for the pipeline's own CSVs), so every reader has the size limit, the strict parser and
+    the errors that never echo content. A new reader: use load_yaml / load_json / read_csv_columns / read_table."""
+    import re
+
+    pattern = re.compile(r"yaml\.(safe_)?load\(|json\.loads?\(|pd\.read_csv\(|np\.load\(|pickle\.load")
+    allowed = {"rdusim/core/loader.py", "rdusim/core/tables.py",
+               "rdusim/scenarios/predict_light.py"}  # np.load of the template cache, checked by SHA-256 and shape
+    offenders = []
+    for folder in ("rdusim", "baselines", "benchmarks", "workflow"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix not in (".py", ".smk") or "__pycache__" in path.parts:
+                continue
+            rel = str(path.relative_to(ROOT))
+            for i, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line) and rel not in allowed:
+                    offenders.append(f"{rel}:{i}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
