@@ -526,3 +526,19 @@ def test_every_file_is_read_through_the_loader():
                 if pattern.search(line) and rel not in allowed:
                     offenders.append(f"{rel}:{i}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_traceback_no_writable_cache_folder_at_all_compiles_without_a_cache(monkeypatch):
+    """numba raises "no locator available" at import where no cache folder can be written: the kernel then
+    runs uncached instead."""
+    from numba.core import caching
+
+    from rdusim.core.jit import njit
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+
+    @njit(cache=True)
+    def plus_one(x):
+        return x + 1
+
+    assert plus_one(1) == 2
