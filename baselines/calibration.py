@@ -22,7 +22,7 @@ latencies and NeMo's A100 rows (the A100 is never fitted: two published sources 
 fit). The H100's engine rows are all fitted; no held-out published H100 engine source is in the project.
 
 ``python -m baselines.calibration --write`` refits and rewrites the ``fitted`` block of
-``baselines/data/gpu_constants.yaml``.
+``baselines/data/gpu_constants.yaml`` and NeMo's three runtime terms in ``rdusim/data/stacks/nemo-2023.yaml``.
 
 A user's own GPU (``rdusim calibrate-gpu --models``, or ``--from-json`` on a saved run) is fitted the same
 way (:func:`fit_measurement`): the same four constants, the same robust loss, on the prefill, eager decode
@@ -47,8 +47,9 @@ from benchmarks.models import ModelConfig, get_model, load_models
 from rdusim.core.loader import load_json, load_yaml, mapping, read_text
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform
+from rdusim.core.stacks import load_stack
 
-from baselines.gpu import (CONSTANTS_FILE, PLATFORM_FITTED, GpuConstants, GpuDevice, GpuKernels,
+from baselines.gpu import (CONSTANTS_FILE, ENGINE_STACK, PLATFORM_FITTED, GpuConstants, GpuDevice, GpuKernels,
                            request_overhead, total_time)
 from baselines.lowering import lower
 from baselines.published import nemo_table
@@ -396,8 +397,6 @@ def constants_yaml(const: GpuConstants, table: pd.DataFrame) -> str:
               "engine_stream_efficiency_fraction": const.engine_stream_efficiency,
               "gemm_efficiency_fraction": const.gemm_efficiency,
               "kernel_ramp_us": const.kernel_ramp * 1e6, "eager_host_us": const.eager_host * 1e6,
-              "engine_request_us": const.engine_request * 1e6, "engine_step_us": const.engine_step * 1e6,
-              "engine_sequence_step_us": const.engine_sequence_step * 1e6,
               "allreduce_latency_us": const.allreduce_latency * 1e6}
     for key, value in values.items():
         text = re.sub(rf"(\n  {key}: )[0-9.eE+-]+", lambda m: f"{m[1]}{value:.4f}", text)
@@ -405,6 +404,16 @@ def constants_yaml(const: GpuConstants, table: pd.DataFrame) -> str:
                f"max |error| {fit_rows.rel_err.abs().max():.1%}")
     text = re.sub(r"\n# last fit:[^\n]*", "", text)
     return text.replace("\nfitted:\n", f"\n{summary}\nfitted:\n", 1)
+
+
+def stack_yaml(const: GpuConstants) -> str:
+    """The nemo-2023 stack file (rdusim/data/stacks) with its three fitted runtime terms replaced."""
+    path = Path(load_stack(ENGINE_STACK).path)
+    text = path.read_text()
+    for key, value in (("request_us", const.engine_request), ("step_us", const.engine_step),
+                       ("sequence_step_us", const.engine_sequence_step)):
+        text = re.sub(rf"(\n  {key}:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{value * 1e6:.4f}", text)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -421,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = error_summary(table)
     if args.write:
         CONSTANTS_FILE.write_text(text)
+        Path(load_stack(ENGINE_STACK).path).write_text(stack_yaml(const))
     for path, write in ((args.constants_out, lambda p: p.write_text(text)),
                         (args.table_out, lambda p: table.to_csv(p, index=False)),
                         (args.summary_out, lambda p: summary.to_csv(p, index=False)),

@@ -53,10 +53,12 @@ import numpy as np
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform, load_platform
+from rdusim.core.stacks import load_stack
 from rdusim.core.units import to_si
 
 GPU_MODES = ("eager", "cuda-graph", "fused")
 CONSTANTS_FILE = Path(__file__).parent / "data" / "gpu_constants.yaml"
+ENGINE_STACK = "nemo-2023"  # the stack whose runtime work the calibration fits (engine_* constants)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,11 @@ def _load_constants(path: str) -> GpuConstants:
     si: dict[str, float] = {}
     for block in ("fitted", "derived", "assumed"):
         si.update(to_si(raw.get(block) or {}, f"gpu_constants.{block}"))
+    # NeMo 2023's runtime work lives in its stack file; the calibration fits it as engine_* constants.
+    nemo = load_stack(ENGINE_STACK)
+    for key, value in (("engine_request", nemo.request), ("engine_step", nemo.step),
+                       ("engine_sequence_step", nemo.sequence_step)):
+        si.setdefault(key, value)
     names = [f.name for f in fields(GpuConstants)]
     missing = set(names) - set(si)
     if missing:
@@ -199,6 +206,9 @@ class GpuDevice:
     allreduce_latency: float = 0.0  # s, latency part of one all-reduce (the H100's fitted value x SM clock ratio)
     eager_host: float = 0.0       # s of host time per operator in eager mode (the constants', or the GPU's own)
     own_constants: tuple[str, ...] = ()  # the constants this GPU's platform file fitted for itself
+    collective_bandwidth: float = 0.0  # bytes/s an all-reduce moves per GPU (measured bus bandwidth, else NVLink's)
+    engine_gemm: float = 0.0      # FLOP/s an engine's (fused) matmuls reach
+    clock_scale: float = 1.0      # reference (H100) SM clock / this GPU's: carries per-kernel host-side times
 
     @classmethod
     def from_platform(cls, platform: Platform | str, const: GpuConstants | None = None) -> "GpuDevice":
@@ -219,6 +229,10 @@ class GpuDevice:
         fixed = graph_launch + c.kernel_ramp
         stream, engine = copy * c.stream_efficiency, copy * c.engine_stream_efficiency
         gemm_eff = gemm * c.gemm_efficiency
+        # an engine's matmuls: the rate model-shaped GEMMs reach in the kernel profiles of DGX GPUs (gemm_model,
+        # Vidur), where the file gives it and the GPU did not fit its own efficiency; PyTorch's (eager, cuda-graph)
+        # stay on the measured card's GEMM x the efficiency fitted to its own runs
+        engine_gemm = d["gemm_model"] if "gemm_model" in d and "gemm_efficiency" not in own else gemm_eff
         used = []
         if "stream_gemv" in curves:
             fixed, rate = fit_stream_curve(curves["stream_gemv"]["bytes"], curves["stream_gemv"]["time"])
@@ -233,16 +247,21 @@ class GpuDevice:
         return cls(
             name=p.name, hbm_bytes=p.dev("hbm_capacity"), copy_bandwidth=copy, gemm_rate=gemm,
             host_link=link, host_link_pinned=d.get("h2d_pinned", link), host_link_pageable=d.get("h2d_pageable", link),
-            nvlink_bandwidth=d.get("nvlink_bandwidth", 0.0), eager_launch=d.get("launch_eager", c.eager_launch),
+            nvlink_bandwidth=d.get("nvlink_bandwidth", 0.0),
+            collective_bandwidth=d.get("allreduce_bus", d.get("nvlink_bandwidth", 0.0)), clock_scale=clock_scale,
+            eager_launch=d.get("launch_eager", c.eager_launch),
             graph_launch=graph_launch, gpus=p.devices, host_memory=p.host_memory,
             kernel_fixed=fixed, stream_rate=stream, engine_stream_rate=engine, gemm_effective=gemm_eff,
+            engine_gemm=engine_gemm if "gemm" not in used else gemm_eff,
             curve_source=", ".join(used), allreduce_latency=c.allreduce_latency * clock_scale,
             eager_host=c.eager_host, own_constants=own,
         )
 
     def rates(self, mode: str) -> tuple[float, float, float]:
         """``(t_fixed s, GEMM FLOP/s, streaming bytes/s)`` of a kernel under ``mode``."""
-        return self.kernel_fixed, self.gemm_effective, self.engine_stream_rate if mode == "fused" else self.stream_rate
+        if mode == "fused":
+            return self.kernel_fixed, self.engine_gemm or self.gemm_effective, self.engine_stream_rate
+        return self.kernel_fixed, self.gemm_effective, self.stream_rate
 
     def stream_time(self, nbytes, mode: str = "cuda-graph"):
         """Time of a streaming kernel moving ``nbytes``: ``t_fixed + bytes / rate`` (the cost curve)."""
@@ -270,8 +289,8 @@ def kernel_times(k: GpuKernels, dev: GpuDevice, const: GpuConstants) -> np.ndarr
     """Execution time of each kernel on the GPU (no host time): ``t_fixed + max(compute, streaming)``."""
     fixed, gemm, bw = dev.rates(k.mode)
     t = fixed + np.maximum(k.mm_flops / gemm, k.bytes / bw)
-    if dev.nvlink_bandwidth > 0:
-        t = t + k.collectives * dev.allreduce_latency + k.coll_bytes / dev.nvlink_bandwidth
+    if dev.collective_bandwidth > 0:
+        t = t + k.collectives * dev.allreduce_latency + k.coll_bytes / dev.collective_bandwidth
     return t
 
 

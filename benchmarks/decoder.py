@@ -371,3 +371,10 @@ def workload_graph(model: ModelConfig, phase: str, batch: int, seq_len: int, tp:
     if phase == "train":
         return train_graph(model, batch, seq_len, tp, sparsity)
     return forward_graph(model, phase, batch, seq_len, tp, sparsity, attention_impl)
+
+
+def allreduces_per_pass(m: ModelConfig, tp: int) -> int:
+    """All-reduces one pass of the language decoder issues on ``tp`` devices: one per layer with parallel
+    attention and MLP (Falcon), else two (after attention and after the MLP); none on one device. The
+    count of :func:`workload_graph`'s decoder layers (a vision tower's prompt-pass collectives aside)."""
+    return 0 if tp <= 1 else m.layers * (1 if m.parallel_blocks else 2)

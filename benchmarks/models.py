@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
+from benchmarks.hf_config import model_fields, read_config
 from rdusim.core.checks import check_keys, number, plain_key, whole
 from rdusim.core.errors import ConfigError, Described
 from rdusim.core.loader import load_yaml, mapping, string
@@ -70,6 +71,7 @@ class ModelConfig:
     context_window: int = 0      # most prompt + output tokens (0: not given, no limit)
     embed_norm: bool = False
     eager_attention: str = "ops"
+    rope_theta: float = 0.0      # rotary base (config.json rope_theta; 0: not given). Recorded, not costed
     vision: VisionConfig | None = None
     projector_layers: int = 0
     extra: dict = field(default_factory=dict)
@@ -146,12 +148,36 @@ def load_models(path: str | None = None) -> dict[str, ModelConfig]:
     return models
 
 
+CONFIG_SUFFIX = ".json"
+
+
+def is_config_path(name) -> bool:
+    """Whether a model name is a path to a Hugging Face ``config.json`` (it ends in ``.json``)."""
+    return isinstance(name, str) and name.endswith(CONFIG_SUFFIX)
+
+
 def get_model(name: str) -> ModelConfig:
-    """The zoo model called ``name``; a clear error listing the known names otherwise."""
+    """The zoo model called ``name``, or the model of a Hugging Face ``config.json`` when ``name`` is a path
+    ending in ``.json`` (read from disk by :func:`benchmarks.hf_config.model_fields`); a clear error
+    listing the known names otherwise."""
+    if is_config_path(name):
+        path = Path(name)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            raise ConfigError("model", name, "a zoo model name or an existing Hugging Face config.json") from None
+        return _config_model(name, str(path.resolve()), stamp)
     models = load_models()
-    if name not in models:
-        raise ConfigError("model", name, ", ".join(models))
+    if not isinstance(name, str) or name not in models:
+        raise ConfigError("model", name, ", ".join(models) + " or a path to a Hugging Face config.json")
     return models[name]
+
+
+@lru_cache(maxsize=64)
+def _config_model(name: str, resolved: str, stamp: int) -> ModelConfig:
+    """The model of a config.json, read once per file version (path and modification time)."""
+    fields_ = model_fields(read_config(resolved), Path(name).name)
+    return ModelConfig(name=name, reference_params=0.0, **fields_)
 
 
 def _norm_params(cfg_norm: str, width: int) -> int:

@@ -12,6 +12,7 @@ from rdusim.core.checks import OneLineParser, json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
 from rdusim.core.loader import writable_file
 from rdusim.core.platforms import builtin_names, load_platform
+from rdusim.core.stacks import list_stacks, load_stack
 
 # Exit status: 0 a result (including fits: false), 1 an internal error (a bug: please report it),
 # 2 bad input (one line naming the field and what is allowed), 130 interrupted (Ctrl-C).
@@ -32,6 +33,10 @@ def _cmd_list(args) -> int:
     for name in builtin_names():
         p = load_platform(name)
         print(f"  {name:12s} {p.kind:3s} {p.devices} x device, HBM {p.hbm_total / 1e9:.0f} GB  {p.description}")
+    print("stacks:")
+    for name in list_stacks():
+        st = load_stack(name)
+        print(f"  {name:14s} {'/'.join(st.applies_to):7s} {st.execution or 'any':10s} {st.description}")
     print("models:")
     for name, m in load_models().items():
         print(f"  {name:14s} {param_count(m) / 1e9:7.2f} B parameters  ({m.source.split(';')[0]})")
@@ -41,7 +46,7 @@ def _cmd_list(args) -> int:
 def _cmd_predict(args) -> int:
     from rdusim.scenarios.predict_light import predict_one_light
 
-    request = (args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution)
+    request = (args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution, args.stack)
     out = predict_one_light(*request)  # a GPU row with a cached template: numpy only, no numba or pandas
     if out is None:  # an SN40L row, or a GPU template not built yet (built and cached now)
         from rdusim.scenarios.predict import predict_one
@@ -50,11 +55,11 @@ def _cmd_predict(args) -> int:
     if args.json:
         _print_json(out)
     elif out["fits"]:
-        print(f"{out['platform']} {out['model']} {out['execution']} batch {out['batch']} tp {out['tp']}: "
+        print(f"{out['platform']} {out['model']} stack {out['stack']} ({out['execution']}) batch {out['batch']} tp {out['tp']}: "
               f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
               f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens")
     else:
-        print(f"{out['platform']} {out['model']}: does not fit ({out['reason']})")
+        print(f"{out['platform']} {out['model']} stack {out['stack']}: does not fit ({out['reason']})")
     return 0
 
 
@@ -133,20 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="rdusim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("list", help="list known platforms and models").set_defaults(func=_cmd_list)
+    sub.add_parser("list", help="list known platforms, stacks and models").set_defaults(func=_cmd_list)
     pr = sub.add_parser("predict", help="time to first token and decode time of a model on a platform",
                         description="Time to first token and decode time of a model on a platform. Defaults: "
-                        "batch 1, tp 1, prompt 128 tokens, gen 128 tokens, and the platform's fastest execution "
-                        "mode (GPU: fused; SN40L: fused-ho).")
+                        "batch 1, tp 1, prompt 128 tokens, gen 128 tokens, and the platform's default serving stack "
+                        "(default_stack in its file) in that stack's execution mode. Every result names its stack.")
     pr.add_argument("--platform", required=True, help="platform name (rdusim list) or a platform .yaml path")
-    pr.add_argument("--model", required=True, help="model name (rdusim list)")
+    pr.add_argument("--model", required=True, help="model name (rdusim list) or a path to a Hugging Face config.json "
+                    "(dense Llama, Mistral, Falcon, BLOOM, GPT-NeoX decoders; read offline)")
     pr.add_argument("--batch", default=1, help="sequences per batch (default 1)")
     pr.add_argument("--tp", default=1, help="tensor-parallel devices (default 1)")
     pr.add_argument("--prompt", default=128, help="prompt tokens L (default 128)")
     pr.add_argument("--gen", default=128, help="generated tokens G (default 128)")
     pr.add_argument("--execution", default=None,
                     help="GPU: eager, cuda-graph, fused; SN40L: unfused, fused-so, fused-ho "
-                    "(default: the fastest, fused on a GPU, fused-ho on an SN40L)")
+                    "(default: the stack's; with no --stack, the platform's default stack when it runs this "
+                    "execution, else kernel time only)")
+    pr.add_argument("--stack", default=None,
+                    help="serving stack (rdusim list) or a stack .yaml path: its execution and runtime work "
+                    "(default: the platform file's default_stack); --execution must match the stack's, except "
+                    "with --stack kernels (kernel time only, any execution)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=_cmd_predict)
     co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")

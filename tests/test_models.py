@@ -17,6 +17,8 @@ from rdusim.core.errors import ConfigError
 PUBLISHED = {
     "llama2-7b": 6.74e9, "llama2-13b": 13.02e9, "llama2-70b": 68.98e9, "sparsegpt-13b": 12.85e9,
     "bloom-176b": 176.25e9, "mistral-7b": 7.24e9, "falcon-40b": 41.8e9, "llava1.5-7b": 7.06e9,
+    # Hugging Face model pages of meta-llama/Meta-Llama-3-8B, -70B, Llama-3.1-8B, -70B, -405B
+    "llama3-8b": 8.03e9, "llama3-70b": 70.6e9, "llama3.1-8b": 8.03e9, "llama3.1-70b": 70.6e9, "llama3.1-405b": 406e9,
 }
 
 
@@ -71,3 +73,11 @@ def test_sliding_window_caps_attention():
 def test_unknown_model_names_the_allowed_ones():
     with pytest.raises(ConfigError, match="llama2-7b"):
         get_model("gpt-5")
+
+
+@pytest.mark.parametrize("name, window", [("llama3-8b", 8192), ("llama3-70b", 8192), ("llama3.1-8b", 131072),
+                                          ("llama3.1-70b", 131072), ("llama3.1-405b", 131072)])
+def test_llama3_entries_share_the_published_layout(name, window):
+    m = get_model(name)
+    assert (m.vocab, m.kv_heads, m.head_dim, m.rope_theta, m.context_window) == (128256, 8, 128, 500000.0, window)
+    assert not m.tied_embeddings and m.mlp == "swiglu"

@@ -24,7 +24,9 @@ from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.units import UNIT_FACTORS, split_unit, to_si
 
 KINDS = ("rdu", "gpu")
-TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node")
+TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node", "default_stack")
+# The serving stack (rdusim/data/stacks) a platform runs when a prediction names none and its file names none.
+DEFAULT_STACK = {"gpu": "nemo-2023", "rdu": "kernels"}
 MAX_DEVICES = 4096
 # Every value a platform file may carry: SI field name -> SI unit. A key is the field name plus a unit
 # suffix of that unit (``hbm_bandwidth`` + ``_GBps``); anything else is an error naming the nearest key.
@@ -34,6 +36,7 @@ DEVICE_FIELDS: dict[str, str] = {
     # GPUs (published, and measured by rdusim calibrate-gpu)
     "nvlink_bandwidth": "bytes/s", "hbm_copy": "bytes/s", "gemm_bf16": "FLOP/s", "launch_eager": "s",
     "launch_graph": "s", "h2d_pinned": "bytes/s", "h2d_pageable": "bytes/s", "sm_clock": "Hz",
+    "gemm_model": "FLOP/s", "allreduce_bus": "bytes/s",  # model-shaped GEMM rate; all-reduce bus bandwidth
     # SN40L sockets
     "pcus": "1", "pmus": "1", "sram": "bytes", "clock": "Hz", "pmu_bandwidth": "bytes/s", "simd_lanes": "1",
     "simd_stages": "1", "ddr_capacity": "bytes", "ddr_bandwidth": "bytes/s", "p2p_bandwidth": "bytes/s",
@@ -91,6 +94,7 @@ class Platform:
     assumed: frozenset[str] = frozenset()
     source: str = ""
     curves: dict = field(default_factory=dict)
+    default_stack: str = ""     # stack of a prediction that names none (``default_stack`` in the file)
 
     def dev(self, key: str) -> float:
         """Per-device value ``key`` (SI); a clear error if this platform lacks it."""
@@ -248,10 +252,15 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         if base.kind != kind:
             raise ConfigError(f"{where}.device_file", ref, f"a {kind} device file (it is kind {base.kind})")
         device, assumed, curves = dict(base.device), set(base.assumed), base.curves
+        inherited_stack = base.default_stack
     else:
         device, assumed = _spec_block(data, "device", where)
         curves = check_curves(f"{where}.device.curves", (data.get("device") or {}).get("curves"))
+        inherited_stack = DEFAULT_STACK[kind]
     node, node_assumed = _spec_block(data, "node", where)
+    default_stack = data.get("default_stack", inherited_stack)
+    if not isinstance(default_stack, str) or not default_stack:
+        raise ConfigError(f"{where}.default_stack", default_stack, "a stack name (rdusim/data/stacks) or a stack .yaml path")
     if "hbm_capacity" not in device:
         raise ConfigError(f"{where}.device.published.hbm_capacity_GB", None, "a capacity in GB")
     return Platform(
@@ -264,6 +273,7 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         assumed=frozenset(assumed | {f"node.{k}" for k in node_assumed}),
         source=str(path),
         curves=curves,
+        default_stack=default_stack,
     )
 
 

@@ -184,8 +184,23 @@ def table2_grid(table2: pd.DataFrame) -> str:
     return f"<table id=\"table2\">\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
 
 
-def front_page(claims: pd.DataFrame, table2: pd.DataFrame) -> str:
-    """The report's front page: the claims tally, Table 2 with pass/fail marks, why each claim fails."""
+def gpu_validation_line(summary: pd.DataFrame) -> str:
+    """One paragraph: the GPU model's error on the independent measurements, held-out and fitted rows apart
+    (the ``all`` rows of ``gpu_validation_summary.csv``)."""
+    rows = summary[(summary["source"] == "all")].set_index("split")
+    parts = []
+    for split, label in (("predicted", "rows no constant saw"), ("fitted", "fitted rows")):
+        if split in rows.index:
+            r = rows.loc[split]
+            parts.append(f"{label} ({int(r['n'])}): median |error| <span class=\"count\" id=\"gpu-{split}-median\">"
+                         f"{r['median_abs_error']:.1%}</span>, 90th percentile {r['p90_abs_error']:.1%}")
+    return ("<p>GPU model against independent measurements (Argonne, Splitwise, TensorRT-LLM; see GPU validation): "
+            + "; ".join(parts) + ".</p>")
+
+
+def front_page(claims: pd.DataFrame, table2: pd.DataFrame, gpu_validation: pd.DataFrame | None = None) -> str:
+    """The report's front page: the claims tally, Table 2 with pass/fail marks, the GPU validation line,
+    why each claim fails."""
     c = claim_counts(claims)
     tally = (f"<p>Of the article's <span class=\"count\" id=\"n-total\">{c['total']}</span> quantitative claims, "
              f"the model reproduces <span class=\"count\" id=\"n-pass\">{c['pass']}</span> within their tolerance "
@@ -212,6 +227,8 @@ def front_page(claims: pd.DataFrame, table2: pd.DataFrame) -> str:
         table2_grid(table2),
         "<p class=\"note\">" + "; ".join(f"<i>{html.escape(name)}</i>: {html.escape(load_profile(name).description)}"
                                         for name in dict.fromkeys(table2.profile)) + ".</p>",
+        *(["<h2>GPU predictions beyond the article</h2>", gpu_validation_line(gpu_validation)]
+          if gpu_validation is not None else []),
         f"<h2>Why claims fail ({len(fails)})</h2>",
         "<ul class=\"why\" id=\"why\">" + "\n".join(items) + "</ul>" if items else "<p>None.</p>",
     ]

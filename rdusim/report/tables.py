@@ -12,6 +12,7 @@ from benchmarks.monarch import monarch_fft_graph
 from benchmarks.table1 import table1_frame
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import fig2_breakdown, table2_coe_speedups
+from rdusim.report.gpu_validation import summarise, validation_table
 from rdusim.report.validation import load_claims, passes
 from rdusim.scenarios.footprint import CoEDeployment, footprint_claims, footprint_frame
 from rdusim.sn40l.chip import RduChip
@@ -243,3 +244,12 @@ def _fig2(config: dict) -> pd.DataFrame:
 
 
 GOLDEN_TABLES.update({"table2_coe_speedups": _table2_all_profiles, "fig2_breakdown": _fig2})
+
+
+# ----------------------------------------------------------------------------- GPU validation (issue 19)
+def _gpu_validation_summary(config: dict) -> pd.DataFrame:
+    """The GPU validation's summary (rdusim/report/gpu_validation.py): it does not depend on the config."""
+    return summarise(validation_table())
+
+
+GOLDEN_TABLES.update({"gpu_validation_summary": _gpu_validation_summary})

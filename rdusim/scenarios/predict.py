@@ -31,11 +31,13 @@ import pandas as pd
 
 from baselines.lowering import lower
 from benchmarks.decoder import layer_graph, workload_graph
-from benchmarks.models import get_model, load_models, weight_bytes
+from benchmarks.decoder import allreduces_per_pass
+from benchmarks.models import get_model, is_config_path, load_models, weight_bytes
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.jit import njit
 from rdusim.core.platforms import load_platform
+from rdusim.core.stacks import Stack, load_stack
 from rdusim.scenarios.predict_light import (  # noqa: F401 - re-exported: the light half of this module
     BEST_MODE,
     DEFAULTS,
@@ -178,10 +180,12 @@ def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, 
     return ttft, dec
 
 
-def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, const) -> tuple[np.ndarray, np.ndarray]:
-    """``(ttft_s, decode_s)`` of GPU rows that fit: the template's kernels summed by numba."""
+def _gpu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, const,
+               stack: Stack) -> tuple[np.ndarray, np.ndarray]:
+    """``(ttft_s, decode_s)`` of GPU rows that fit: the template's kernels summed by numba, plus the
+    stack's runtime work."""
     return gpu_times(gpu_template(model, tp, mode), _gpu_rows, platform, model, tp, mode, const,
-                     rows["batch"].to_numpy(), rows["prompt"].to_numpy(), rows["gen"].to_numpy())
+                     rows["batch"].to_numpy(), rows["prompt"].to_numpy(), rows["gen"].to_numpy(), stack)
 
 
 # ------------------------------------------------------------------------------- RDU rows
@@ -246,13 +250,18 @@ def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, m
     return rdu_pass(chip, model, "decode", batch, prompt + gen // 2, tp, mode)[2]
 
 
-def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str):
-    """``(ttft_s, decode_s, fits, reason)`` of SN40L rows that pass the closed-form memory check."""
+def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, stack: Stack):
+    """``(ttft_s, decode_s, fits, reason)`` of SN40L rows that pass the closed-form memory check: kernel
+    time plus the stack's runtime work (per request, per pass, per all-reduce; none for ``kernels``)."""
     chip = rdu_chip(platform)
     batch = rows["batch"].to_numpy()
     prompt = rows["prompt"].to_numpy()
     ok_p, why_p, ttft = rdu_passes(chip, model, "prefill", batch, prompt, tp, mode)
     ok_d, why_d, dec = rdu_passes(chip, model, "decode", batch, prompt + rows["gen"].to_numpy() // 2, tp, mode)
+    if stack.has_runtime:
+        step = stack.pass_time(batch.astype(float), tp, allreduces_per_pass(get_model(model), tp))
+        ttft = ttft + step + stack.request_time(batch.astype(float), prompt.astype(float))
+        dec = dec + step
     fits = ok_p & ok_d
     reason = np.where(ok_p, why_d, why_p)
     ttft[~fits] = np.nan
@@ -286,7 +295,7 @@ def _check_sizes(df: pd.DataFrame) -> None:
             raise ConfigError(f"row {i}: {col}", raw.iloc[i], f"a whole number from 1 to {limit:,}")
         df[col] = np.array([int(v) for v in raw], dtype=np.int64) if raw.dtype == object else raw.astype(np.int64)
     for model, group in df.groupby("model", sort=False):
-        if isinstance(model, str) and model in load_models():
+        if is_config_path(model) or (isinstance(model, str) and model in load_models()):
             idx = group.index.to_numpy()
             _check_context(lambda i: f"row {int(idx[i])}: ", model, group["batch"], group["prompt"], group["gen"])
 
@@ -309,9 +318,11 @@ def _plain_dtypes(df: pd.DataFrame) -> None:
 
 def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     """Add ``ttft_ms``, ``decode_ms_per_token``, ``total_ms``, ``weight_bytes``, ``fits``, ``reason`` to a
-    frame with columns platform, model, batch, tp, prompt, gen, execution (missing columns take the
-    defaults: batch 1, tp 1, prompt 128, gen 128, the platform's best mode). Invalid rows raise
-    :class:`ConfigError` naming the row and field."""
+    frame with columns platform, model, batch, tp, prompt, gen, execution, stack (missing columns take the
+    defaults: batch 1, tp 1, prompt 128, gen 128, the platform's default stack and its execution; see
+    :func:`rdusim.core.stacks.resolve_stack` for how execution and stack combine). ``model`` is a zoo name
+    or a path to a Hugging Face config.json. The ``execution`` and ``stack`` columns of the result name
+    what each row used. Invalid rows raise :class:`ConfigError` naming the row and field."""
 
     const = gpu_constants(constants)
     if not isinstance(frame, pd.DataFrame):
@@ -326,25 +337,29 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
             df[col] = default
     _plain_dtypes(df)
     _check_sizes(df)
-    df["execution"] = df["execution"].astype(object).where(df["execution"].notna(), None)
-    keys = ["platform", "model", "tp", "execution"]
+    for col in ("execution", "stack"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    keys = ["platform", "model", "tp", "execution", "stack"]
     kinds = {}
-    for combo, group in df.groupby(keys, dropna=False, sort=False):
-        platform, model, tp, execution = combo
-        execution = None if execution is None or (isinstance(execution, float) and math.isnan(execution)) else execution
+    resolved = {col: df[col].to_numpy(dtype=object, copy=True) for col in ("execution", "stack")}
+    for combo, idx in df.groupby(keys, dropna=False, sort=False).indices.items():
+        platform, model, tp, execution, stack = (None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                                                 for v in combo)
         try:
-            row = check_row(platform, model, 1, tp, 1, 1, execution)
+            row = check_row(platform, model, 1, tp, 1, 1, execution, stack)
         except ConfigError as err:
-            raise ConfigError(f"row {int(group.index[0])}: {err.field}", err.given, err.allowed) from None
-        df.loc[group.index, "execution"] = row["execution"]
-        kinds[(platform, model, int(tp), row["execution"])] = row["kind"]
+            raise ConfigError(f"row {int(idx[0])}: {err.field}", err.given, err.allowed) from None
+        resolved["execution"][idx] = row["execution"]
+        resolved["stack"][idx] = row["stack"]
+        kinds[(platform, model, int(tp), row["execution"], row["stack"])] = row["kind"]
+    df["execution"], df["stack"] = resolved["execution"], resolved["stack"]
     n = len(df)
     ttft = np.full(n, np.nan)
     dec = np.full(n, np.nan)
     fits = np.ones(n, dtype=bool)
     reasons = np.full(n, "", dtype=object)
     wbytes = np.zeros(n)
-    for (platform, model, tp, mode), group in df.groupby(keys, sort=False):
+    for (platform, model, tp, mode, stack), group in df.groupby(keys, sort=False):
         idx = group.index.to_numpy()
         ok, why = memory_fits(platform, model, int(tp), group["batch"].to_numpy(), group["prompt"].to_numpy(),
                               group["gen"].to_numpy())
@@ -355,10 +370,10 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
         if run.empty:
             continue
         at = run.index.to_numpy()
-        if kinds[(platform, model, int(tp), mode)] == "gpu":
-            ttft[at], dec[at] = _gpu_group(run, platform, model, int(tp), mode, const)
+        if kinds[(platform, model, int(tp), mode, stack)] == "gpu":
+            ttft[at], dec[at] = _gpu_group(run, platform, model, int(tp), mode, const, load_stack(stack))
         else:
-            t, d, f, r = _rdu_group(run, platform, model, int(tp), mode)
+            t, d, f, r = _rdu_group(run, platform, model, int(tp), mode, load_stack(stack))
             ttft[at], dec[at] = t, d
             fits[at], reasons[at] = f, r
     unresolved = fits & ~(np.isfinite(ttft) & np.isfinite(dec) & (ttft > 0) & (dec > 0))
@@ -376,10 +391,10 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
 
 
 def predict_one(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: int = 128, gen: int = 128,
-                execution: str | None = None, constants=None) -> dict:
+                execution: str | None = None, stack: str | None = None, constants=None) -> dict:
     """One prediction as a dict (the CLI's JSON object)."""
     request = {"platform": platform, "model": model, "batch": batch, "tp": tp, "prompt": prompt, "gen": gen,
-               "execution": execution}
+               "execution": execution, "stack": stack}
     check_row(**request)  # errors without the row number of a frame
     row = predict(pd.DataFrame([request]), constants).iloc[0]
     out = {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in INPUT_COLUMNS}

@@ -29,18 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from baselines.gpu import GpuConstants, GpuDevice, request_overhead, step_overhead
-from benchmarks.models import get_model, kv_bytes_per_token, load_models, weight_bytes
+from baselines.gpu import ENGINE_STACK, GpuConstants, GpuDevice
+from benchmarks.models import get_model, is_config_path, kv_bytes_per_token, load_models, weight_bytes
 from rdusim.core.checks import nearest, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import PACKAGE_DIR
 from rdusim.core.platforms import MAX_DEVICES, builtin_names, load_platform
+from rdusim.core.stacks import Stack, load_stack, resolve_stack
 
 GPU_MODES = ("eager", "cuda-graph", "fused")
 RDU_MODES = ("unfused", "fused-so", "fused-ho")
 BEST_MODE = {"gpu": "fused", "rdu": "fused-ho"}
-INPUT_COLUMNS = ("platform", "model", "batch", "tp", "prompt", "gen", "execution")
-DEFAULTS = {"batch": 1, "tp": 1, "prompt": 128, "gen": 128, "execution": None}
+INPUT_COLUMNS = ("platform", "model", "batch", "tp", "prompt", "gen", "execution", "stack")
+DEFAULTS = {"batch": 1, "tp": 1, "prompt": 128, "gen": 128, "execution": None, "stack": None}
 RESULT_COLUMNS = ("ttft_ms", "decode_ms_per_token", "total_ms", "weight_bytes", "fits", "reason")
 
 # ------------------------------------------------------------------------------- validation
@@ -78,16 +79,25 @@ def _check_context(where: str, model: str, batch, prompt, gen) -> None:
                           f"at most {most:,} for {model} at {int(tokens[i]):,} tokens (its KV-cache bytes must fit int64)")
 
 
-def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> dict:
-    """Validate one prediction request; returns it normalised. Errors name the field and the allowed values."""
+def check_model(model) -> None:
+    """A zoo model name or a path to a Hugging Face config.json that maps (else the error names the field)."""
+    if is_config_path(model):
+        get_model(model)
+    elif not isinstance(model, str) or model not in load_models():
+        raise ConfigError("model", model, ", ".join(load_models()) + " or a path to a Hugging Face config.json"
+                          + (nearest(model, load_models()) if isinstance(model, str) else ""))
+
+
+def check_row(platform: str, model: str, batch, tp, prompt, gen, execution, stack=None) -> dict:
+    """Validate one prediction request; returns it normalised, with its ``stack`` and ``execution``
+    resolved (:func:`rdusim.core.stacks.resolve_stack`). Errors name the field and the allowed values."""
     try:
         p = load_platform(str(platform))
     except ConfigError as err:
         if err.field != "platform":  # a platform file with a bad field: name that field, not the list of names
             raise
         raise ConfigError("platform", platform, ", ".join(builtin_names()) + " or a path to a platform .yaml") from None
-    if not isinstance(model, str) or model not in load_models():
-        raise ConfigError("model", model, ", ".join(load_models()) + (nearest(model, load_models()) if isinstance(model, str) else ""))
+    check_model(model)
     row = {"platform": str(platform), "model": model, "batch": _positive_int("batch", batch),
            "tp": _positive_int("tp", tp), "prompt": _positive_int("prompt", prompt), "gen": _positive_int("gen", gen)}
     if row["tp"] > p.devices:
@@ -101,11 +111,7 @@ def check_row(platform: str, model: str, batch, tp, prompt, gen, execution) -> d
         if total % row["tp"]:
             raise ConfigError("tp", row["tp"], f"a divisor of {model}.{field} = {total}")
     _check_context("", model, row["batch"], row["prompt"], row["gen"])
-    modes = GPU_MODES if p.kind == "gpu" else RDU_MODES
-    mode = execution if execution not in (None, "", "best") else BEST_MODE[p.kind]
-    if mode not in modes:
-        raise ConfigError("execution", execution, f"for {p.kind} platforms: " + ", ".join(modes))
-    row["execution"] = mode
+    row["stack"], _, row["execution"] = resolve_stack(p.kind, p.default_stack, execution, stack)
     row["kind"] = p.kind
     return row
 
@@ -221,7 +227,8 @@ def template_path(model: str, tp: int, mode: str) -> Path | None:
     if where is None:
         return None
     key = hashlib.sha256(f"{_sources_digest()} {get_model(model)!r} tp={int(tp)} mode={mode}".encode()).hexdigest()
-    return where / f"{CACHE_FORMAT}-{model}-tp{int(tp)}-{mode}-{key[:32]}.npz"
+    label = "".join(c if c.isalnum() or c in ".-_" else "_" for c in Path(model).name)[:64]  # a config path: its file name
+    return where / f"{CACHE_FORMAT}-{label}-tp{int(tp)}-{mode}-{key[:32]}.npz"
 
 
 def _template_digest(arrays: dict) -> np.ndarray:
@@ -332,13 +339,16 @@ def gpu_rows_reference(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ct
 
 
 def gpu_times(tpl: GpuTemplate, rows, platform: str, model: str, tp: int, mode: str, const: GpuConstants,
-              batch, prompt, gen) -> tuple[np.ndarray, np.ndarray]:
-    """``(ttft_s, decode_s)`` of GPU rows of one (platform, model, tp, mode) group: the prompt pass, and
-    the mean decode step at context L + G/2, each with the mode's runtime work per pass
-    (:func:`~baselines.gpu.step_overhead`) and the prompt pass with its work per request
-    (:func:`~baselines.gpu.request_overhead`). ``rows`` sums the kernel times of the template
+              batch, prompt, gen, stack: Stack | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(ttft_s, decode_s)`` of GPU rows of one (platform, model, tp, mode, stack) group: the prompt pass,
+    and the mean decode step at context L + G/2, each with the stack's runtime work per pass
+    (:meth:`~rdusim.core.stacks.Stack.pass_time`; its work per all-reduce joins the kernel model's
+    all-reduce latency) and the prompt pass with its work per request
+    (:meth:`~rdusim.core.stacks.Stack.request_time`). ``rows`` sums the kernel times of the template
     (:func:`gpu_rows_reference`, or its numba twin); this is the one place both paths turn those sums
     into a request's times."""
+    if stack is None:  # as before stacks: the fused mode with NeMo 2023's runtime work, other modes kernels only
+        stack = load_stack(ENGINE_STACK if mode == "fused" else "kernels")
     dev = GpuDevice.from_platform(platform, const)
     window = get_model(model).sliding_window
     prompt = np.asarray(prompt)
@@ -346,20 +356,25 @@ def gpu_times(tpl: GpuTemplate, rows, platform: str, model: str, tp: int, mode: 
     if window:
         ctx = np.minimum(ctx, window)
     host = max(dev.eager_host, dev.eager_launch)  # the platform's own fitted eager_host, else const's
+    pops, dops, eager = tpl.prefill_ops, tpl.decode_ops, mode == "eager"
+    if stack.launch > 0 and not eager:  # a stack launching each kernel from the host: one launch per kernel
+        host = stack.launch * dev.clock_scale
+        pops, dops, eager = np.ones_like(pops), np.ones_like(dops), True
     fixed, gemm, bw = dev.rates(mode)
     batch = np.asarray(batch, dtype=float)
-    ttft, dec = rows(tpl.prefill, tpl.prefill_collectives, tpl.prefill_ops, tpl.decode, tpl.decode_collectives,
-                     tpl.decode_ops, batch, prompt.astype(float), ctx, gemm, bw, fixed,
-                     dev.nvlink_bandwidth if tp > 1 else 0.0, dev.allreduce_latency, host, mode == "eager")
-    step = step_overhead(mode, const, batch)  # an engine's runtime work per pass (fused mode)
-    return ttft + step + request_overhead(mode, const), dec + step
+    ttft, dec = rows(tpl.prefill, tpl.prefill_collectives, pops, tpl.decode, tpl.decode_collectives,
+                     dops, batch, prompt.astype(float), ctx, gemm, bw, fixed,
+                     dev.collective_bandwidth if tp > 1 else 0.0, dev.allreduce_latency + stack.collective, host,
+                     eager)
+    step = stack.pass_time(batch, tp)  # the stack's runtime work per pass
+    return ttft + step + stack.request_time(batch, prompt), dec + step
 
 
 def predict_one_light(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: int = 128, gen: int = 128,
-                      execution: str | None = None, constants=None) -> dict | None:
+                      execution: str | None = None, stack: str | None = None, constants=None) -> dict | None:
     """:func:`rdusim.scenarios.predict.predict_one` of a GPU row whose template is cached, the same dict
     to the bit; None for an SN40L row or a template not cached yet. Bad input raises the same errors."""
-    row = check_row(platform, model, batch, tp, prompt, gen, execution)
+    row = check_row(platform, model, batch, tp, prompt, gen, execution, stack)
     if row["kind"] != "gpu":
         return None
     tpl = load_gpu_template(model, row["tp"], row["execution"])
@@ -371,7 +386,7 @@ def predict_one_light(platform: str, model: str, batch: int = 1, tp: int = 1, pr
     out["platform"] = platform
     if ok[0]:
         ttft, dec = gpu_times(tpl, gpu_rows_reference, row["platform"], model, n, row["execution"],
-                              gpu_constants(constants), [b], [L], [G])
+                              gpu_constants(constants), [b], [L], [G], load_stack(row["stack"]))
         ttft_ms, dec_ms = float(ttft[0] * 1e3), float(dec[0] * 1e3)
         out.update(ttft_ms=ttft_ms, decode_ms_per_token=dec_ms, total_ms=ttft_ms + G * dec_ms)
         if not (np.isfinite(ttft_ms) and np.isfinite(dec_ms) and ttft_ms > 0 and dec_ms > 0):

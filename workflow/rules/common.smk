@@ -67,3 +67,7 @@ def warn_if_report_stale(report_path, result_dirs):
     state = "is older than the results" if report_file.exists() else "has not been built"
     print(f"\nrdusim: {report_path} {state}; rebuild it with:\n"
           f"    snakemake --report {report_path}\n", file=sys.stderr)
+
+# Published data the library ships (baselines/data), wherever the package is installed: inputs of rules
+# that read a data file, so that a new copy of it reruns them.
+BASELINES_DATA = Path(importlib.util.find_spec("baselines").submodule_search_locations[0]) / "data"

@@ -63,3 +63,47 @@ rule gpu_engine_figure:
         "results/benchmarks/gpu_engine_figure.tsv"
     script:
         "../scripts/gpu_engine_figure.py"
+
+
+# The GPU model against 834 independent measurements (Argonne, Splitwise, TensorRT-LLM docs): every row
+# with its prediction, error, stack and fitted/predicted split; the summary per source x GPU x stack x
+# metric; the cross-validation across GPUs (rdusim/report/gpu_validation.py).
+rule gpu_validation:
+    input:
+        data=str(BASELINES_DATA / "published" / "validation" / "measured_latency.csv"),
+    output:
+        table="results/validation/measured_latency.csv",
+        summary="results/validation/gpu_validation_summary.csv",
+        crossval="results/validation/gpu_validation_crossval.csv",
+    params:
+        code=CODE_VERSION,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/gpu_validation.log",
+    benchmark:
+        "results/benchmarks/gpu_validation.tsv"
+    script:
+        "../scripts/gpu_validation.py"
+
+
+rule gpu_validation_figures:
+    input:
+        table="results/validation/measured_latency.csv",
+    output:
+        scatter_png=report("results/figures/gpu_validation.png", caption="../report/gpu_validation.rst",
+                           category="GPU validation"),
+        scatter_svg="results/figures/gpu_validation.svg",
+        errors_png=report("results/figures/gpu_validation_errors.png", caption="../report/gpu_validation_errors.rst",
+                          category="GPU validation"),
+        errors_svg="results/figures/gpu_validation_errors.svg",
+    params:
+        code=CODE_VERSION,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/gpu_validation_figures.log",
+    benchmark:
+        "results/benchmarks/gpu_validation_figures.tsv"
+    script:
+        "../scripts/gpu_validation_figures.py"

@@ -22,6 +22,12 @@ REPORT_TABLES = {
                         "GPU engine model vs NeMo's published latencies (H100 fitted, A100 predicted)"),
     "gpu_calibration_summary": ("results/validation/gpu_calibration_summary.csv", "GPU baselines",
                                 "gpu_calibration.rst", "GPU model: median and maximum error per dataset, GPU and mode"),
+    "measured_latency": ("results/validation/measured_latency.csv", "GPU validation", "gpu_validation_table.rst",
+                         "GPU model vs 834 independent measurements, row by row"),
+    "gpu_validation_summary": ("results/validation/gpu_validation_summary.csv", "GPU validation",
+                               "gpu_validation_table.rst", "GPU validation: error per source, GPU, stack, metric and split"),
+    "gpu_validation_crossval": ("results/validation/gpu_validation_crossval.csv", "GPU validation",
+                                "gpu_validation_table.rst", "GPU validation: fitted on one GPU, predicting the other"),
     "fig2_breakdown": ("results/tables/fig2_breakdown.csv", "Figure 2: CoE breakdown", "fig2.rst",
                        "Figure 2: switching vs execution for one expert"),
     "fig7_latency_vs_experts": ("results/tables/fig7_latency_vs_experts.csv", "Figure 7: CoE latency",
@@ -81,6 +87,7 @@ rule front_page:
     input:
         claims="results/validation/claims.csv",
         table2="results/tables/table2_coe_speedups.csv",
+        gpu_validation="results/validation/gpu_validation_summary.csv",
     output:
         report("results/report/summary.html", caption="../report/summary.rst", category="0 Summary"),
     params:

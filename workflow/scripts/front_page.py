@@ -1,4 +1,4 @@
-"""Write the report's front page from claims.csv and Table 2."""
+"""Write the report's front page from claims.csv, Table 2 and the GPU validation summary."""
 from pathlib import Path
 
 from rdusim.core.tables import read_table
@@ -7,4 +7,5 @@ from rdusim.report.pipeline import logged
 
 with logged(snakemake.log[0]):  # noqa: F821
     inp = snakemake.input  # noqa: F821
-    Path(snakemake.output[0]).write_text(front_page(read_table(inp.claims), read_table(inp.table2)))  # noqa: F821
+    Path(snakemake.output[0]).write_text(front_page(read_table(inp.claims), read_table(inp.table2),  # noqa: F821
+                                                    read_table(inp.gpu_validation)))
