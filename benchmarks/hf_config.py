@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rdusim.core.errors import ConfigError
+from rdusim.core.errors import ConfigError, Described
 from rdusim.core.loader import load_json, mapping
 
 MAX_CONFIG_BYTES = 1 << 20   # a config.json is a few kB; anything larger is not one
@@ -80,8 +80,13 @@ MOE_FIELDS = {"num_local_experts": 1, "num_experts": 1, "n_routed_experts": None
 def read_config(path: str | Path) -> dict:
     """The JSON object of a ``config.json`` on disk, through :func:`rdusim.core.loader.load_json` (size, UTF-8,
     strict JSON); one-line errors for a missing, huge or bad file that never show its content."""
-    data = load_json(path, "model", MAX_CONFIG_BYTES, "Hugging Face config.json")
-    return mapping(f"model {path}", data, "a JSON object (a Hugging Face config.json)", optional=False)
+    try:
+        data = load_json(path, "model", MAX_CONFIG_BYTES, "Hugging Face config.json")
+    except ConfigError as err:
+        if not err.field.startswith("model line"):
+            raise  # missing, huge, binary: the field is the --model argument
+        raise ConfigError(str(path), Described(f"{err.given!r} on {err.field[len('model '):]}"), err.allowed) from None
+    return mapping(str(path), data, "a JSON object (a Hugging Face config.json)", optional=False)
 
 
 def _size(where: str, cfg: dict, keys: tuple[str, ...], required: bool):
