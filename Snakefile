@@ -42,6 +42,7 @@ include: "workflow/rules/gpu.smk"
 include: "workflow/rules/coe.smk"
 include: "workflow/rules/serving.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/moe.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -76,6 +77,12 @@ rule all:
         ),
         "results/tables/serving_load.csv",
         expand("results/figures/{fig}.{ext}", fig=["serving_load", "serving_policies", "serving_cost"], ext=["png", "svg"]),
+        "results/tables/coe_vs_moe.csv",
+        "results/tables/moe_hot_experts.csv",
+        "results/validation/public_checks.csv",
+        "results/validation/public_checks_draft_tokens.csv",
+        expand("results/figures/coe_vs_moe.{ext}", ext=["png", "svg"]),
+        expand("results/figures/{fig}.{ext}", fig=["serving_engines", "serving_placement"], ext=["png", "svg"]),
         "results/tables/sweep_default.csv",
         expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",

@@ -107,7 +107,8 @@ def model_fields(cfg: dict, where: str) -> dict:
     for key, dense in MOE_FIELDS.items():
         if cfg.get(key) not in (None, dense):
             raise ConfigError(f"{where}.{key}", cfg[key], "absent or " + ("null" if dense is None else str(dense))
-                              + " (mixture-of-experts models are not modelled yet)")
+                              + " for a dense model (a mixture-of-experts config of type " + ", ".join(MOE_FAMILIES)
+                              + " is read by benchmarks.moe, as predict does)")
     mtype = cfg.get("model_type")
     mtype = ALIASES.get(mtype, mtype) if isinstance(mtype, str) else mtype
     if mtype not in FAMILIES:
@@ -164,3 +165,62 @@ def _falcon(cfg: dict, where: str, out: dict) -> None:
         norms_in_parallel = _size(where, cfg, ("num_ln_in_parallel_attn",), True)
     out["norms_per_layer"] = norms_in_parallel if out["parallel_blocks"] else 2
     out["position"] = "alibi" if cfg.get("alibi", False) else "rope"
+
+
+# ------------------------------------------------------------------------------- mixture of experts (issue 21)
+# model_type -> (attention, config key of the routed experts, of one expert's width, of the dense layers'
+# width). Mixtral's experts have the model's intermediate_size; DeepSeek and Qwen3 name moe_intermediate_size.
+MOE_FAMILIES = {
+    "mixtral": ("gqa", "num_local_experts", "intermediate_size"),
+    "deepseek_v2": ("mla", "n_routed_experts", "moe_intermediate_size"),
+    "deepseek_v3": ("mla", "n_routed_experts", "moe_intermediate_size"),
+    "qwen3_moe": ("gqa", "num_experts", "moe_intermediate_size"),
+}
+
+
+def is_moe_config(cfg: dict) -> bool:
+    """Whether a config.json object describes a mixture-of-experts model (an MoE field at a non-dense value)."""
+    return any(cfg.get(key) not in (None, dense) for key, dense in MOE_FIELDS.items())
+
+
+def moe_fields(cfg: dict, where: str) -> dict:
+    """Keyword arguments of :class:`benchmarks.moe.MoeConfig` (less ``name``) from a mixture-of-experts
+    config.json (``model_type`` mixtral, deepseek_v2, deepseek_v3, qwen3_moe); ``where`` names the file."""
+    mtype = cfg.get("model_type")
+    if mtype not in MOE_FAMILIES:
+        raise ConfigError(f"{where}.model_type", mtype, "a mixture-of-experts model of type " + ", ".join(MOE_FAMILIES))
+    attention, experts_key, width_key = MOE_FAMILIES[mtype]
+    size = lambda keys, required=True: _size(where, cfg, keys, required)  # noqa: E731
+    out = {"layers": size(("num_hidden_layers",)), "hidden": size(("hidden_size",)),
+           "heads": size(("num_attention_heads",)), "vocab": size(("vocab_size",)),
+           "experts": size((experts_key,)), "top_k": size(("num_experts_per_tok",)),
+           "expert_ffn": size((width_key,)), "attention": attention}
+    out["kv_heads"] = size(("num_key_value_heads",), False) or out["heads"]
+    out["ffn"] = size(("intermediate_size",), False) or out["expert_ffn"]
+    out["head_dim"] = size(("head_dim",), False) or 0
+    out["context_window"] = size(("max_position_embeddings",), False) or 0
+    dense = cfg.get("first_k_dense_replace", 0) or 0
+    shared = cfg.get("n_shared_experts", 0) or 0
+    for key, value in (("first_k_dense_replace", dense), ("n_shared_experts", shared)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < out["layers"]:
+            raise ConfigError(f"{where}.{key}", value, f"a whole number from 0 to {out['layers'] - 1}")
+    out["dense_layers"], out["shared_experts"] = dense, shared
+    if mtype == "qwen3_moe":
+        if cfg.get("mlp_only_layers") not in (None, []) or cfg.get("decoder_sparse_step", 1) != 1:
+            raise ConfigError(f"{where}.mlp_only_layers", cfg.get("mlp_only_layers"),
+                              "empty, with decoder_sparse_step 1 (every layer a mixture of experts)")
+        out["qk_norm"] = True
+    if attention == "mla":
+        out["q_lora_rank"] = size(("q_lora_rank",), False) or 0
+        for key in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+            out[key] = size((key,))
+        out["router_bias"] = cfg.get("topk_method") == "noaux_tc"  # DeepSeek-V3's e_score_correction_bias
+    tied = cfg.get("tie_word_embeddings", False)
+    if not isinstance(tied, bool):
+        raise ConfigError(f"{where}.tie_word_embeddings", tied, "true or false")
+    out["tied_embeddings"] = tied
+    arch = cfg.get("architectures")
+    out["source"] = f"{where} (Hugging Face config.json, model_type {mtype}" + (
+        f", {arch[0]}" if isinstance(arch, list) and arch and isinstance(arch[0], str) else "") + ")"
+    out.update(reference_params=0.0, reference_active_params=0.0, active_counts_embedding=True)
+    return out

@@ -7,6 +7,8 @@ import os
 import sys
 
 from benchmarks.models import load_models, param_count
+from benchmarks.moe import active_param_count, is_moe, load_moe_models
+from benchmarks.moe import param_count as moe_param_count
 from rdusim import __version__
 from rdusim.core.checks import OneLineParser, json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
@@ -40,6 +42,9 @@ def _cmd_list(args) -> int:
     print("models:")
     for name, m in load_models().items():
         print(f"  {name:14s} {param_count(m) / 1e9:7.2f} B parameters  ({m.source.split(';')[0]})")
+    for name, m in load_moe_models().items():
+        print(f"  {name:14s} {moe_param_count(m) / 1e9:7.2f} B parameters, {active_param_count(m) / 1e9:.1f} B active"
+              f"  ({m.source.split(';')[0]})")
     return 0
 
 
@@ -47,19 +52,27 @@ def _cmd_predict(args) -> int:
     from rdusim.scenarios.predict_light import predict_one_light
 
     request = (args.platform, args.model, args.batch, args.tp, args.prompt, args.gen, args.execution, args.stack)
-    out = predict_one_light(*request)  # a GPU row with a cached template: numpy only, no numba or pandas
-    if out is None:  # an SN40L row, or a GPU template not built yet (built and cached now)
+    extensions = {k: getattr(args, k) for k in ("precision", "kv_precision", "hot_experts_in_hbm", "draft",
+                                                 "draft_tokens", "acceptance") if getattr(args, k) is not None}
+    # a GPU row with a cached template: numpy only, no numba or pandas (dense BF16 rows only)
+    dense_light = not extensions and not is_moe(args.model) and str(args.batch).strip().lower() != "max"
+    out = predict_one_light(*request) if dense_light else None
+    if out is None:  # an SN40L row, a GPU template not built yet (built and cached now), MoE, FP8, a draft
         from rdusim.scenarios.predict import predict_one
 
-        out = predict_one(*request)
+        out = predict_one(*request, **extensions)
+    stack = load_stack(out["stack"])
+    out["stack_description"] = stack.description  # what the times hold: "kernel time only" for kernels
+    label = f"stack {out['stack']}" + ("" if stack.has_runtime else ", kernel time only")
     if args.json:
         _print_json(out)
     elif out["fits"]:
-        print(f"{out['platform']} {out['model']} stack {out['stack']} ({out['execution']}) batch {out['batch']} tp {out['tp']}: "
+        print(f"{out['platform']} {out['model']} {label} ({out['execution']}) batch {out['batch']} tp {out['tp']}: "
               f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
-              f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens")
+              f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens, "
+              f"{out['tokens_per_s_per_user']:.1f} tokens/s per user, {out['precision']} weights")
     else:
-        print(f"{out['platform']} {out['model']} stack {out['stack']}: does not fit ({out['reason']})")
+        print(f"{out['platform']} {out['model']} {label}: does not fit ({out['reason']})")
     return 0
 
 
@@ -83,7 +96,72 @@ def _cmd_coe(args) -> int:
     return 0
 
 
+def _cmd_serve_model(args) -> int:
+    """``rdusim serve --model``: one model served by iteration-level engines (issue 22)."""
+    from rdusim.scenarios.serve_model import simulate_model
+    from rdusim.scenarios.traces import MAX_TRACE_ROWS, poisson_with_lengths, read_request_trace, retime
+
+    seed = whole("seed", args.seed, 0)
+    rate = number("rate", args.rate, 0, above=True, what="requests per second")
+    requests = whole("requests", args.requests, 1, MAX_TRACE_ROWS)
+    if args.trace:
+        trace = read_request_trace(args.trace)
+        if args.retime:
+            trace = retime(trace, rate)
+        trace = trace.iloc[:requests] if args.requests_given else trace
+    else:
+        lengths = read_request_trace(args.lengths_from) if args.lengths_from else None
+        trace = poisson_with_lengths(rate, requests, whole("prompt", args.prompt, 1, 2**31),
+                                     whole("gen", args.gen, 1, 2**31), lengths, seed=seed)
+    ttft = number("ttft-slo-ms", args.ttft_slo_ms, 0, above=True, what="milliseconds")
+    tpot = number("tpot-slo-ms", args.tpot_slo_ms, 0, above=True, what="milliseconds")
+    summary, per_request = simulate_model(args.platform, args.model, whole("tp", args.tp, 1, 2**10), trace,
+                                          args.batching, None if args.instances is None else
+                                          whole("instances", args.instances, 1, 2**10), args.execution,
+                                          ttft / 1e3, tpot / 1e3,
+                                          max_batch=whole("max-batch", args.max_batch, 1, 4096),
+                                          max_wait_s=number("max-wait", args.max_wait, 0, 3600, what="seconds"),
+                                          stack=args.stack)
+    _write_requests(args, per_request)
+    summary = json_safe(summary)
+    if args.json:
+        _print_json(summary)
+    elif summary["fits"]:
+        print(f"{args.platform}, {args.model} (stack {summary['stack']}) on {summary['instances']} x TP{summary['tp']} "
+              f"({args.batching}), "
+              f"{summary['served']:,} requests served ({summary['rejected']:,} longer than the KV cache or context "
+              f"window rejected): {summary['throughput_rps']:.2f} req/s, {summary['tokens_per_s_per_node']:,.0f} "
+              f"output tokens/s")
+        for m, name in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "end-to-end")):
+            print(f"  {name:10s} mean {summary[m + '_ms_mean']:.1f} ms, p50 {summary[m + '_ms_p50']:.1f}, "
+                  f"p90 {summary[m + '_ms_p90']:.1f}, p99 {summary[m + '_ms_p99']:.1f}")
+        print(f"  goodput {summary['goodput_rps']:.2f} req/s within TTFT {summary['ttft_slo_ms']:g} ms and TPOT "
+              f"{summary['tpot_slo_ms']:g} ms ({summary['slo_attainment']:.0%} of requests); mean batch "
+              f"{summary['mean_batch']:.1f}, KV cache {summary['kv_cache_tokens']:,} tokens per instance")
+        if summary["saturated"]:
+            print(f"saturated: {summary['offered_rps']:.2f} req/s offered, {summary['throughput_rps']:.2f} served; "
+                  f"the queue grows for the whole run (lower --rate to measure a steady state)")
+    else:
+        print(f"{args.platform}, {args.model}: does not fit ({summary['reason']})")
+    return 0
+
+
+def _write_requests(args, per_request) -> None:
+    if args.requests_csv and len(per_request):
+        try:
+            per_request.to_csv(args.requests_csv, index=False)
+        except OSError as exc:
+            raise ConfigError("requests-csv", args.requests_csv, f"a writable file path ({exc.strerror})") from None
+
+
 def _cmd_serve(args) -> int:
+    if args.model is not None:
+        if args.experts is not None:
+            raise ConfigError("experts", args.experts, "absent with --model (a single-model deployment); "
+                              "--experts alone serves a CoE")
+        return _cmd_serve_model(args)
+    if args.experts is None:
+        raise ConfigError("experts", None, "a number of Llama-2-7B experts (a CoE), or --model M for one model")
     from rdusim.scenarios.serve import (
         MAX_EXPERTS,
         MAX_REQUESTS,
@@ -110,25 +188,27 @@ def _cmd_serve(args) -> int:
     else:
         trace = poisson_requests(rate, requests, experts, skew, locality, seed=seed)
     summary, per_request = simulate(args.platform, experts, trace, args.policy, max_wait_s=max_wait,
-                                    popularity=zipf_popularity(experts, skew), profile=args.profile)
-    if args.requests_csv and len(per_request):
-        try:
-            per_request.to_csv(args.requests_csv, index=False)
-        except OSError as exc:
-            raise ConfigError("requests-csv", args.requests_csv, f"a writable file path ({exc.strerror})") from None
-    if summary["fits"]:
+                                    popularity=zipf_popularity(experts, skew), profile=args.profile,
+                                    per_request=bool(args.requests_csv), groups=whole("groups", args.groups, 1, 64))
+    _write_requests(args, per_request)
+    if summary["fits"] and summary["groups"] == 1:  # the floor of the whole-node (TP8) deployment
         summary["light_load_floor"] = light_load_floor(args.platform, experts, max_wait, profile=args.profile)
     summary = json_safe(summary)
     if args.json:
         _print_json(summary)
     elif summary["fits"]:
-        f = {k: v * 1e3 for k, v in summary["light_load_floor"].items()}
+        f = {k: v * 1e3 for k, v in summary.get("light_load_floor", {}).items()}
         print(f"{args.platform}, {experts} experts, {summary['requests']} requests: p50 {summary['p50_s'] * 1e3:.0f} ms, "
               f"p99 {summary['p99_s'] * 1e3:.0f} ms, {summary['throughput_rps']:.2f} req/s, "
               f"HBM hit rate {summary['hbm_hit_rate']:.0%}, utilisation {summary['utilisation']:.0%}")
-        print(f"light-load floor {f['floor_s']:.0f} ms = router batching wait {f['router_wait_s']:.0f} + router "
+        print(f"{summary['groups']} groups of TP{summary['tp']} serving at the same time" if not f else
+              f"light-load floor {f['floor_s']:.0f} ms = router batching wait {f['router_wait_s']:.0f} + router "
               f"{f['router_s']:.0f} + expert batching wait {f['expert_wait_s']:.0f} + expert {f['expert_s']:.0f} ms; "
               f"+ {f['copy_s']:.0f} ms when the expert is not in HBM (--max-wait sets both waits)")
+        if summary.get("saturated"):
+            print(f"saturated: {summary['offered_rps']:.2f} req/s offered, {summary['throughput_rps']:.2f} served, "
+                  f"busy {summary['utilisation']:.0%} of the time; the queue grows for the whole run, so its "
+                  f"percentiles grow with --requests (lower --rate to measure a steady state)")
     else:
         print(f"{args.platform}, {experts} experts: OOM ({summary['reason']})")
     return 0
@@ -146,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--platform", required=True, help="platform name (rdusim list) or a platform .yaml path")
     pr.add_argument("--model", required=True, help="model name (rdusim list) or a path to a Hugging Face config.json "
                     "(dense Llama, Mistral, Falcon, BLOOM, GPT-NeoX decoders; read offline)")
-    pr.add_argument("--batch", default=1, help="sequences per batch (default 1)")
+    pr.add_argument("--batch", default=1, help="sequences per batch (default 1); max: the largest batch that fits")
     pr.add_argument("--tp", default=1, help="tensor-parallel devices (default 1)")
     pr.add_argument("--prompt", default=128, help="prompt tokens L (default 128)")
     pr.add_argument("--gen", default=128, help="generated tokens G (default 128)")
@@ -158,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serving stack (rdusim list) or a stack .yaml path: its execution and runtime work "
                     "(default: the platform file's default_stack); --execution must match the stack's, except "
                     "with --stack kernels (kernel time only, any execution)")
+    pr.add_argument("--precision", default=None, help="weight format: bf16 (default), fp8, int8, int4 (weight-only)")
+    pr.add_argument("--kv-precision", dest="kv_precision", default=None, help="KV-cache format: bf16 (default), fp8, int8")
+    pr.add_argument("--hot-experts-in-hbm", dest="hot_experts_in_hbm", default=None,
+                    help="SN40L, MoE model: routed experts per layer kept in HBM, most popular first (default: as many as fit)")
+    pr.add_argument("--draft", default=None, help="speculative decoding: the draft model (rdusim list)")
+    pr.add_argument("--draft-tokens", dest="draft_tokens", default=None,
+                    help="tokens the draft proposes per verify step (default 4, rdusim/data/speculative.yaml)")
+    pr.add_argument("--acceptance", default=None,
+                    help="probability that the target accepts a drafted token (default: the fitted rate, speculative.yaml)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     pr.set_defaults(func=_cmd_predict)
     co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")
@@ -174,9 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "batching waits (router, expert), the router and the expert's run, and a copy on an HBM "
                         "miss.")
     sv.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200")
-    sv.add_argument("--experts", required=True, help="Llama-2-7B experts")
+    sv.add_argument("--experts", help="Llama-2-7B experts of a CoE (without --model)")
+    sv.add_argument("--model", help="serve one model (rdusim list) instead of a CoE: iteration-level engines")
+    sv.add_argument("--tp", default="1", help="--model: devices per model instance (default 1)")
+    sv.add_argument("--instances", default=None, help="--model: instances (default: devices / tp)")
+    sv.add_argument("--prompt", default="128", help="--model: prompt tokens per request (default 128)")
+    sv.add_argument("--gen", default="128", help="--model: output tokens per request (default 128)")
+    sv.add_argument("--lengths-from", help="--model: draw each request's prompt and output lengths from this "
+                    "trace (Azure 2023 CSV, or arrival_s,prompt,gen)")
+    sv.add_argument("--retime", action="store_true", help="--model --trace: scale the trace's timestamps to --rate")
+    sv.add_argument("--batching", default="prefill-first", choices=["prefill-first", "chunked", "static"],
+                    help="--model: prefill-first (vLLM), chunked prefill (Sarathi), or static batches")
+    sv.add_argument("--execution", default=None, help="--model: execution mode (as rdusim predict)")
+    sv.add_argument("--stack", default=None, help="--model: serving stack (rdusim list) or a stack .yaml path "
+                    "(default: the platform's default_stack), as rdusim predict")
+    sv.add_argument("--max-batch", default="8", help="--model --batching static: requests per batch (default 8)")
+    sv.add_argument("--ttft-slo-ms", default="1000", help="--model: TTFT bound of goodput, ms (default 1000)")
+    sv.add_argument("--tpot-slo-ms", default="100", help="--model: TPOT bound of goodput, ms (default 100)")
     sv.add_argument("--rate", default="2", help="Poisson arrival rate, requests/s (default 2)")
-    sv.add_argument("--requests", default="10000", help="requests to simulate (default 10000)")
+    sv.add_argument("--requests", default=None, help="requests to simulate (default 10000; with --trace: its first N)")
     sv.add_argument("--zipf", default="0", help="Zipf skew of expert popularity (default 0: uniform)")
     sv.add_argument("--locality", default="0", help="probability a request repeats the previous expert (bursts)")
     sv.add_argument("--policy", default="lru", choices=["lru", "lfu", "pinned"], help="HBM expert cache policy")
@@ -184,7 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default 0.05); a lone request waits this twice, for the router's batch and its expert's")
     sv.add_argument("--seed", default="0", help="random seed (default 0)")
     sv.add_argument("--profile", default="paper", help="assumption profile: paper, model, measured, measured-pageable")
-    sv.add_argument("--trace", help="replay a CSV log (arrival_s, expert) instead of Poisson arrivals")
+    sv.add_argument("--trace", help="replay a CSV log instead of Poisson arrivals: arrival_s, expert (CoE); "
+                    "arrival_s, prompt, gen or an Azure 2023 trace (--model)")
+    sv.add_argument("--groups", default="1", help="CoE placement: 1 = every expert over all devices, one batch at a "
+                    "time (the article's TP8); g = experts spread over g groups of devices/g (GPUs or sockets) "
+                    "serving at the same time, each with 1/g of the HBM (default 1)")
     sv.add_argument("--requests-csv", help="write one row per request to this CSV")
     sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     sv.set_defaults(func=_cmd_serve)
@@ -203,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         return calibrate_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) == "serve":
+        args.requests_given = args.requests is not None
+        args.requests = "10000" if args.requests is None else args.requests
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -21,6 +21,8 @@ ALLOWED_LOCAL_IMPORTS = {
     ("rdusim/cli.py", "rdusim.scenarios.predict"),   # (predict: numba and pandas only when the light path cannot)
     ("rdusim/cli.py", "rdusim.scenarios.coe"),
     ("rdusim/cli.py", "rdusim.scenarios.serve"),
+    ("rdusim/cli.py", "rdusim.scenarios.serve_model"),  # serve --model (issue 22)
+    ("rdusim/cli.py", "rdusim.scenarios.traces"),
     ("rdusim/cli.py", "baselines.calibrate"),
 }
 

@@ -12,13 +12,15 @@ from baselines.published import NEMO_FILE
 
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
+from rdusim.core.stacks import load_stack
 from rdusim.report.coe_tables import table2_coe_speedups, table2_experts
 from rdusim.scenarios.coe import (
     coe_latency,
     expert_source,
     expert_times_ms,
     load_profile,
-    runtime_overheads_s,
+    copy_probability,
+    request_work_s,
     sample_latency,
     switch_bandwidth,
 )
@@ -52,17 +54,20 @@ def test_no_switching_while_experts_fit_in_hbm():
     assert coe_latency("dgx-h100", h + 1, 8, 20).switching_s > 0
 
 
-@pytest.mark.parametrize("platform,profile", [("dgx-h100", "model"), ("sn40l-node", "model"), ("dgx-a100", "measured")])
+@pytest.mark.parametrize("platform,profile", [("dgx-h100", "model"), ("sn40l-node", "model"), ("dgx-a100", "measured"),
+                                              ("sn40l-node", "paper")])
 def test_single_expert_time_is_rdusim_predict(platform, profile):
-    """Without published numbers or the SN40L runtime's work, an expert's time is `rdusim predict`'s."""
+    """Without published numbers an expert's time is `rdusim predict`'s in the profile's stack; the router's
+    is its time to first token, less the stack's per-request work on an SN40L under paper (issue 20)."""
     r = coe_latency(platform, 1, 4, 20, profile)
     p = load_platform(platform)
-    mode = load_profile(profile).execution(p)
-    call, token = runtime_overheads_s(p, load_profile(profile))
-    pred = predict_one(platform, DEP.expert_model, 4, 8, DEP.prompt_tokens, 20, mode)
-    assert r.execution_s * 1e3 == pytest.approx(pred["total_ms"] + (call + 20 * token) * 1e3, rel=1e-12)
-    router = predict_one(platform, DEP.router_model, 4, 8, DEP.prompt_tokens, 1, mode)
-    assert r.router_s * 1e3 == pytest.approx(router["ttft_ms"] + call * 1e3, rel=1e-12)
+    prof = load_profile(profile)
+    mode, stack = prof.execution(p), prof.stack(p)
+    pred = predict_one(platform, DEP.expert_model, 4, 8, DEP.prompt_tokens, 20, mode, stack=stack)
+    assert r.execution_s * 1e3 == pytest.approx(pred["total_ms"], rel=1e-12)
+    router = predict_one(platform, DEP.router_model, 4, 8, DEP.prompt_tokens, 1, mode, stack=stack)
+    spared = request_work_s(p, prof) if (p.kind == "rdu" and not prof.rdu_router_request) else 0.0
+    assert r.router_s * 1e3 == pytest.approx(router["ttft_ms"] - spared * 1e3, rel=1e-12)
 
 
 @pytest.mark.parametrize("platform,column", [("dgx-a100", "a100_latency_ms"), ("dgx-h100", "h100_latency_ms")])
@@ -76,15 +81,41 @@ def test_paper_profile_takes_the_published_gpu_latency(platform, column):
     assert expert_source(platform, DEP, load_profile("paper"), 200, 1) == "model"  # the table has no 200-token rows
 
 
-def test_paper_profile_adds_the_sn40l_runtime_per_call_and_per_token():
-    p = load_platform("sn40l-node")
-    call, token = p.dev("runtime_call"), p.dev("runtime_token")
-    assert call > 0 and token > 0
+def test_paper_profile_adds_the_sambaflow_2023_runtime():
+    """paper = model + sambaflow-2023's work: a request and G + 1 passes per expert call; the router's
+    call pays its pass only; a batch that copies experts pays one request for the copy."""
+    st = load_stack("sambaflow-2023")
+    assert st.request > 0 and st.step > 0
     for gen in (20, 200):
         paper = coe_latency("sn40l-node", 1, 1, gen, "paper")
         model = coe_latency("sn40l-node", 1, 1, gen, "model")
-        assert paper.execution_s - model.execution_s == pytest.approx(call + gen * token, rel=1e-9)
-        assert paper.router_s - model.router_s == pytest.approx(call, rel=1e-9)
+        assert paper.execution_s - model.execution_s == pytest.approx(st.request + (gen + 1) * st.step, rel=1e-9)
+        assert paper.router_s - model.router_s == pytest.approx(st.step, rel=1e-9)
+        assert paper.switching_s == model.switching_s == 0
+    h = experts_in_hbm(load_platform("sn40l-node"), DEP)
+    for batch in (1, 8):
+        paper = coe_latency("sn40l-node", h + 1, batch, 20, "paper")
+        model = coe_latency("sn40l-node", h + 1, batch, 20, "model")
+        copies = paper.expected_misses * DEP.expert_bytes / switch_bandwidth(
+            load_platform("sn40l-node"), load_profile("paper"), 8)
+        assert paper.switching_s == pytest.approx(copies + st.request, rel=1e-9)  # once per batch
+        assert model.switching_s == pytest.approx(copies * model.expected_misses / paper.expected_misses, rel=1e-9)
+        assert paper.total_s == pytest.approx(sample_latency("sn40l-node", h + 1, batch, 20, "paper", samples=4000,
+                                                             seed=3), rel=0.02)
+
+
+def test_copy_probability_keeps_popular_experts():
+    prof = load_profile("model")  # keep_most_popular
+    p = np.full(10, 0.1)
+    assert copy_probability(p, 4, 10, prof) == 0
+    assert copy_probability(p, 1, 6, prof) == pytest.approx(0.4)
+    assert copy_probability(p, 3, 6, prof) == pytest.approx(1 - 0.6 ** 3)
+    assert copy_probability(p, 1, 6, load_profile("paper")) == 1.0
+
+
+def test_profiles_name_stacks_that_run_there():
+    assert load_profile("paper").rdu_stack == "sambaflow-2023" and load_profile("paper").gpu_stack == "nemo-2023"
+    assert load_profile("model").rdu_stack == "kernels"
 
 
 def test_copy_every_use_copies_each_used_expert_once_experts_spill():

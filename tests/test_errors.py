@@ -142,7 +142,7 @@ def test_3_large_batch_within_int64_is_fits_false_not_negative():
 
 def test_3_requests_past_the_memory_limit_are_refused():
     bad_input("serve", "--platform", "dgx-h100", "--experts", "10", "--requests", "1000000000",
-              names="requests: got '1000000000'; allowed: a whole number from 1 to 2,000,000")
+              names="requests: got '1000000000'; allowed: a whole number from 1 to 20,000,000")
 
 
 # 4. non-finite results with exit 0

@@ -23,6 +23,8 @@ def _copy_workflow(root: Path, dest: Path, **coe_overrides) -> Path:
     cfg["benchmarks"] = ["llama2-7b", "flashfftconv"]
     cfg["serving"].update(requests=2000, rates=[1, 8], experts=[100, 850])
     cfg["serving"]["cost"].update(experts=[10, 300], requests=1000)
+    cfg["serving"]["placement"].update(platforms=["sn40l-node", "dgx-h100"], groups=[1, 8], rates=[2, 32], requests=2000)
+    cfg["serving"]["engine"].update(requests=2000, rates=[0.5, 16, 64], ttft_p99_bounds_s=[5.0])
     cfg["sweeps"] = {"default": dict(cfg["sweeps"]["default"], shards=2, hbm_bandwidth_GBps=[2000], gen=[20],
                                      batch=[1, 8], ddr_capacity_TB=[1.5])}
     (dest / "config/config.yaml").write_text(yaml.safe_dump(cfg))
@@ -54,7 +56,10 @@ def test_pipeline_writes_results_contract(small_run):
                 "results/figures/serving_cost.svg", "results/tables/sweep_default.csv",
                 "results/sweeps/default/shard_1.csv", "results/figures/sweep_default.png",
                 "results/figures/table2_coe_speedups.png", "results/report/summary.html",
-                "results/report/claims.html", "results/report/fig7_latency_vs_experts.html"):
+                "results/report/claims.html", "results/report/fig7_latency_vs_experts.html",
+                "results/tables/serving_engines.csv", "results/tables/serving_capacity.csv",
+                "results/tables/serving_placement.csv", "results/figures/serving_engines.png",
+                "results/figures/serving_placement.svg", "results/report/serving_capacity.html"):
         assert (small_run / rel).stat().st_size > 0, rel
     table1 = pd.read_csv(small_run / "results/tables/table1_benchmarks.csv")
     assert table1["benchmark"].tolist() == ["llama2-7b", "flashfftconv"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from baselines.gpu import GpuConstants
+from rdusim.core.stacks import load_stack
 from rdusim.scenarios import predict_light
 from rdusim.scenarios.predict import _gpu_rows, build_gpu_template, gpu_template, predict_one
 from rdusim.scenarios.predict_light import (
@@ -106,4 +107,6 @@ def test_cli_gpu_row_imports_neither_numba_nor_pandas():
             "print(heavy, file=sys.stderr); sys.exit(rc or bool(heavy))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == predict_one("h100-sxm", "llama2-7b")
+    out = json.loads(proc.stdout)
+    assert out.pop("stack_description") == load_stack(out["stack"]).description
+    assert out == predict_one("h100-sxm", "llama2-7b")

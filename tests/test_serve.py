@@ -81,3 +81,67 @@ def test_trace_replay_and_bad_input(tmp_path):
         simulate("sn40l-node", 3, trace, "fifo")
     with pytest.raises(ConfigError, match="rate"):
         poisson_requests(0, 10, 3)
+
+
+# ---- the HBM cache's accounting (issue 22): properties over random loads, policies and skews
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25)
+@given(platform=st.sampled_from(["sn40l-node", "dgx-h100"]), experts=st.integers(1, 148),
+       rate=st.floats(0.2, 64.0), skew=st.floats(0.0, 2.0), locality=st.floats(0.0, 0.9),
+       policy=st.sampled_from(["lru", "lfu", "pinned"]), seed=st.integers(0, 10_000))
+def test_hit_rate_is_a_fraction_and_copies_never_exceed_runs(platform, experts, rate, skew, locality, policy, seed):
+    trace = poisson_requests(rate, 600, experts, skew, locality, seed=seed)
+    s, _ = simulate(platform, experts, trace, policy, popularity=zipf_popularity(experts, skew))
+    assert s["fits"]
+    assert 0.0 <= s["hbm_hit_rate"] <= 1.0
+    assert s["copies"] <= s["expert_batches"]
+    assert s["copies_started"] == s["copies"] + s["wasted_copies"]
+    assert s["wasted_copy_bytes"] >= 0
+
+
+def test_overloaded_sn40l_hit_rate_and_saturation():
+    # the issue's case: 45,799 copies for 7,697 expert batches printed a hit rate of -495%
+    trace = poisson_requests(32, 20000, 100, 0.0, seed=0)
+    s, _ = simulate("sn40l-node", 100, trace)
+    assert 0.0 <= s["hbm_hit_rate"] <= 1.0 and s["copies"] <= s["expert_batches"]
+    assert s["saturated"] and s["utilisation"] > 0.99
+    light, _ = run("sn40l-node", rate=2.0, requests=4000)
+    assert not light["saturated"]
+
+
+def test_cli_says_saturated(capsys):
+    from rdusim.cli import main
+
+    assert main(["serve", "--platform", "sn40l-node", "--experts", "100", "--rate", "32", "--requests", "20000"]) == 0
+    out = capsys.readouterr().out
+    assert "saturated" in out and "-" not in out.split("HBM hit rate")[1].split("%")[0]
+
+
+# ---- placement (issue 22): experts over groups of devices serving at the same time
+def test_one_group_is_the_article_deployment_and_groups_share_hbm():
+    trace = poisson_requests(4.0, 3000, 100, 1.0, seed=4)
+    pop = zipf_popularity(100, 1.0)
+    whole_node = simulate("sn40l-node", 100, trace, popularity=pop)[0]
+    one = simulate("sn40l-node", 100, trace, popularity=pop, groups=1)[0]
+    assert whole_node == one and one["tp"] == 8
+    eight = simulate("sn40l-node", 100, trace, popularity=pop, groups=8)[0]
+    assert eight["tp"] == 1 and eight["slots"] < one["slots"]  # a router and KV reserve per group
+    assert 0 <= eight["hbm_hit_rate"] <= 1 and eight["copies"] <= eight["expert_batches"]
+
+
+def test_groups_serve_more_load_before_saturating():
+    trace = poisson_requests(64.0, 20000, 100, 1.0, seed=1)
+    pop = zipf_popularity(100, 1.0)
+    one = simulate("sn40l-node", 100, trace, popularity=pop, per_request=False)[0]
+    four = simulate("sn40l-node", 100, trace, popularity=pop, per_request=False, groups=4)[0]
+    assert one["saturated"] and not four["saturated"]
+    assert four["ttft_ms_p99"] < one["ttft_ms_p99"] / 5 and four["goodput_rps"] > one["goodput_rps"]
+
+
+def test_groups_must_divide_the_devices():
+    trace = poisson_requests(4.0, 100, 10, seed=1)
+    with pytest.raises(ConfigError, match="groups"):
+        simulate("dgx-h100", 10, trace, groups=3)

@@ -40,7 +40,7 @@ def test_every_term_states_meaning_and_basis():
 
 def test_platforms_name_their_default_stack():
     assert load_platform("dgx-h100").default_stack == "nemo-2023"
-    assert load_platform("sn40l-node").default_stack == "kernels"
+    assert load_platform("sn40l-node").default_stack == "sambaflow-2024"  # issue 20
 
 
 @pytest.mark.parametrize("execution, stack, expected", [
@@ -123,7 +123,7 @@ def test_frame_stack_column_names_each_rows_stack():
     frame = pd.DataFrame({"platform": ["dgx-h100", "dgx-h100", "sn40l-node"], "model": "llama2-7b",
                           "tp": [8, 8, 8], "stack": [None, "vllm", None]})
     out = predict(frame)
-    assert list(out["stack"]) == ["nemo-2023", "vllm", "kernels"]
+    assert list(out["stack"]) == ["nemo-2023", "vllm", "sambaflow-2024"]
     assert list(out["execution"]) == ["fused", "fused", "fused-ho"]
 
 

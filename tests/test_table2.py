@@ -6,7 +6,8 @@ import yaml
 
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import RUNTIME_FIT, claims_table2, table2_coe_speedups
-from rdusim.report.sn40l_runtime import fit_runtime, inferred_table
+from rdusim.core.stacks import load_stack
+from rdusim.report.sn40l_runtime import fit_2023, inferred_table
 from rdusim.report.validation import claims_frame, load_claims
 from rdusim.scenarios.coe import expert_latency_s, load_profile
 from rdusim.scenarios.footprint import CoEDeployment
@@ -37,12 +38,20 @@ def test_sn40l_latencies_follow_exactly_from_table2_and_the_published_table():
 
 
 def test_packaged_sn40l_runtime_constants_are_the_fit():
-    call, token = fit_runtime(DEP)
-    p = load_platform("sn40l")
-    assert p.dev("runtime_call") == pytest.approx(call, rel=1e-3)
-    assert p.dev("runtime_token") == pytest.approx(token, rel=1e-3)
+    request, step = fit_2023(DEP)
+    st = load_stack("sambaflow-2023")
+    assert st.request == pytest.approx(request, rel=1e-3) and st.step == pytest.approx(step, rel=1e-3)
+    assert st.sequence_step == 0 and st.collective == 0
+    assert 25e-3 < st.request < 35e-3 and 0.7e-3 < st.step < 0.9e-3
     t = inferred_table(DEP)
     assert t.model_rel_err.abs().max() < 0.05  # two constants explain all four recovered latencies
+    assert (t["stack"] == "sambaflow-2023").all()
+
+
+def test_runtime_lives_only_in_the_stack_files():
+    """One place for the SN40L runtime: the platform files carry none (issue 20)."""
+    for name in ("sn40l", "sn40l-node", "sn40l-16"):
+        assert not {"runtime_call", "runtime_token"} & set(load_platform(name).device)
 
 
 def test_paper_profile_reproduces_every_numeric_cell_within_10_percent(paper_table):

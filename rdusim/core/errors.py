@@ -16,13 +16,16 @@ _UNSAFE = set(":$*!#'\"\\`;<>|&{}[]")
 
 def _shown(given):
     """What a message shows of a value: numbers, None and short plain text as they are; text with characters
-    of a file's content (``:``, ``$``, quotes, brackets, control characters) or over 100 characters, and every
-    container, only as its type and size. Values come from files as well as from the command line, and an
+    of a file's content (``:``, ``$``, quotes, brackets, control characters) or over 100 characters, and other
+    containers (a few numbers excepted), only as their type and size. Values come from files as well as from the command line, and an
     error never echoes a file (``--platform /etc/shadow`` shows no line of it)."""
     if isinstance(given, str):
         if len(given) <= 100 and given.isprintable() and not _UNSAFE.intersection(given):
             return given
         return Described(f"<text of {len(given)} characters>")
+    if isinstance(given, (list, tuple)) and len(given) <= 8 and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in given):
+        return given  # a few numbers: nothing of a file's text
     if isinstance(given, (dict, list, tuple, set)):
         return Described(f"a {type(given).__name__} of {len(given)} items")
     if isinstance(given, bytes):

@@ -338,8 +338,9 @@ _CSV_WHOLE = re.compile(r"\+?[0-9]{1,18}(?:\.0*)?")
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a CSV schema: ``kind`` "number" (finite ASCII decimal) or "whole" (a whole number written
-    with ASCII digits; ``3.0`` is whole, ``True``, ``3.5`` and ``１`` are not), bounds, whether it is required."""
+    """One column of a CSV schema: ``kind`` "number" (finite ASCII decimal), "whole" (a whole number written
+    with ASCII digits; ``3.0`` is whole, ``True``, ``3.5`` and ``１`` are not) or "text" (kept as text of at most
+    ``maximum`` characters, for the caller to parse), bounds, whether it is required."""
 
     kind: str
     minimum: float
@@ -460,6 +461,13 @@ def _convert(field: str, chunk: list[list[str]], first: int, index: dict[str, in
     for name, i in index.items():
         col = schema[name]
         text = [row[i].strip() for row in chunk]
+        if col.kind == "text":
+            long = [j for j, t in enumerate(text) if len(t) > col.maximum]
+            if long:
+                raise ConfigError(f"{field} row {first + long[0]}: {name}", redact(text[long[0]]),
+                                  f"text of at most {col.maximum:g} characters")
+            out[name].append(np.asarray(text, dtype=object))
+            continue
         values = _fast_values(text, col.kind)
         if values is None:  # some value is not of the column's kind: find which, one by one
             pattern = _CSV_NUMBER if col.kind == "number" else _CSV_WHOLE

@@ -3,11 +3,11 @@
 A platform is a node of ``devices`` identical devices (SN40L sockets or GPUs) plus node-level
 values (host memory). A device block has ``published`` values (datasheets, papers), ``assumed``
 values (not published; each with a reason in a comment) and optionally ``measured`` values (from a
-measurement run such as ``rdusim calibrate-gpu``) and ``fitted`` values (fitted to timings: the SN40L's
-runtime work, or a GPU's own model constants written by ``calibrate-gpu --models``, which
+measurement run such as ``rdusim calibrate-gpu``) and ``fitted`` values (a GPU's own model constants written by ``calibrate-gpu --models``, which
 :mod:`baselines.gpu` reads), plus an optional ``curves`` block of measured sweeps
 (lists of points, kept as read; :mod:`baselines.gpu` checks and uses them). Device values come from the platform's own ``device`` block or, for a node,
-from the single-device file it names in ``device_file``. Built-in files live in
+from the single-device file it names in ``device_file``; a ``device`` block beside ``device_file``
+overrides some of that file's values (a system whose sockets are published with other figures). Built-in files live in
 ``rdusim/data/platforms``; any path to a ``.yaml`` file with the same layout works too.
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ MAX_DEVICES = 4096
 DEVICE_FIELDS: dict[str, str] = {
     # both kinds
     "hbm_capacity": "bytes", "hbm_bandwidth": "bytes/s", "peak_bf16": "FLOP/s", "host_link": "bytes/s",
+    "peak_fp8": "FLOP/s", "peak_int8": "FLOP/s",   # dense FP8 / INT8 tensor rates (issue 21; INT8 ops counted as FLOPs)
     # GPUs (published, and measured by rdusim calibrate-gpu)
     "nvlink_bandwidth": "bytes/s", "hbm_copy": "bytes/s", "gemm_bf16": "FLOP/s", "launch_eager": "s",
     "launch_graph": "s", "h2d_pinned": "bytes/s", "h2d_pageable": "bytes/s", "sm_clock": "Hz",
@@ -42,9 +43,13 @@ DEVICE_FIELDS: dict[str, str] = {
     "simd_stages": "1", "ddr_capacity": "bytes", "ddr_bandwidth": "bytes/s", "p2p_bandwidth": "bytes/s",
     "p2p_latency": "s", "ddr_to_hbm": "bytes/s", "systolic_rows": "1", "systolic_cols": "1",
     "stage_fill_cycles": "1", "stream_tile_rows": "1", "so_launch": "s", "ho_launch": "s", "op_config": "bytes",
-    "runtime_call": "s", "runtime_token": "s",
 }
-NODE_FIELDS: dict[str, str] = {"host_memory": "bytes"}
+NODE_FIELDS: dict[str, str] = {
+    "host_memory": "bytes",
+    # an RDU system built of halves (sn40l-16: two 8-socket halves): sockets per half, and the peer link
+    # that joins a socket to the other half (per socket) with the latency of one step across it
+    "half_sockets": "1", "cross_half_bandwidth": "bytes/s", "cross_half_latency": "s",
+}
 # Besides device fields, a ``fitted`` block may hold the GPU model's own constants for that GPU (written by
 # rdusim calibrate-gpu --models, fitted to that GPU's own timings; read by baselines.gpu).
 FITTED_FIELDS: dict[str, str] = {"stream_efficiency": "1", "gemm_efficiency": "1", "kernel_ramp": "s", "eager_host": "s"}
@@ -234,8 +239,6 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
             raise ConfigError(f"{where}.{key}", redact(data[key]), "a text value (at most 1,000 characters)")
     devices = whole(f"{where}.devices", data.get("devices", 1), 1, MAX_DEVICES)
     if "device_file" in data:
-        if "device" in data:
-            raise ConfigError(f"{where}.device", "device and device_file", "one of the two: a device block or a device_file")
         ref = data["device_file"]
         if not isinstance(ref, str) or not ref or len(ref) > 1000:
             raise ConfigError(f"{where}.device_file", redact(ref), "a built-in platform name or a .yaml path next to this file")
@@ -253,6 +256,12 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
             raise ConfigError(f"{where}.device_file", ref, f"a {kind} device file (it is kind {base.kind})")
         device, assumed, curves = dict(base.device), set(base.assumed), base.curves
         inherited_stack = base.default_stack
+        if "device" in data:  # values of this system that differ from the device file's (sn40l-16)
+            override, override_assumed = _spec_block(data, "device", where)  # checks it is a mapping
+            if (data["device"] or {}).get("curves"):
+                raise ConfigError(f"{where}.device.curves", "curves with device_file", "curves in the device file itself")
+            device.update(override)
+            assumed = (assumed - set(override)) | override_assumed
     else:
         device, assumed = _spec_block(data, "device", where)
         curves = check_curves(f"{where}.device.curves", (data.get("device") or {}).get("curves"))

@@ -56,13 +56,14 @@ def _expert_s(platform: str, dep: CoEDeployment, profile: str, batch: int, gen: 
     return expert_latency_s(platform, dep, load_profile(profile), gen, batch)[batch]
 
 
+FITTED_TO_TABLE2 = "sambaflow-2023"  # the stack whose runtime work is fitted to Table 2's expert-only cells
 RUNTIME_FIT = "calibrated: SN40L runtime work per call and per token, fitted to Table 2's four expert-only cells"
 
 
 def _basis(kind: str, prof) -> str:
     """What a Table 2 value rests on: the expert-only cells under a profile with the SN40L runtime's work
     are the cells that work was fitted to; every other cell is a prediction."""
-    return RUNTIME_FIT if kind == "expert" and prof.rdu_runtime else "predicted"
+    return RUNTIME_FIT if kind == "expert" and prof.rdu_stack == FITTED_TO_TABLE2 else "predicted"
 
 
 def _gpu_source(base: str, dep: CoEDeployment, prof, kind: str, gen: int) -> str:
@@ -130,6 +131,28 @@ def claims_table2(config: dict, table: pd.DataFrame | None = None) -> pd.DataFra
         short = r.baseline.split("-")[1]
         rows.append((f"table2_{r.metric.replace('model_', '')}_{short}", float(r.reproduced),
                      f"{r.experts} experts, paper profile; DGX expert latency: {r.gpu_source}", r.basis))
+    return pd.DataFrame(rows, columns=["id", "reproduced", "note", "basis"])
+
+
+UNDER_50 = (10, 40)  # "Under 50 experts" (Fig. 7): the expert counts the claim's ratio is read at
+
+
+def claims_fig7(fig7: pd.DataFrame, rdu: str = "sn40l-node") -> pd.DataFrame:
+    """The "under 50 experts" claims: the DGX curve over the SN40L curve of Fig. 7 (paper profile, BS 1,
+    20 tokens), its median over every expert count from 10 to 40 (the note gives the range). Empty when
+    the table lacks those rows (a configuration without BS 1 or 20 tokens)."""
+    t = fig7[(fig7.profile == "paper") & (fig7.batch == 1) & (fig7.gen == 20)
+             & fig7.experts.between(*UNDER_50) & fig7.fits]
+    rows = []
+    sn = t[t.platform == rdu].set_index("experts").total_ms
+    for base in TABLE2_BASELINES:
+        ratio = (t[t.platform == base].set_index("experts").total_ms / sn).dropna()
+        if ratio.empty:
+            continue
+        short = base.split("-")[1]
+        note = (f"median over {len(ratio)} expert counts {UNDER_50[0]}-{UNDER_50[1]} (range {ratio.min():.2f}-"
+                f"{ratio.max():.2f}x), paper profile: router, switching and expert on both sides")
+        rows.append((f"fig7_under50_bs1_20tok_{short}", round(float(ratio.median()), 3), note, "predicted"))
     return pd.DataFrame(rows, columns=["id", "reproduced", "note", "basis"])
 
 

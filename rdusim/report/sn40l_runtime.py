@@ -1,21 +1,29 @@
-"""The SN40L node's measured expert latencies, recovered from Table 2, and the runtime work they imply.
+"""The SN40L runtime's work, fitted to the public SN40L numbers: the two `sambaflow` stacks.
 
-The article measures the SN40L node and estimates the DGXs from published latencies [A ref. 10]; its
-Table 2 gives the ratio of the two. Each expert-only cell therefore determines one SN40L latency:
+**sambaflow-2023** (the article's node). The article measures the SN40L node and estimates the DGXs
+from published latencies [A ref. 10]; its Table 2 gives the ratio of the two. Each expert-only cell
+therefore determines one SN40L latency:
 
     SN40L latency = GPU latency / speedup
 
 with the GPU latency read from NeMo's published table where it has the point (Llama-2-7B, TP8, BS 1,
 128 in, 20 out) and taken from the GPU engine model where it does not (200 output tokens, which the
-retrievable table lacks; that engine model is fitted to the table's H100 rows only). The A100 and
-the H100 cell of one token count describe the same SN40L run, so they check each other.
+retrievable table lacks; that engine model is fitted to the table's H100 rows only). The A100 and the
+H100 cell of one token count describe the same SN40L run, so they check each other. The SN40L model
+gives the kernel time; the stack's two terms, per request (``request_us``) and per pass (``step_us``:
+the prompt pass and every decode step, as ``rdusim predict`` adds them), are fitted by non-negative
+least squares on relative error to the four recovered latencies: the 20-token cells fix the total at
+20 tokens, the 200-token cells split it.
 
-The SN40L model predicts the node's kernel time; the measured latency also holds the runtime's work
-around the kernels. Two constants model it, per model call and per generated token
-(``runtime_call_us``, ``runtime_token_us`` under ``fitted:`` in ``rdusim/data/platforms/sn40l.yaml``),
-fitted by non-negative least squares on relative error to the four recovered latencies: the 20-token
-cells alone fix only the total at 20 tokens, the 200-token cells split it into per-call and per-token
-work. ``python -m rdusim.report.sn40l_runtime --write`` refits and rewrites them.
+**sambaflow-2024** (SambaNova's 2024 rates, the default). [P] Table IV gives Llama-3.1-8B at 1042 output
+tokens/s per user on the 16-socket system (``sn40l-16``, TP16, BF16): a decode step of 0.96 ms, kernels
+and runtime together, at batch 1 (taken with a 1000-token prompt and 500 tokens out). Issue 20 states
+that batch-16 runs of an 8-socket system take 2.5x the batch-1 time: the stack's per-sequence work
+(``sequence_step_us``) is set so that the median of that ratio over the issue's models and lengths
+(:data:`BATCH_GRID`) is 2.5, and its per-pass work (``step_us``) so that the 8B rate holds with it. No
+2024 time to first token is published: ``request_us`` is sambaflow-2023's.
+
+``python -m rdusim.report.sn40l_runtime --write`` refits and rewrites the values in both stack files.
 """
 from __future__ import annotations
 
@@ -24,85 +32,135 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import lsq_linear
+from scipy.optimize import brentq, lsq_linear
 
-from rdusim.core.loader import read_text
-from rdusim.core.paths import PLATFORM_DIR
-from rdusim.core.platforms import load_platform
+from rdusim.core.stacks import STACK_DIR, load_stack
 from rdusim.report.validation import load_claims
-from rdusim.scenarios.coe import (
-    expert_latency_s,
-    expert_source,
-    expert_times_ms,
-    load_profile,
-    runtime_overheads_s,
-)
+from rdusim.scenarios.coe import expert_latency_s, expert_source, expert_times_ms, load_profile
 from rdusim.scenarios.footprint import CoEDeployment
+from rdusim.scenarios.predict import predict
 
 RDU = "sn40l-node"
+STACK_2023, STACK_2024 = "sambaflow-2023", "sambaflow-2024"
 CELLS = (  # (claim id, DGX, output tokens): Table 2's expert-only cells, batch 1
     ("table2_expert_bs1_20tok_a100", "dgx-a100", 20),
     ("table2_expert_bs1_20tok_h100", "dgx-h100", 20),
     ("table2_expert_bs1_200tok_a100", "dgx-a100", 200),
     ("table2_expert_bs1_200tok_h100", "dgx-h100", 200),
 )
-PLATFORM_FILE = PLATFORM_DIR / "sn40l.yaml"
+# [P] Table IV / [B]: Llama-3.1-8B on 16 sockets, output tokens/s per user (a decode step's rate)
+RATE_2024 = {"platform": "sn40l-16", "model": "llama3.1-8b", "tp": 16, "prompt": 1000, "gen": 500,
+             "batch": 1, "tokens_per_s": 1042.0}
+# Issue 20: batch-16 runs of an 8-socket system take 2.5x the batch-1 time (Llama-2-7B, Mistral-7B,
+# Llama-3-8B, Llama-3-70B; TP8; 128 to 2048 tokens in and out): the grid the median ratio is taken over
+BATCH_RATIO = 2.5
+BATCH_GRID = {"platform": RDU, "tp": 8, "models": ("llama2-7b", "mistral-7b", "llama3-8b", "llama3-70b"),
+              "lengths": (128, 256, 512, 1024, 2048), "batches": (1, 16)}
 
 
 def inferred_table(dep: CoEDeployment | None = None) -> pd.DataFrame:
     """``sn40l_inferred.csv``: each SN40L latency that Table 2 and the published GPU latencies determine,
-    the arithmetic behind it, and the SN40L model's prediction beside it (kernels alone, and with the
-    fitted runtime work)."""
+    the arithmetic behind it, and the SN40L model's prediction beside it (kernels alone, and in the
+    sambaflow-2023 stack)."""
     dep = dep or CoEDeployment.from_config()
     paper = {c["id"]: c["paper"] for c in load_claims()}
     prof = load_profile("paper")
-    rdu = load_platform(RDU)
-    call, token = runtime_overheads_s(rdu, prof)
-    tp = min(dep.tensor_parallel, rdu.devices)
+    tp = 8
     rows = []
     for claim, gpu, gen in CELLS:
         gpu_s = expert_latency_s(gpu, dep, prof, gen, 1)[1]
         source = expert_source(gpu, dep, prof, gen, 1)
         inferred = gpu_s / paper[claim]
-        kernels = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, prof.execution(rdu), 1)[1] / 1e3
-        with_runtime = kernels + call + gen * token
+        kernels = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, "fused-ho", 1, "kernels")[1] / 1e3
+        with_runtime = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, "fused-ho", 1,
+                                       prof.rdu_stack)[1] / 1e3
         rows.append({
             "cell": claim, "baseline": gpu, "gen": gen, "gpu_latency_ms": gpu_s * 1e3,
             "gpu_source": "published (NeMo, article ref. [10])" if source == "published" else "GPU engine model",
             "table2_speedup": paper[claim], "sn40l_inferred_ms": inferred * 1e3,
             "arithmetic": f"{gpu_s * 1e3:.1f} ms / {paper[claim]:g}",
-            "sn40l_kernels_ms": kernels * 1e3, "sn40l_model_ms": with_runtime * 1e3,
+            "sn40l_kernels_ms": kernels * 1e3, "sn40l_model_ms": with_runtime * 1e3, "stack": prof.rdu_stack,
             "model_rel_err": with_runtime / inferred - 1,
         })
     return pd.DataFrame(rows)
 
 
-def fit_runtime(dep: CoEDeployment | None = None) -> tuple[float, float]:
-    """``(per call s, per token s)``: the SN40L runtime's work that best explains the recovered latencies."""
+def fit_2023(dep: CoEDeployment | None = None) -> tuple[float, float]:
+    """``(request s, per pass s)`` of sambaflow-2023: the work that best explains the recovered latencies
+    (an expert call of G tokens runs G + 1 passes: the prompt pass and G decode steps)."""
     t = inferred_table(dep)
     measured = t.sn40l_inferred_ms.to_numpy() / 1e3
     kernels = t.sn40l_kernels_ms.to_numpy() / 1e3
-    a = np.column_stack([np.ones(len(t)), t.gen.to_numpy(float)]) / measured[:, None]
+    a = np.column_stack([np.ones(len(t)), t.gen.to_numpy(float) + 1]) / measured[:, None]
     x = lsq_linear(a, (measured - kernels) / measured, bounds=(0.0, np.inf)).x
     return float(x[0]), float(x[1])
 
 
-def platform_yaml(call_s: float, token_s: float) -> str:
-    """``sn40l.yaml`` with the fitted block's two values replaced."""
-    text = read_text(PLATFORM_FILE, "platform sn40l")
-    for key, value in (("runtime_call_us", call_s * 1e6), ("runtime_token_us", token_s * 1e6)):
-        text = re.sub(rf"(\n    {key}: )[0-9.eE+-]+", lambda m: f"{m[1]}{value:.1f}", text)
+def _kernels(rows: list[dict]) -> pd.DataFrame:
+    return predict(pd.DataFrame(rows).assign(stack="kernels"))
+
+
+def kernel_step_2024_s() -> float:
+    """Kernel time (s) of one decode step of the 2024 rate's run (:data:`RATE_2024`) on ``sn40l-16``."""
+    r = {k: v for k, v in RATE_2024.items() if k != "tokens_per_s"}
+    return float(_kernels([r]).decode_ms_per_token.iloc[0]) / 1e3
+
+
+def batch_grid_kernels() -> pd.DataFrame:
+    """Kernel times of the batch-ratio grid (:data:`BATCH_GRID`), one row per model, lengths and batch."""
+    g = BATCH_GRID
+    rows = [{"platform": g["platform"], "model": m, "tp": g["tp"], "prompt": p, "gen": n, "batch": b}
+            for m in g["models"] for p in g["lengths"] for n in g["lengths"] for b in g["batches"]]
+    return _kernels(rows)
+
+
+def batch_ratios(grid: pd.DataFrame, request: float, per_pass_b1: float, sequence_step: float) -> pd.Series:
+    """Batch-16 over batch-1 request time on the grid when a pass costs ``per_pass_b1`` at batch 1 and
+    ``sequence_step`` more per further sequence (seconds); kernel times from :func:`batch_grid_kernels`."""
+    total = (grid.total_ms / 1e3 + request
+             + (grid.gen + 1) * (per_pass_b1 + sequence_step * (grid.batch - 1)))
+    keyed = grid.assign(total=total).set_index(["model", "prompt", "gen", "batch"]).total.unstack("batch")
+    hi, lo = BATCH_GRID["batches"][1], BATCH_GRID["batches"][0]
+    return keyed[hi] / keyed[lo]
+
+
+def fit_2024(request: float) -> tuple[float, float]:
+    """``(per pass s, per sequence per pass s)`` of sambaflow-2024: the batch-1 pass that meets the 8B rate
+    on sn40l-16, split so that the median batch ratio on :data:`BATCH_GRID` is :data:`BATCH_RATIO`."""
+    per_pass_b1 = 1.0 / RATE_2024["tokens_per_s"] - kernel_step_2024_s()
+    if per_pass_b1 < 0:
+        raise RuntimeError("sn40l-16's kernels alone are slower than the published 8B rate")
+    grid = batch_grid_kernels()
+    gap = lambda s: float(batch_ratios(grid, request, per_pass_b1, s).median()) - BATCH_RATIO  # noqa: E731
+    sequence_step = 0.0 if gap(0.0) >= 0 else brentq(gap, 0.0, 0.1, xtol=1e-9)
+    sequence_step = min(sequence_step, per_pass_b1)  # the per-pass work at batch 1 holds the first sequence's
+    return per_pass_b1 - sequence_step, sequence_step
+
+
+def set_terms(text: str, values: dict[str, float]) -> str:
+    """A stack file's text with the ``value:`` of each runtime term in ``values`` (us) replaced."""
+    for key, value in values.items():
+        text, n = re.subn(rf"(\n  {key}:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{value:.1f}", text)
+        if n != 1:
+            raise RuntimeError(f"stack file has no single {key} term")
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="refit and rewrite the fitted block of sn40l.yaml")
+    parser.add_argument("--write", action="store_true", help="refit and rewrite the values in both stack files")
     args = parser.parse_args(argv)
-    call, token = fit_runtime()
-    print(f"runtime_call_us: {call * 1e6:.1f}  runtime_token_us: {token * 1e6:.1f}")
+    request, step = fit_2023()
+    step_2024, sequence = fit_2024(request)
+    fits = {STACK_2023: {"request_us": request * 1e6, "step_us": step * 1e6},
+            STACK_2024: {"request_us": request * 1e6, "step_us": step_2024 * 1e6, "sequence_step_us": sequence * 1e6}}
+    for name, values in fits.items():
+        print(name, "  ".join(f"{k}: {v:.1f}" for k, v in values.items()))
+        if args.write:
+            path = STACK_DIR / f"{name}.yaml"
+            path.write_text(set_terms(path.read_text(), values))
     if args.write:
-        PLATFORM_FILE.write_text(platform_yaml(call, token))
+        load_stack.cache_clear()
     return 0
 
 

@@ -15,8 +15,14 @@ picks expert e, the count of prompts on e is Binomial(B, p_e), so
     E[switching] = sum_{e not resident} (1 - (1 - p_e)^B) * expert bytes / copy bandwidth
 
 (every e once the experts outgrow HBM under ``copy_every_use``). A profile may replace the platform
-model's expert time by a published one (the GPUs under ``paper``) and add the SN40L runtime's work
-per call and per token (``rdu_runtime``; :func:`expert_latency_s`, :func:`router_latency_s`).
+model's expert time by a published one (the GPUs under ``paper``) and names the serving stack of each
+platform kind (``rdu_stack``, ``gpu_stack``: ``rdusim/data/stacks``), whose runtime work every model
+call then pays as ``rdusim predict --stack`` does (:func:`expert_latency_s`, :func:`router_latency_s`).
+On the SN40L two rules say where the stack's per-request work falls (issue 20, from the article's
+evidence): the router's call pays its passes but not a request of its own (``rdu_router_request``:
+the article's "under 50 experts" curves are as far apart as the experts alone), and a batch that
+copies experts into HBM pays one request's work for the copy (``rdu_copy_request``: Table 2's overall
+cells hold that much beyond the experts and the copy).
 
 :func:`sample_latency` draws routings with a seed to check the expectation.
 """
@@ -37,6 +43,7 @@ from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import Platform, load_platform
+from rdusim.core.stacks import list_stacks, load_stack
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
 from rdusim.scenarios.predict import clears_with_gpu_constants, predict, predict_one
 
@@ -76,13 +83,20 @@ class Profile:
     gpu_copy: str
     rdu_copy: str
     gpu_published: tuple = ()       # (DGX platform, GPU column of the published NeMo table) pairs
-    rdu_runtime: bool = False       # add the SN40L runtime's work per call and per token (sn40l.yaml `fitted`)
+    rdu_stack: str = "kernels"      # the SN40L's serving stack (rdusim/data/stacks): its runtime work per call
+    gpu_stack: str | None = None    # the GPUs' stack; None: the platform's default stack for gpu_execution
+    rdu_router_request: bool = True  # the SN40L router call pays the stack's per-request work
+    rdu_copy_request: bool = False  # a batch that copies experts into HBM pays one request's work (SN40L)
     spilled: str = "keep_most_popular"  # which experts stay in HBM once the CoE outgrows it (SPILL_POLICIES)
     why_differs: str = ""           # why results under this profile differ from the article's (one sentence)
     description: str = ""           # what the profile assumes, in a few words
 
     def execution(self, platform: Platform) -> str:
         return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
+
+    def stack(self, platform: Platform) -> str | None:
+        """The serving stack the profile runs on ``platform`` (None: the platform's default for its execution)."""
+        return self.gpu_stack if platform.kind == "gpu" else self.rdu_stack
 
 
 def load_profile(name: str) -> Profile:
@@ -108,8 +122,19 @@ def _load_profile(name: str) -> Profile:
                                   or not set(published.values()) <= set(NEMO_GPUS)):
         raise ConfigError(f"profile {name}.gpu_published", published, "a mapping of platform name to " + ", ".join(NEMO_GPUS))
     prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"],
-                   tuple(sorted((published or {}).items())), bool(p.get("rdu_runtime", False)),
+                   tuple(sorted((published or {}).items())), str(p.get("rdu_stack", "kernels")), p.get("gpu_stack"),
+                   bool(p.get("rdu_router_request", True)), bool(p.get("rdu_copy_request", False)),
                    p.get("spilled", "keep_most_popular"), p.get("why_differs", ""), p.get("description", ""))
+    for kind in ("rdu", "gpu"):
+        stack = prof.rdu_stack if kind == "rdu" else prof.gpu_stack
+        if stack is not None:
+            try:
+                st = load_stack(stack)
+            except ConfigError as err:
+                raise ConfigError(f"profile {name}.{kind}_stack", stack, err.allowed) from None
+            if not st.runs_on(kind):
+                raise ConfigError(f"profile {name}.{kind}_stack", stack, f"a stack for {kind} platforms: "
+                                  + ", ".join(list_stacks(kind)))
     if prof.spilled not in SPILL_POLICIES:
         raise ConfigError(f"profile {name}.spilled", prof.spilled, ", ".join(SPILL_POLICIES))
     if prof.gpu_copy not in GPU_COPIES:
@@ -146,14 +171,24 @@ def _h100_ratio(key: str) -> float:
     return h100.dev(key) / h100.dev("host_link")
 
 
-def runtime_overheads_s(platform: Platform, profile: Profile) -> tuple[float, float]:
-    """``(per call, per generated token)`` seconds the profile adds to a platform's device times: the
-    SN40L runtime's work per model call and per token (``runtime_call``, ``runtime_token`` under
-    ``fitted:`` in the SN40L platform file, recovered from Table 2 with the published GPU latencies),
-    where the profile asks for it (``rdu_runtime``); none on GPUs, whose engine work is in ``fused`` mode."""
-    if platform.kind == "rdu" and profile.rdu_runtime:
-        return platform.dev("runtime_call"), platform.dev("runtime_token")
-    return 0.0, 0.0
+def request_work_s(platform: Platform, profile: Profile) -> float:
+    """Seconds of the per-request work of the stack the profile runs on an SN40L platform (its
+    ``request_us``; 0 on GPUs, where no charging rule moves it): what the router's call is spared
+    (``rdu_router_request: false``) and what a batch's expert copy pays (``rdu_copy_request``)."""
+    if platform.kind != "rdu":
+        return 0.0
+    return load_stack(profile.rdu_stack).request
+
+
+def router_request_s(platform: Platform, profile: Profile) -> float:
+    """The per-request work the router's call pays beyond its passes (the stack's, unless the profile
+    spares the SN40L router it)."""
+    return 0.0 if platform.kind == "rdu" and not profile.rdu_router_request else request_work_s(platform, profile)
+
+
+def copy_request_s(platform: Platform, profile: Profile) -> float:
+    """The work one copy of experts into HBM pays besides its bytes (one request's, where the profile says so)."""
+    return request_work_s(platform, profile) if platform.kind == "rdu" and profile.rdu_copy_request else 0.0
 
 
 def published_latency_s(platform_name: str, profile: Profile, model: str, tp: int, batch: int, prompt: int,
@@ -166,14 +201,12 @@ def published_latency_s(platform_name: str, profile: Profile, model: str, tp: in
 
 def expert_latency_s(platform_name: str, dep: CoEDeployment, profile: Profile, gen: int, max_batch: int) -> np.ndarray:
     """``t[b]``, b = 0..max_batch: seconds for one expert to serve a sub-batch of b prompts (its prompt
-    pass and ``gen`` tokens) under ``profile``: the platform model's time (``rdusim predict``), replaced
-    by the published latency where the profile uses one, plus the SN40L runtime's work where it applies."""
+    pass and ``gen`` tokens) under ``profile``: ``rdusim predict``'s total in the profile's stack (kernels
+    and the stack's runtime work), replaced by the published latency where the profile uses one."""
     platform = load_platform(platform_name)
     tp = min(dep.tensor_parallel, platform.devices)
     t = expert_times_ms(platform_name, dep.expert_model, tp, dep.prompt_tokens, gen, profile.execution(platform),
-                        max_batch) / 1e3
-    call, token = runtime_overheads_s(platform, profile)
-    t[1:] += call + gen * token
+                        max_batch, profile.stack(platform)) / 1e3
     for b in range(1, max_batch + 1):
         published = published_latency_s(platform_name, profile, dep.expert_model, tp, b, dep.prompt_tokens, gen)
         if published is not None:
@@ -190,24 +223,26 @@ def expert_source(platform_name: str, dep: CoEDeployment, profile: Profile, gen:
 
 
 def router_latency_s(platform_name: str, dep: CoEDeployment, profile: Profile, batch: int) -> float:
-    """Seconds of the router's prompt pass over a batch of ``batch`` prompts under ``profile`` (one
-    model call: the SN40L runtime's per-call work where it applies)."""
+    """Seconds of the router's prompt pass over a batch of ``batch`` prompts under ``profile``: its time to
+    first token in the profile's stack, less the stack's per-request work where the profile spares the
+    router it (:func:`router_request_s`)."""
     platform = load_platform(platform_name)
     tp = min(dep.tensor_parallel, platform.devices)
-    t = _router_ttft_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, profile.execution(platform), batch) / 1e3
-    return t + runtime_overheads_s(platform, profile)[0]
+    stack = profile.stack(platform)
+    t = _router_ttft_ms(platform_name, dep.router_model, tp, dep.prompt_tokens, profile.execution(platform), batch,
+                        stack) / 1e3
+    return t - request_work_s(platform, profile) + router_request_s(platform, profile)
 
 
 @clears_with_gpu_constants
 @lru_cache(maxsize=4096)
 def expert_times_ms(platform: str, model: str, tp: int, prompt: int, gen: int, execution: str,
-                    max_batch: int) -> np.ndarray:
+                    max_batch: int, stack: str | None = None) -> np.ndarray:
     """``t[b]`` = time (ms) for one expert to serve a sub-batch of b prompts: its prompt pass plus G
-    decode steps (``rdusim predict``'s total_ms), for b = 0..max_batch (t[0] = 0)."""
-
-
+    decode steps (``rdusim predict``'s total_ms in ``stack``; None: the platform's default stack for
+    ``execution``), for b = 0..max_batch (t[0] = 0)."""
     rows = pd.DataFrame({"platform": platform, "model": model, "batch": np.arange(1, max_batch + 1), "tp": tp,
-                         "prompt": prompt, "gen": gen, "execution": execution})
+                         "prompt": prompt, "gen": gen, "execution": execution, "stack": stack})
     out = predict(rows)
     times = np.concatenate([[0.0], out["total_ms"].to_numpy()])
     if not out["fits"].all():
@@ -287,7 +322,8 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
                                     nan, nan, nan, nan, nan, resident)
     router_s = router_latency_s(platform_name, dep, prof, batch)
     if not np.isfinite(router_s):
-        why = predict_one(platform_name, dep.router_model, batch, tp, dep.prompt_tokens, 1, execution)["reason"]
+        why = predict_one(platform_name, dep.router_model, batch, tp, dep.prompt_tokens, 1, execution,
+                          stack=prof.stack(platform))["reason"]
         return oom(f"the router ({dep.router_model}) at batch {batch} does not fit: {why or 'no finite time'}")
     t = expert_latency_s(platform_name, dep, prof, gen, batch)
     p = _popularity(experts, popularity)
@@ -295,10 +331,12 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
     bad = np.flatnonzero(~np.isfinite(t[1:]) & (reached > 0)) + 1
     if bad.size:
         b = int(bad[0])
-        why = predict_one(platform_name, dep.expert_model, b, tp, dep.prompt_tokens, gen, execution)["reason"]
+        why = predict_one(platform_name, dep.expert_model, b, tp, dep.prompt_tokens, gen, execution,
+                          stack=prof.stack(platform))["reason"]
         return oom(f"an expert sub-batch of {b} prompts does not fit: {why or 'no finite time'}")
     misses = expected_copies(used, resident, prof)
-    switching_s = misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
+    switching_s = (misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
+                   + copy_probability(p, batch, resident, prof) * copy_request_s(platform, prof))
     if not all(np.isfinite(v) and v >= 0 for v in (router_s, switching_s, execution_s, misses)):
         return oom("no finite time (the platform's values give an infinite or undefined time)")
     return CoELatency(platform_name, experts, batch, gen, profile, True, "", router_s, switching_s, execution_s,
@@ -313,6 +351,17 @@ def expected_copies(used: np.ndarray, resident: int, profile: Profile) -> float:
     if len(used) <= resident:
         return 0.0
     return float(np.sum(used if profile.spilled == "copy_every_use" else used[resident:]))
+
+
+def copy_probability(p: np.ndarray, batch: int, resident: int, profile: Profile) -> float:
+    """Probability that a batch of ``batch`` prompts copies at least one expert into HBM (``p``: routing
+    probabilities, most popular first): none while every expert fits; past that every batch under
+    ``copy_every_use``, else a batch with a prompt for an expert beyond the ``resident`` most popular."""
+    if len(p) <= resident:
+        return 0.0
+    if profile.spilled == "copy_every_use":
+        return 1.0
+    return float(1.0 - (1.0 - min(1.0, float(np.sum(p[resident:])))) ** batch)
 
 
 def _expectation(p: np.ndarray, batch: int, t: np.ndarray, chunk: int = 4096) -> tuple[float, np.ndarray, np.ndarray]:
@@ -331,10 +380,10 @@ def _expectation(p: np.ndarray, batch: int, t: np.ndarray, chunk: int = 4096) ->
 
 @clears_with_gpu_constants
 @lru_cache(maxsize=1024)
-def _router_ttft_ms(platform: str, model: str, tp: int, prompt: int, execution: str, batch: int) -> float:
-    """The router's prompt pass over the whole batch (it picks an expert from its first output)."""
-
-    out = predict_one(platform, model, batch, tp, prompt, 1, execution)
+def _router_ttft_ms(platform: str, model: str, tp: int, prompt: int, execution: str, batch: int,
+                    stack: str | None = None) -> float:
+    """The router's prompt pass over the whole batch in ``stack`` (it picks an expert from its first output)."""
+    out = predict_one(platform, model, batch, tp, prompt, 1, execution, stack=stack)
     return out["ttft_ms"] if out["fits"] else float("inf")
 
 
@@ -353,6 +402,7 @@ def sample_latency(platform_name: str, experts: int, batch: int, gen: int, profi
     rng = np.random.default_rng(seed)
     picks = rng.choice(experts, size=(samples, batch), p=p)
     copy_s = dep.expert_bytes / switch_bandwidth(platform, prof, tp)
+    copy_request = copy_request_s(platform, prof)
     total = np.empty(samples)
     for s in range(samples):
         ids, counts = np.unique(picks[s], return_counts=True)
@@ -362,5 +412,5 @@ def sample_latency(platform_name: str, experts: int, batch: int, gen: int, profi
             copies = len(ids)
         else:
             copies = np.count_nonzero(ids >= exact.experts_in_hbm)
-        total[s] = t[counts].sum() + copies * copy_s
+        total[s] = t[counts].sum() + copies * copy_s + (copy_request if copies else 0.0)
     return float(total.mean() + exact.router_s)

@@ -33,11 +33,14 @@ from baselines.lowering import lower
 from benchmarks.decoder import layer_graph, workload_graph
 from benchmarks.decoder import allreduces_per_pass
 from benchmarks.models import get_model, is_config_path, load_models, weight_bytes
+from benchmarks.moe import is_moe
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.jit import njit
 from rdusim.core.platforms import load_platform
+from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.core.stacks import Stack, load_stack
+from rdusim.scenarios.extended import EXTENSION_COLUMNS, largest_batch, predict_extended
 from rdusim.scenarios.predict_light import (  # noqa: F401 - re-exported: the light half of this module
     BEST_MODE,
     DEFAULTS,
@@ -198,9 +201,10 @@ DECODE_POINTS = [(1, 1), (2, 1), (1, 2), (2, 2), (3, 5), (5, 17)]
 
 
 @lru_cache(maxsize=None)
-def rdu_chip(platform: str) -> RduChip:
-    """The SN40L socket of an RDU platform (cached per platform name)."""
-    return RduChip.from_platform(platform)
+def rdu_chip(platform: str, tp: int = 1) -> RduChip:
+    """The SN40L socket of an RDU platform in a group of ``tp`` sockets (cached per platform name and tp;
+    tp changes only the all-reduce links of a group that spans two halves of a system)."""
+    return RduChip.from_platform(platform, int(tp))
 
 
 @lru_cache(maxsize=None)
@@ -253,7 +257,7 @@ def rdu_decode_s(chip, model: str, batch: int, tp: int, prompt: int, gen: int, m
 def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str, stack: Stack):
     """``(ttft_s, decode_s, fits, reason)`` of SN40L rows that pass the closed-form memory check: kernel
     time plus the stack's runtime work (per request, per pass, per all-reduce; none for ``kernels``)."""
-    chip = rdu_chip(platform)
+    chip = rdu_chip(platform, tp)
     batch = rows["batch"].to_numpy()
     prompt = rows["prompt"].to_numpy()
     ok_p, why_p, ttft = rdu_passes(chip, model, "prefill", batch, prompt, tp, mode)
@@ -317,12 +321,35 @@ def _plain_dtypes(df: pd.DataFrame) -> None:
 
 
 def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
-    """Add ``ttft_ms``, ``decode_ms_per_token``, ``total_ms``, ``weight_bytes``, ``fits``, ``reason`` to a
-    frame with columns platform, model, batch, tp, prompt, gen, execution, stack (missing columns take the
-    defaults: batch 1, tp 1, prompt 128, gen 128, the platform's default stack and its execution; see
-    :func:`rdusim.core.stacks.resolve_stack` for how execution and stack combine). ``model`` is a zoo name
-    or a path to a Hugging Face config.json. The ``execution`` and ``stack`` columns of the result name
-    what each row used. Invalid rows raise :class:`ConfigError` naming the row and field."""
+    """Add ``ttft_ms``, ``decode_ms_per_token``, ``total_ms``, ``weight_bytes``, ``fits``, ``reason``,
+    ``precision``, ``kv_precision`` and ``tokens_per_s_per_user`` to a frame with columns platform, model,
+    batch, tp, prompt, gen, execution, stack (missing columns take the defaults: batch 1, tp 1, prompt 128,
+    gen 128, the platform's default stack and its execution; see :func:`rdusim.core.stacks.resolve_stack`
+    for how execution and stack combine) and optionally ``precision``, ``kv_precision`` (bf16 unless told),
+    ``hot_experts_in_hbm`` (SN40L, MoE models) and ``draft``, ``draft_tokens``, ``acceptance``
+    (speculative decoding, :mod:`rdusim.scenarios.speculative`). ``model`` is a zoo name or a path to a
+    Hugging Face config.json. Dense BF16 rows use the operator-graph templates; MoE models and other
+    formats the closed-form layer model (:mod:`rdusim.scenarios.closed_form`). The ``execution`` and
+    ``stack`` columns of the result name what each row used. Invalid rows raise :class:`ConfigError`
+    naming the row and field."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError("frame", type(frame).__name__, "a pandas DataFrame with columns " + ", ".join(INPUT_COLUMNS))
+    for col, allowed in (("platform", "a platform name or .yaml path (a str)"), ("model", "a model name (a str)")):
+        if col in frame:
+            for i, v in enumerate(frame[col].to_numpy()):
+                if not isinstance(v, str):
+                    raise ConfigError(f"row {i}: {col}", type(v).__name__, allowed)
+    if "model" in frame and (any(c in frame for c in EXTENSION_COLUMNS) or any(map(is_moe, pd.unique(frame["model"])))):
+        return predict_extended(frame, constants, _predict_dense)
+    out = _predict_dense(frame, constants)
+    out["precision"] = DEFAULT_PRECISION
+    out["kv_precision"] = DEFAULT_PRECISION
+    out["tokens_per_s_per_user"] = 1e3 / out["decode_ms_per_token"]
+    return out
+
+
+def _predict_dense(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
+    """:func:`predict` of dense BF16 rows (the operator-graph templates)."""
 
     const = gpu_constants(constants)
     if not isinstance(frame, pd.DataFrame):
@@ -391,14 +418,63 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
 
 
 def predict_one(platform: str, model: str, batch: int = 1, tp: int = 1, prompt: int = 128, gen: int = 128,
-                execution: str | None = None, stack: str | None = None, constants=None) -> dict:
-    """One prediction as a dict (the CLI's JSON object)."""
+                execution: str | None = None, stack: str | None = None, constants=None, **extensions) -> dict:
+    """One prediction as a dict (the CLI's JSON object); ``extensions`` are the optional columns of
+    :func:`predict` (precision, kv_precision, hot_experts_in_hbm, draft, draft_tokens, acceptance)."""
     request = {"platform": platform, "model": model, "batch": batch, "tp": tp, "prompt": prompt, "gen": gen,
                "execution": execution, "stack": stack}
+    for key in extensions:
+        if key not in EXTENSION_COLUMNS:
+            raise ConfigError("predict_one argument", key, ", ".join(EXTENSION_COLUMNS))
+    extensions = {k: v for k, v in extensions.items() if v is not None}
+    if isinstance(batch, str) and batch.strip().lower() == "max":  # a maximum-throughput configuration
+        def fits(b):
+            return predict_one(platform, model, b, tp, prompt, gen, execution, stack, constants, **extensions)["fits"]
+        request["batch"] = max(1, largest_batch(fits))
+    if extensions or is_moe(model):
+        return _one_extended(request, extensions, constants)
     check_row(**request)  # errors without the row number of a frame
     row = predict(pd.DataFrame([request]), constants).iloc[0]
     out = {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in INPUT_COLUMNS}
-    for k in RESULT_COLUMNS:
+    for k in RESULT_COLUMNS + ("precision", "kv_precision", "tokens_per_s_per_user"):
         v = row[k]
         out[k] = None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)
+    return out
+
+
+# ------------------------------------------------------------------------------- per-step costs
+def step_times(platform: str, model: str, tp: int, execution: str | None, batch, seq,
+               stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(prefill_s, decode_s)`` arrays: the prompt pass of ``batch[i]`` sequences of ``seq[i]`` tokens, and one
+    decode step of ``batch[i]`` sequences at context ``seq[i]``, by the same templates and serving stack as
+    :func:`predict` (a row's ``ttft_ms`` and ``decode_ms_per_token`` at prompt ``seq`` and gen 1), without its
+    memory check: a serving engine bounds its KV cache itself. SN40L passes that do not place are NaN.
+    Used by the serving engine (:mod:`rdusim.scenarios.engine`) to tabulate its step costs once."""
+    row = check_row(platform, model, 1, tp, 1, 1, execution, stack)
+    rows = pd.DataFrame({"batch": np.asarray(batch, dtype=np.int64), "prompt": np.asarray(seq, dtype=np.int64)})
+    rows["gen"] = 1  # decode at context prompt + 1 // 2 = prompt
+    mode, used = row["execution"], load_stack(row["stack"])
+    if row["kind"] == "gpu":
+        return _gpu_group(rows, row["platform"], model, int(tp), mode, gpu_constants(), used)
+    pre, dec, _, _ = _rdu_group(rows, row["platform"], model, int(tp), mode, used)
+    return pre, dec
+
+
+# ------------------------------------------------------------------------------- MoE, precision, speculative
+def _one_extended(request: dict, extensions: dict, constants) -> dict:
+    """:func:`predict_one` of a row with optional columns or an MoE model (errors without a row number)."""
+    try:
+        row = predict(pd.DataFrame([{**request, **extensions}]), constants).iloc[0]
+    except ConfigError as err:
+        field = err.field.split(": ", 1)[1] if err.field.startswith("row 0: ") else err.field
+        raise ConfigError(field, err.given, err.allowed) from None
+    keys = INPUT_COLUMNS + tuple(k for k in EXTENSION_COLUMNS if k in row.index) + RESULT_COLUMNS + (
+        "tokens_per_s_per_user", "tokens_per_verify", "experts_touched")
+    out = {}
+    for k in dict.fromkeys(keys):
+        if k not in row.index:
+            continue
+        v = row[k]
+        v = v.item() if hasattr(v, "item") else v
+        out[k] = None if (isinstance(v, float) and math.isnan(v)) else v
     return out

@@ -395,4 +395,6 @@ def predict_one_light(platform: str, model: str, batch: int = 1, tp: int = 1, pr
     if not ok[0]:
         out.update(ttft_ms=None, decode_ms_per_token=None, total_ms=None)
     out.update(weight_bytes=int(float(weight_bytes(get_model(model)))), fits=bool(ok[0]), reason=str(why[0]))
+    dec = out["decode_ms_per_token"]
+    out.update(precision="bf16", kv_precision="bf16", tokens_per_s_per_user=None if dec is None else 1e3 / dec)
     return out

@@ -25,14 +25,18 @@ from tqdm import tqdm
 
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform, load_platform
+from rdusim.core.stacks import load_stack
 from rdusim.scenarios.coe import (
     binomial_pmf,
     expert_latency_s,
     load_profile,
     router_latency_s,
-    runtime_overheads_s,
+    copy_request_s,
+    router_request_s,
 )
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, experts_in_slow_tier, max_experts
+from benchmarks.decoder import allreduces_per_pass
+from benchmarks.models import get_model
 from rdusim.scenarios.predict import rdu_passes
 from rdusim.sn40l.chip import RduChip
 
@@ -56,14 +60,16 @@ def size(spec: dict) -> int:
 
 
 @lru_cache(maxsize=None)
-def _routing(experts: int, skew: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(expected experts with b prompts for b = 0..B, expected misses when the top s are resident, s = 0..N)."""
+def _routing(experts: int, skew: float, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(expected experts with b prompts for b = 0..B, expected misses when the top s are resident, s = 0..N,
+    probability that a batch picks an expert beyond the top s, s = 0..N)."""
     w = 1.0 / np.arange(1, experts + 1) ** skew
     p = w / w.sum()
     pmf = binomial_pmf(batch, p)
     used = 1.0 - pmf[:, 0]
     misses = np.concatenate([np.cumsum(used[::-1])[::-1], [0.0]])
-    return pmf.sum(axis=0), misses
+    beyond = np.clip(np.concatenate([np.cumsum(p[::-1])[::-1], [0.0]]), 0.0, 1.0)
+    return pmf.sum(axis=0), misses, 1.0 - (1.0 - beyond) ** batch
 
 
 @lru_cache(maxsize=None)
@@ -72,15 +78,19 @@ def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, mode
     """Expert and router times (s) on an SN40L node with the given per-socket HBM bandwidth, batch 0..B
     (``rdusim predict``'s prompt pass and decode steps on the modified chip)."""
 
-    chip = RduChip.from_platform("sn40l-node").with_(hbm_bandwidth=hbm_bandwidth)
-    call, token = runtime_overheads_s(load_platform("sn40l-node"), load_profile(PROFILE))
+    chip = RduChip.from_platform("sn40l-node", tp).with_(hbm_bandwidth=hbm_bandwidth)
+    node, prof = load_platform("sn40l-node"), load_profile(PROFILE)
+    stack = load_stack(prof.rdu_stack)
     b = np.arange(1, max_batch + 1)
     length = np.full(max_batch, prompt)
     prefill = rdu_passes(chip, model, "prefill", b, length, tp, "fused-ho")[2]
     decode = rdu_passes(chip, model, "decode", b, length + gen // 2, tp, "fused-ho")[2]
     routing = rdu_passes(chip, router, "prefill", b, length, tp, "fused-ho")[2]
-    return (np.concatenate([[0.0], prefill + gen * decode + call + gen * token]),
-            np.concatenate([[0.0], routing + call]))
+    # the profile's stack as rdusim predict adds it: a request's work, then its work per pass
+    expert_pass = stack.pass_time(b.astype(float), tp, allreduces_per_pass(get_model(model), tp))
+    router_pass = stack.pass_time(b.astype(float), tp, allreduces_per_pass(get_model(router), tp))
+    return (np.concatenate([[0.0], prefill + gen * decode + stack.request + (gen + 1) * expert_pass]),
+            np.concatenate([[0.0], routing + router_pass + router_request_s(node, prof)]))
 
 
 @lru_cache(maxsize=None)
@@ -91,6 +101,14 @@ def _gpu_times(gen: int, max_batch: int, dep: CoEDeployment | None = None) -> tu
     ex = expert_latency_s("dgx-h100", dep, prof, gen, max_batch)
     rt = np.array([0.0] + [router_latency_s("dgx-h100", dep, prof, b) for b in range(1, max_batch + 1)])
     return ex, rt
+
+
+def _copy_batches(any_beyond: np.ndarray, slots: int, experts: int) -> float:
+    """Probability that a batch copies any expert (``any_beyond[k]``: that it picks one beyond the top k),
+    under the sweep profile's rule for experts that spill out of HBM."""
+    if experts <= slots:
+        return 0.0
+    return 1.0 if load_profile(PROFILE).spilled == "copy_every_use" else float(any_beyond[slots])
 
 
 def _copies(misses: np.ndarray, slots: int, experts: int) -> float:
@@ -119,20 +137,22 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False, dep: CoEDeploym
     gpu_slots, gpu_max = experts_in_hbm(gpu, dep), max_experts(gpu, dep)
     rdu_tp = min(dep.tensor_parallel, load_platform("sn40l-node").devices)
     eb = dep.expert_bytes
+    rdu_copy_request = copy_request_s(load_platform("sn40l-node"), load_profile(PROFILE))
     out = np.full((len(frame), 5), np.nan)
     rows = frame.itertuples(index=False)
     if progress:
         rows = tqdm(rows, total=len(frame), file=sys.stderr, mininterval=2.0, desc="sweep points")
     for i, r in enumerate(rows):
         n, b, g = int(r.experts), int(r.batch), int(r.gen)
-        hist, misses = _routing(n, float(r.zipf), b)
+        hist, misses, any_beyond = _routing(n, float(r.zipf), b)
         # SN40L node with this point's hardware
         rdu = _sn40l_variant(r.hbm_capacity_GB, r.ddr_capacity_TB)
         slots, limit = experts_in_hbm(rdu, dep), max_experts(rdu, dep)
         capacity = experts_in_slow_tier(rdu, dep)
         if n <= limit:
             ex, rt = _rdu_times(r.hbm_bandwidth_GBps * 1e9, g, b, prompt, dep.expert_model, dep.router_model, rdu_tp)
-            t_rdu = rt[b] + hist @ ex + _copies(misses, slots, n) * eb / (rdu_tp * r.ddr_to_hbm_GBps * 1e9)
+            t_rdu = (rt[b] + hist @ ex + _copies(misses, slots, n) * eb / (rdu_tp * r.ddr_to_hbm_GBps * 1e9)
+                     + _copy_batches(any_beyond, slots, n) * rdu_copy_request)
             out[i, 0] = t_rdu
         out[i, 2] = min(slots, n)
         if n <= gpu_max:

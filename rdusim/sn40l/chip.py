@@ -5,6 +5,7 @@ section "SN40L Architecture"; [P] Table II) and explicit assumptions for what is
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from rdusim.core.errors import ConfigError
@@ -80,19 +81,44 @@ class RduChip:
         return replace(self, **changes)
 
     @classmethod
-    def from_platform(cls, platform: Platform | str = "sn40l") -> "RduChip":
-        """Build from a platform (or its name); every key must be present in the file."""
+    def from_platform(cls, platform: Platform | str = "sn40l", tp: int = 1) -> "RduChip":
+        """Build from a platform (or its name); every key must be present in the file. ``tp``, the
+        sockets one model spans, matters on a system of halves: a group wider than a half all-reduces
+        across them (:func:`group_links`)."""
         p = load_platform(platform) if isinstance(platform, str) else platform
         if p.kind != "rdu":
             raise ConfigError("platform", p.name, "an RDU platform (kind: rdu)")
         d = p.dev
+        p2p_bandwidth, p2p_latency = group_links(p, tp)
         return cls(
             pcus=int(d("pcus")), pmus=int(d("pmus")), sram_bytes=d("sram"), peak_flops=d("peak_bf16"),
             clock_hz=d("clock"), pmu_bandwidth=d("pmu_bandwidth"), simd_lanes=int(d("simd_lanes")),
             simd_stages=int(d("simd_stages")), systolic_rows=int(d("systolic_rows")),
             systolic_cols=int(d("systolic_cols")), hbm_bytes=d("hbm_capacity"), hbm_bandwidth=d("hbm_bandwidth"),
-            ddr_bytes=d("ddr_capacity"), ddr_bandwidth=d("ddr_bandwidth"), p2p_bandwidth=d("p2p_bandwidth"),
-            p2p_latency=d("p2p_latency"), host_link=d("host_link"), ddr_to_hbm=d("ddr_to_hbm"),
+            ddr_bytes=d("ddr_capacity"), ddr_bandwidth=d("ddr_bandwidth"), p2p_bandwidth=p2p_bandwidth,
+            p2p_latency=p2p_latency, host_link=d("host_link"), ddr_to_hbm=d("ddr_to_hbm"),
             stage_fill_cycles=d("stage_fill_cycles"), stream_tile_rows=int(d("stream_tile_rows")),
             so_launch=d("so_launch"), ho_launch=d("ho_launch"), op_config_bytes=d("op_config"),
         )
+
+
+def group_links(p: Platform, tp: int) -> tuple[float, float]:
+    """``(bandwidth, step latency)`` that the cost model's all-reduce (``2 (w-1)/w`` of the tensor per
+    socket at the peer bandwidth, two latency-bound steps) should use for a group of ``tp`` sockets.
+
+    Within a node (or a half of a system built of halves, ``node.half_sockets``) these are the socket's
+    peer link values. A group spanning g halves of h sockets moves its bytes hierarchically: a
+    reduce-scatter and an all-gather inside each half (``2 (h-1)/h`` of the tensor over the peer links)
+    and an all-reduce of each socket's ``1/h`` chunk with its partners in the other halves over the
+    cross-half link (``2 (g-1)/g`` of the chunk); the returned bandwidth gives that schedule's time for
+    any tensor size. The two steps stay two, each as long as its slower link's step
+    (``max(p2p_latency, cross_half_latency)``): the chunk exchange across the halves runs inside them.
+    """
+    bandwidth, latency = p.dev("p2p_bandwidth"), p.dev("p2p_latency")
+    half = int(p.node.get("half_sockets", 0))
+    if not half or tp <= half:
+        return bandwidth, latency
+    groups = math.ceil(tp / half)
+    cross_bw = p.node.get("cross_half_bandwidth", bandwidth)
+    seconds_per_byte = 2 * (half - 1) / half / bandwidth + 2 * (groups - 1) / groups / half / cross_bw
+    return 2 * (tp - 1) / tp / seconds_per_byte, max(latency, p.node.get("cross_half_latency", latency))

@@ -128,6 +128,55 @@ def test_serving_million_requests(benchmark):
     assert summary["requests"] == 1_000_000
 
 
+def _size(benchmark, full: int) -> int:
+    """``full`` requests under ``make bench``; a tenth of a percent in ``make test`` (benchmarks disabled: a smoke test)."""
+    return full if not benchmark.disabled else max(1000, full // 1000)
+
+
+def test_serving_ten_million_requests(benchmark):
+    """10,000,000 CoE requests in-process (SN40L node, 150 experts, Zipf 1, 20 requests/s), summary only
+    (no per-request frame): issue 22's row (target < 2 s on one core)."""
+    from rdusim.scenarios.serve import poisson_requests, simulate, zipf_popularity
+
+    n = _size(benchmark, 10_000_000)
+    trace = poisson_requests(20.0, n, 150, 1.0, seed=0)
+    pop = zipf_popularity(150, 1.0)
+    simulate("sn40l-node", 150, trace.head(1000), popularity=pop)  # warm-up
+    summary = benchmark.pedantic(simulate, args=("sn40l-node", 150, trace), kwargs={"popularity": pop, "per_request": False},
+                                 rounds=1, iterations=1)[0]
+    benchmark.extra_info["requests"] = n
+    assert summary["requests"] == n and 0 <= summary["hbm_hit_rate"] <= 1
+
+
+def test_serve_cli_ten_million_requests(benchmark):
+    """`rdusim serve --platform sn40l-node --experts 150 --zipf 1 --rate 20 --requests 10000000` as a new
+    process (trace generation included): issue 22's row (target < 4 s)."""
+    n = _size(benchmark, 10_000_000)
+    cmd = [sys.executable, "-m", "rdusim.cli", "serve", "--platform", "sn40l-node", "--experts", "150", "--zipf", "1",
+           "--rate", "20", "--requests", str(n)]
+    if not benchmark.disabled:
+        subprocess.run(cmd[:-1] + ["1000"], check=True, capture_output=True)  # numba caches warm
+    benchmark.pedantic(lambda: subprocess.run(cmd, check=True, capture_output=True), rounds=1, iterations=1)
+    benchmark.extra_info["requests"] = n
+
+
+def test_engine_million_requests(benchmark):
+    """Continuous batching of one model: 1,000,000 requests of Llama-2-7B on one H100 instance (prefill-first,
+    lengths drawn from the Azure conversation slice, 5 requests/s): issue 22's row (target < 5 s)."""
+    from rdusim.scenarios.serve_model import simulate_model
+    from rdusim.scenarios.traces import poisson_with_lengths, read_request_trace
+
+    lengths = read_request_trace("examples/azure_conv_2023_slice.csv")
+    lengths = lengths[lengths.prompt + lengths.gen <= 4096]
+    n = _size(benchmark, 1_000_000)
+    trace = poisson_with_lengths(5.0, n, lengths=lengths, seed=0)
+    simulate_model("dgx-h100", "llama2-7b", 1, trace.head(1000), instances=1)  # warm-up: tables, kernel
+    summary = benchmark.pedantic(simulate_model, args=("dgx-h100", "llama2-7b", 1, trace), kwargs={"instances": 1},
+                                 rounds=1, iterations=1)[0]
+    benchmark.extra_info["requests"] = n
+    assert summary["served"] == n
+
+
 def test_sweep_points_per_second(benchmark, repo_root):
     """Design-space sweep throughput on one core (default sweep, one shard of four, caches warm)."""
     from rdusim.scenarios.sweep import run_shard

@@ -64,6 +64,7 @@ rule coe_figures:
 rule coe_claims:
     input:
         table2="results/tables/table2_coe_speedups.csv",
+        fig7="results/tables/fig7_latency_vs_experts.csv",
     output:
         "results/validation/parts/table2.csv",
     params:

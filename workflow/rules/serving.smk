@@ -103,3 +103,49 @@ rule sweep_figure:
         "results/benchmarks/sweep_figure_{sweep}.tsv"
     script:
         "../scripts/sweep_figure.py"
+
+
+rule serving_engine_tables:
+    input:
+        constants="results/calibration/gpu_constants.yaml",
+    output:
+        engines="results/tables/serving_engines.csv",
+        capacity="results/tables/serving_capacity.csv",
+        placement="results/tables/serving_placement.csv",
+    params:
+        cfg=cfg("serving.engine", "serving.placement", "serving.policy", "serving.max_batch", "serving.max_wait_s",
+                "serving.gen", "serving.seed", deployment=True),
+        code=CODE_VERSION,
+    threads: 1
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/serving_engine_tables.log",
+    benchmark:
+        "results/benchmarks/serving_engine_tables.tsv"
+    script:
+        "../scripts/serving_engine_tables.py"
+
+
+rule serving_engine_figure:
+    input:
+        engines="results/tables/serving_engines.csv",
+        capacity="results/tables/serving_capacity.csv",
+        placement="results/tables/serving_placement.csv",
+    output:
+        png=report("results/figures/serving_engines.png", caption="../report/serving_engines.rst",
+                   category="Serving simulation"),
+        svg="results/figures/serving_engines.svg",
+        placement=report("results/figures/serving_placement.png", caption="../report/serving_placement.rst",
+                         category="Serving simulation"),
+        placement_svg="results/figures/serving_placement.svg",
+    params:
+        code=CODE_VERSION,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/serving_engine_figure.log",
+    benchmark:
+        "results/benchmarks/serving_engine_figure.tsv"
+    script:
+        "../scripts/serving_engine_figure.py"

@@ -1,0 +1,279 @@
+"""Iteration-level (continuous) batching of one model instance: the serving engine of ``rdusim serve --model``.
+
+Model (issue 22), after Orca (Yu et al., OSDI 2022), vLLM (Kwon et al., SOSP 2023) and Sarathi-Serve
+(Agrawal et al., OSDI 2024):
+
+* An instance (``tp`` devices) keeps a running batch of at most ``max_num_seqs`` sequences. Arrived
+  requests wait in a FIFO queue and join the batch at the next step (iteration), when the KV cache has
+  room for their whole prompt and output: the cache is bounded by the memory left after weights and
+  each admitted request reserves ``prompt + gen`` tokens (TensorRT-LLM's GUARANTEED_NO_EVICT capacity
+  scheduler), so requests **wait** when it is full and are never preempted. A request whose
+  ``prompt + gen`` alone exceeds the cache (or the model's context window) is rejected.
+* Scheduling policies (:data:`POLICIES`):
+  ``prefill-first`` (vLLM's default scheduler): a step that admits requests runs their whole prompts
+  (at most ``prefill_token_budget`` tokens) and pauses the running decodes; otherwise a step decodes
+  one token of every running sequence. ``chunked`` (Sarathi-Serve's chunked prefill): each step
+  takes one decode token of every running sequence, then fills the rest of ``chunk_token_budget``
+  with prompt chunks (unfinished prompts first, then new requests). ``static``: the article-era
+  batching: a batch of up to ``max_batch`` requests starts when that many wait or the oldest has
+  waited ``max_wait_s``, and runs to its last token before the next batch is admitted.
+* A step's time comes from ``rdusim predict``'s per-step cost (:func:`rdusim.scenarios.predict.step_times`),
+  tabulated once per batch size (exact) and at :data:`context grid points <load_engine_settings>`
+  of context (linear in between, where predict's costs are linear): a decode step of ``b`` sequences
+  at their mean context; a prompt pass of ``k`` whole prompts at their mean length; a prompt chunk of
+  ``l`` tokens after ``o`` already in the cache as ``l / (o + l)`` of a prompt pass of ``o + l`` tokens
+  (exact for the linear layers and for attention). A chunked step runs its chunks and its decode batch
+  as two passes (an upper bound: a fused hybrid pass reads the weights once).
+
+The numba kernel :func:`_engine` runs the loop in chunks of :data:`CHUNK_STEPS` steps (Ctrl-C stops
+between chunks); ``_engine.py_func`` (``use_jit=False``) is its pure-Python twin, compared in the tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+from benchmarks.models import get_model
+from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
+from rdusim.core.paths import DATA_DIR
+from rdusim.core.platforms import load_platform
+from rdusim.scenarios.predict import clears_with_gpu_constants, memory_need, step_times
+
+POLICIES = ("prefill-first", "chunked", "static")
+_POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
+CHUNK_STEPS = 100_000
+# stats: busy time, steps, prefill steps (steps with prompt tokens), output tokens, sum of batch x step
+# time (time-average batch), largest running batch, largest KV tokens reserved, end time
+N_STATS = 8
+
+
+@lru_cache(maxsize=1)
+def load_engine_settings() -> dict:
+    """The engine's published defaults (``rdusim/data/serving_engine.yaml``; each an ``input``)."""
+    return mapping("serving engine", load_yaml(DATA_DIR / "serving_engine.yaml", "serving engine"),
+                   "a mapping of engine settings", optional=False)
+
+
+@dataclass(frozen=True)
+class StepCosts:
+    """Per-step times (s): ``prefill[k, j]`` a prompt pass of ``k`` prompts of ``1 + j * ctx_step`` tokens,
+    ``decode[b, j]`` a decode step of ``b`` sequences at that context; row 0 unused. ``kv_tokens``: the
+    KV-cache tokens an instance holds beside its weights (0 or less: the weights do not fit)."""
+
+    prefill: np.ndarray
+    decode: np.ndarray
+    ctx_step: float
+    kv_tokens: int
+    window: int
+    weights_bytes: float
+    capacity_bytes: float
+
+
+def kv_capacity_tokens(platform: str, model: str, tp: int, fraction: float) -> tuple[int, float, float]:
+    """``(tokens, weights, capacity)``: KV-cache tokens one instance of ``tp`` devices holds in ``fraction``
+    of its memory after the weights (per device: :func:`~rdusim.scenarios.predict_light.memory_need`;
+    on an SN40L the KV cache lives in HBM, weights in the rest of HBM and DDR)."""
+    p = load_platform(platform)
+    weights, kv_one, capacity = memory_need(platform, model, tp, 1, 1, 0)
+    per_token = float(kv_one)
+    if p.kind == "rdu":
+        hbm = p.dev("hbm_capacity")
+        room = min(fraction * hbm, fraction * capacity - weights)
+    else:
+        room = fraction * capacity - weights
+    return int(room // per_token) if room > 0 else 0, float(weights), float(capacity)
+
+
+def step_costs(platform: str, model: str, tp: int, execution: str | None = None, max_num_seqs: int = 256,
+               fraction: float = 0.9, grid: int = 65, stack: str | None = None) -> StepCosts:
+    """Tabulated per-step costs of ``model`` on ``tp`` devices of ``platform`` under a serving ``stack``
+    (default: the platform's; see the module docstring)."""
+    return _step_costs(platform, model, int(tp), execution, int(max_num_seqs), float(fraction), int(grid), stack)
+
+
+@clears_with_gpu_constants
+@lru_cache(maxsize=64)
+def _step_costs(platform, model, tp, execution, max_num_seqs, fraction, grid, stack) -> StepCosts:
+    window = get_model(model).context_window or 32768
+    step = (window - 1) / (grid - 1)
+    ctx = np.rint(1 + step * np.arange(grid)).astype(np.int64)
+    b = np.repeat(np.arange(1, max_num_seqs + 1), grid)
+    c = np.tile(ctx, max_num_seqs)
+    pre, dec = step_times(platform, model, tp, execution, b, c, stack)
+    prefill = np.vstack([np.full(grid, np.nan), pre.reshape(max_num_seqs, grid)])
+    decode = np.vstack([np.full(grid, np.nan), dec.reshape(max_num_seqs, grid)])
+    for table in (prefill, decode):  # SN40L passes that do not place: the last placed cost, scaled by context
+        for r in range(1, table.shape[0]):
+            row = table[r]
+            ok = np.isfinite(row)
+            if not ok.all() and ok.any():
+                last = int(np.flatnonzero(ok)[-1])
+                row[last + 1:] = row[last] * ctx[last + 1:] / ctx[last]
+    kv, weights, capacity = kv_capacity_tokens(platform, model, tp, fraction)
+    return StepCosts(prefill, decode, float(step), kv, window, weights, capacity)
+
+
+@njit(cache=True)
+def _lookup(table, b, c, ctx_step):
+    """``table[b]`` at context ``c``: linear between grid points (beyond the last: the last segment's slope)."""
+    x = (c - 1.0) / ctx_step
+    j = int(x)
+    n = table.shape[1]
+    if j > n - 2:
+        j = n - 2
+    if j < 0:
+        j = 0
+    f = x - j
+    return table[b, j] * (1.0 - f) + table[b, j + 1] * f
+
+
+@njit(cache=True)
+def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, max_wait, pre, dec, ctx_step,
+            first, finish, run_id, run_pre, run_gen, fs, ints, stats, max_steps):
+    """Up to ``max_steps`` steps of one instance (see the module docstring); state in ``fs`` (t) and ``ints``
+    (next request to admit, running, done, KV tokens reserved). Returns True when every request is done."""
+    n = arrival.shape[0]
+    t = fs[0]
+    w, n_run, done, kv_used = ints[0], ints[1], ints[2], ints[3]
+    steps = 0
+    while done < n and steps < max_steps:
+        steps += 1
+        if n_run == 0:  # idle: jump to the next arrival (static: to the moment its batch is ready)
+            if arrival[w] > t:
+                t = arrival[w]
+            if policy == 2:
+                ready = arrival[w] + max_wait
+                if w + max_batch - 1 < n and arrival[w + max_batch - 1] < ready:
+                    ready = arrival[w + max_batch - 1]
+                if ready > t:
+                    t = ready
+        dur = 0.0
+        admitted = 0
+        if policy == 0 or (policy == 2 and n_run == 0):
+            tokens = 0
+            limit = max_seqs if policy == 0 else max_batch
+            while w < n and arrival[w] <= t and n_run < limit and kv_used + prompt[w] + gen[w] <= kv_cap \
+                    and (policy == 2 or tokens + prompt[w] <= budget):
+                run_id[n_run] = w
+                run_pre[n_run] = prompt[w]
+                run_gen[n_run] = -1  # marks a prompt run in this step
+                kv_used += prompt[w] + gen[w]
+                tokens += prompt[w]
+                n_run += 1
+                admitted += 1
+                w += 1
+            if admitted > 0:
+                dur = _lookup(pre, admitted, tokens / admitted, ctx_step)
+                stats[2] += 1
+        if admitted == 0 and policy != 1:  # a decode step of the whole running batch
+            ctx = 0.0
+            for k in range(n_run):
+                ctx += prompt[run_id[k]] + run_gen[k]
+            dur = _lookup(dec, n_run, ctx / n_run, ctx_step)
+        if policy == 1:  # chunked prefill: decode tokens first, then prompt chunks within the budget
+            left = budget
+            b_dec = 0
+            ctx = 0.0
+            for k in range(n_run):
+                if run_pre[k] >= prompt[run_id[k]]:
+                    b_dec += 1
+                    ctx += prompt[run_id[k]] + run_gen[k]
+            left -= b_dec
+            chunk_s = 0.0
+            for k in range(n_run):
+                if left <= 0:
+                    break
+                r = run_id[k]
+                if run_pre[k] < prompt[r]:
+                    take = min(prompt[r] - run_pre[k], left)
+                    o = run_pre[k]
+                    chunk_s += _lookup(pre, 1, o + take, ctx_step) * take / (o + take)
+                    run_pre[k] += take
+                    left -= take
+                    if run_pre[k] >= prompt[r]:
+                        run_gen[k] = -1
+            while left > 0 and w < n and arrival[w] <= t and n_run < max_seqs and kv_used + prompt[w] + gen[w] <= kv_cap:
+                take = min(prompt[w], left)
+                chunk_s += _lookup(pre, 1, take, ctx_step)
+                run_id[n_run] = w
+                run_pre[n_run] = take
+                run_gen[n_run] = -1 if take >= prompt[w] else 0
+                kv_used += prompt[w] + gen[w]
+                left -= take
+                n_run += 1
+                w += 1
+            if chunk_s > 0.0:
+                stats[2] += 1
+            dur = chunk_s + (_lookup(dec, b_dec, ctx / b_dec, ctx_step) if b_dec > 0 else 0.0)
+            if dur == 0.0:  # nothing could run: wait for the next arrival (the cache is never full while idle)
+                if w < n and arrival[w] > t:
+                    t = arrival[w]
+                continue
+        if kv_used > stats[6]:
+            stats[6] = kv_used
+        if n_run > stats[5]:
+            stats[5] = n_run
+        stats[4] += n_run * dur
+        t += dur
+        stats[0] += dur
+        stats[1] += 1
+        # tokens out: a finished prompt yields the first token; a decoding sequence one more
+        k = 0
+        while k < n_run:
+            r = run_id[k]
+            emitted = False
+            if run_gen[k] == -1:
+                run_gen[k] = 1
+                first[r] = t
+                emitted = True
+            elif run_pre[k] >= prompt[r] and (policy == 1 or admitted == 0):
+                run_gen[k] += 1
+                emitted = True
+            if emitted:
+                stats[3] += 1
+            if emitted and run_gen[k] >= gen[r]:
+                finish[r] = t
+                done += 1
+                kv_used -= prompt[r] + gen[r]
+                n_run -= 1
+                run_id[k] = run_id[n_run]
+                run_pre[k] = run_pre[n_run]
+                run_gen[k] = run_gen[n_run]
+                continue
+            k += 1
+    fs[0] = t
+    ints[0], ints[1], ints[2], ints[3] = w, n_run, done, kv_used
+    stats[7] = t
+    return done >= n
+
+
+def run_instance(arrival, prompt, gen, policy: str, costs: StepCosts, max_num_seqs: int, budget: int,
+                 max_batch: int = 8, max_wait_s: float = 0.05, use_jit: bool = True, chunk: int = CHUNK_STEPS):
+    """Serve one instance's requests (sorted by arrival, each fitting the KV cache): returns
+    ``(first_token_s, finish_s, stats)`` (see :data:`N_STATS`)."""
+    if policy not in _POLICY_CODE:
+        raise ConfigError("batching", policy, ", ".join(POLICIES))
+    n = arrival.shape[0]
+    first = np.full(n, np.nan)
+    finish = np.full(n, np.nan)
+    seqs = max(max_num_seqs, max_batch)
+    run_id = np.zeros(seqs, np.int64)
+    run_pre = np.zeros(seqs, np.int64)
+    run_gen = np.zeros(seqs, np.int64)
+    fs = np.array([arrival[0] if n else 0.0])
+    ints = np.zeros(4, np.int64)
+    stats = np.zeros(N_STATS)
+    if n == 0:
+        return first, finish, stats
+    kernel = _engine if use_jit else _engine.py_func
+    args = (np.ascontiguousarray(arrival, float), np.ascontiguousarray(prompt, np.int64),
+            np.ascontiguousarray(gen, np.int64), _POLICY_CODE[policy], int(max_num_seqs), int(budget),
+            int(costs.kv_tokens), int(max_batch), float(max_wait_s), costs.prefill, costs.decode, costs.ctx_step,
+            first, finish, run_id, run_pre, run_gen, fs, ints, stats, int(chunk))
+    while not kernel(*args):
+        pass  # back in Python between chunks: a pending KeyboardInterrupt is raised here
+    return first, finish, stats

@@ -1,0 +1,128 @@
+"""Single-model serving: ``rdusim serve --platform P --model M --tp N``: ``instances`` copies of one model,
+each on ``tp`` devices of the node, each an iteration-level engine (:mod:`rdusim.scenarios.engine`);
+requests go to the instances round-robin (vLLM production-stack's default router).
+
+Metrics (issue 22), as serving benchmarks report them (vLLM's ``benchmark_serving``, TensorRT-LLM's
+``gptManagerBenchmark``): TTFT (arrival to first token), TPOT (time per output token after the first:
+``(finish - first token) / (gen - 1)``, requests with ``gen > 1``), end-to-end latency, each at
+mean/p50/p90/p99 in ms; output tokens/s per node and per user (mean of 1/TPOT); goodput after
+DistServe (Zhong et al., OSDI 2024): requests/s served within both a TTFT and a TPOT bound
+(``goodput_rps``; ``slo_attainment`` the fraction of requests within both). DistServe's goodput of a
+deployment, the highest offered rate whose attainment meets a target, is taken over a load sweep by
+:func:`max_rate_within`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.models import get_model
+from rdusim.core.checks import number, whole
+from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import load_platform
+from rdusim.scenarios.engine import POLICIES, load_engine_settings, run_instance, step_costs
+from rdusim.scenarios.predict import check_row
+from rdusim.scenarios.serve import latency_summary, saturation
+
+
+
+def stack_name(platform: str, model: str, tp: int, execution: str | None, stack: str | None) -> str:
+    """The serving stack a run uses (``stack``, else the platform's default for ``execution``)."""
+    return check_row(platform, model, 1, tp, 1, 1, execution, stack)["stack"]
+
+
+def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batching: str = "prefill-first",
+                   instances: int | None = None, execution: str | None = None, ttft_slo_s: float = 1.0,
+                   tpot_slo_s: float = 0.1, max_batch: int = 8, max_wait_s: float = 0.05, settings: dict | None = None,
+                   stack: str | None = None, use_jit: bool = True) -> tuple[dict, pd.DataFrame]:
+    """Serve ``trace`` (columns arrival_s, prompt, gen; sorted) with ``instances`` (default: as many as the
+    node's devices allow) copies of ``model`` on ``tp`` devices each, under the serving ``stack`` (default: the
+    platform's; :mod:`rdusim.core.stacks`). Returns (summary, per-request frame).
+    A model whose weights leave no room for a KV cache is ``fits: false`` with the reason."""
+    if batching not in POLICIES:
+        raise ConfigError("batching", batching, ", ".join(POLICIES))
+    p = load_platform(platform)
+    tp = whole("tp", tp, 1, p.devices)
+    instances = whole("instances", p.devices // tp if instances is None else instances, 1, max(1, p.devices // tp),
+                      f"instances of {tp} devices on {p.devices} devices of {p.name}")
+    ttft_slo_s = number("ttft_slo", ttft_slo_s, 0, above=True, what="seconds")
+    tpot_slo_s = number("tpot_slo", tpot_slo_s, 0, above=True, what="seconds")
+    s = {**load_engine_settings(), **(settings or {})}
+    max_seqs = whole("max_num_seqs", s["max_num_seqs"], 1, 4096)
+    max_batch = whole("max_batch", max_batch, 1, max_seqs, "requests per static batch (at most max_num_seqs)")
+    costs = step_costs(platform, model, tp, execution, max_seqs, float(s["kv_memory_fraction"]),
+                       int(s["context_grid_points"]), stack)
+    head = {"platform": platform, "model": model, "stack": stack_name(platform, model, tp, execution, stack),
+            "tp": tp, "instances": instances, "batching": batching}
+    if costs.kv_tokens <= 0:
+        return {**head, "fits": False, "reason": f"weights {costs.weights_bytes / 1e9:.1f} GB per device leave no "
+                f"KV cache in {s['kv_memory_fraction']:.0%} of {costs.capacity_bytes / 1e9:.0f} GB"}, pd.DataFrame()
+    arrival = trace["arrival_s"].to_numpy(float)
+    if np.any(np.diff(arrival) < 0):
+        raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_request_trace sorts a file)")
+    prompt = trace["prompt"].to_numpy(np.int64)
+    gen = trace["gen"].to_numpy(np.int64)
+    window = get_model(model).context_window or np.iinfo(np.int64).max
+    limit = min(window, costs.kv_tokens)
+    accepted = prompt + gen <= limit
+    budget = (max(int(s["prefill_token_budget"]), int(prompt[accepted].max()) if accepted.any() else 1)
+              if batching != "chunked" else whole("chunk_token_budget", s["chunk_token_budget"], 1, 2**31))
+    first = np.full(len(arrival), np.nan)
+    finish = np.full(len(arrival), np.nan)
+    instance = np.full(len(arrival), -1, np.int64)
+    idx = np.flatnonzero(accepted)
+    instance[idx] = np.arange(idx.size) % instances
+    totals = np.zeros(8)
+    for i in range(instances):
+        mine = idx[instance[idx] == i]
+        f, e, st = run_instance(arrival[mine], prompt[mine], gen[mine], batching, costs, max_seqs, budget, max_batch,
+                                max_wait_s, use_jit=use_jit)
+        first[mine], finish[mine] = f, e
+        totals[:5] += st[:5]
+        totals[5:7] = np.maximum(totals[5:7], st[5:7])
+    per = pd.DataFrame({"arrival_s": arrival, "prompt": prompt, "gen": gen, "instance": instance,
+                        "first_token_s": first, "finish_s": finish})
+    return {**head, **summarise(per, ttft_slo_s, tpot_slo_s, totals, costs, instances)}, per
+
+
+def summarise(per: pd.DataFrame, ttft_slo_s: float, tpot_slo_s: float, totals: np.ndarray, costs, instances: int) -> dict:
+    """The run's summary from its per-request frame (see the module docstring for the metrics)."""
+    arrival, first, finish = (per[c].to_numpy(float) for c in ("arrival_s", "first_token_s", "finish_s"))
+    gen = per["gen"].to_numpy(np.int64)
+    served = np.isfinite(finish)
+    n = int(served.sum())
+    if n == 0:
+        return {"fits": False, "reason": f"no request fits the KV cache ({costs.kv_tokens:,} tokens) and the "
+                "context window", "requests": len(per), "rejected": len(per)}
+    ttft = first - arrival
+    e2e = finish - arrival
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(gen > 1, (finish - first) / (gen - 1), np.nan)
+    start, end = float(arrival[served].min()), float(finish[served].max())
+    makespan = end - start
+    ok = served & (ttft <= ttft_slo_s) & ~(tpot > tpot_slo_s)
+    offered, saturated = saturation(arrival[served], finish[served])  # busy is no sign: decoding keeps it busy
+    with np.errstate(divide="ignore"):
+        per_user = 1.0 / tpot[np.isfinite(tpot) & (tpot > 0)]
+    return {
+        "fits": True, "reason": "", "requests": len(per), "served": n, "rejected": int(len(per) - n),
+        **latency_summary("ttft", ttft), **latency_summary("tpot", tpot), **latency_summary("e2e", e2e),
+        "throughput_rps": n / makespan, "offered_rps": offered, "saturated": saturated,
+        "tokens_per_s_per_node": float(gen[served].sum()) / makespan,
+        "tokens_per_s_per_user": float(per_user.mean()) if per_user.size else float("nan"),
+        "ttft_slo_ms": ttft_slo_s * 1e3, "tpot_slo_ms": tpot_slo_s * 1e3,
+        "slo_attainment": float(ok.sum()) / len(per), "goodput_rps": float(ok.sum()) / makespan,
+        "utilisation": totals[0] / makespan / instances, "mean_batch": totals[4] / totals[0] if totals[0] else 0.0,
+        "largest_batch": int(totals[5]), "kv_cache_tokens": int(costs.kv_tokens), "steps": int(totals[1]),
+    }
+
+
+def max_rate_within(rows: pd.DataFrame, metric: str, bound: float) -> float:
+    """The highest offered rate of a load sweep (rows with ``offered_rps`` and ``metric``) at which
+    ``metric <= bound`` holds at that rate and every lower one (NaN when even the lowest fails)."""
+    rows = rows.sort_values("offered_rps")
+    good = (rows[metric] <= bound).to_numpy() & rows["fits"].to_numpy(bool)
+    if not good.size or not good[0]:
+        return float("nan")
+    upto = good.size if good.all() else int(np.argmin(good))
+    return float(rows["offered_rps"].iloc[upto - 1])

@@ -1,0 +1,116 @@
+"""Single-model serving with iteration-level batching (issue 22): agreement with predict at zero load, the
+numba engine against its pure-Python twin, the KV-cache bound, policies, metrics and traces."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from rdusim.core.errors import ConfigError
+from rdusim.scenarios.engine import kv_capacity_tokens, run_instance, step_costs
+from rdusim.scenarios.predict import predict_one
+from rdusim.scenarios.serve_model import max_rate_within, simulate_model
+from rdusim.scenarios.traces import poisson_with_lengths, read_request_trace, retime
+
+AZURE_CONV = "examples/azure_conv_2023_slice.csv"
+
+
+@pytest.mark.parametrize("platform,tp", [("dgx-h100", 1), ("dgx-h100", 8), ("sn40l-node", 8)])
+def test_lone_request_matches_predict(platform, tp):
+    # one request at a time: TTFT is predict's prompt pass; each later token one decode step at its context
+    trace = pd.DataFrame({"arrival_s": [0.0, 100.0], "prompt": [512, 512], "gen": [64, 64]})
+    s, per = simulate_model(platform, "llama2-7b", tp, trace, instances=1)
+    ref = predict_one(platform, "llama2-7b", 1, tp, 512, 64)
+    assert s["ttft_ms_mean"] == pytest.approx(ref["ttft_ms"], rel=1e-3)
+    # predict's decode is the mean step at context L + G/2; the engine steps through contexts 513..575
+    assert s["tpot_ms_mean"] == pytest.approx(ref["decode_ms_per_token"], rel=0.01)
+
+
+@pytest.mark.parametrize("batching", ["prefill-first", "chunked", "static"])
+def test_numba_engine_matches_python_twin(batching):
+    trace = poisson_with_lengths(30.0, 300, lengths=read_request_trace(AZURE_CONV), seed=3)
+    trace = trace[trace.prompt + trace.gen <= 4096]
+    fast = simulate_model("dgx-h100", "llama2-7b", 1, trace, batching, instances=2)[1]
+    slow = simulate_model("dgx-h100", "llama2-7b", 1, trace, batching, instances=2, use_jit=False)[1]
+    pd.testing.assert_frame_equal(fast, slow)
+
+
+def test_kv_cache_bounds_the_batch_and_requests_wait():
+    costs = step_costs("h100-sxm", "llama2-7b", 1)
+    tokens, weights, capacity = kv_capacity_tokens("h100-sxm", "llama2-7b", 1, 0.9)
+    assert tokens == costs.kv_tokens and 0.9 * capacity - weights < (tokens + 1) * 2 * 32 * 4096 * 2
+    n = 2000  # everything arrives at once: admission is bounded by KV tokens, not by max_num_seqs
+    arrival, prompt, gen = np.zeros(n), np.full(n, 2000), np.full(n, 1000)
+    first, finish, stats = run_instance(arrival, prompt, gen, "prefill-first", costs, 256, 4096)
+    assert stats[6] <= tokens and stats[5] == tokens // 3000
+    assert np.all(np.isfinite(finish)) and np.all(finish > first)
+
+
+def test_continuous_batching_beats_static_and_chunks_delay_first_tokens():
+    trace = poisson_with_lengths(5.0, 3000, prompt=1024, gen=256, seed=1)
+    cont = simulate_model("dgx-h100", "llama2-7b", 1, trace, "prefill-first", instances=1)[0]
+    stat = simulate_model("dgx-h100", "llama2-7b", 1, trace, "static", instances=1)[0]
+    chunk = simulate_model("dgx-h100", "llama2-7b", 1, trace, "chunked", instances=1)[0]
+    assert stat["saturated"] and not cont["saturated"]
+    assert cont["ttft_ms_p99"] < stat["ttft_ms_p99"] / 10
+    # a 1024-token prompt in chunks of at most 512 tokens (less the decode tokens) takes 3 steps, not one
+    assert chunk["ttft_ms_p50"] > 2 * cont["ttft_ms_p50"]
+    assert chunk["throughput_rps"] == pytest.approx(cont["throughput_rps"], rel=0.01)
+
+
+def test_metrics_keys_and_goodput():
+    trace = poisson_with_lengths(20.0, 2000, prompt=256, gen=128, seed=2)
+    s, per = simulate_model("dgx-h100", "llama2-7b", 1, trace, ttft_slo_s=0.2, tpot_slo_s=0.02)
+    for m in ("ttft", "tpot", "e2e"):
+        for q in ("mean", "p50", "p90", "p99"):
+            assert np.isfinite(s[f"{m}_ms_{q}"])
+        assert s[f"{m}_ms_p50"] <= s[f"{m}_ms_p90"] <= s[f"{m}_ms_p99"]
+    assert s["goodput_rps"] <= s["throughput_rps"] and 0 <= s["slo_attainment"] <= 1
+    assert s["tokens_per_s_per_node"] == pytest.approx(s["throughput_rps"] * 128)
+    assert s["tokens_per_s_per_user"] == pytest.approx(np.mean(127 / (per.finish_s - per.first_token_s)), rel=1e-9)
+    tight = simulate_model("dgx-h100", "llama2-7b", 1, trace, ttft_slo_s=0.2, tpot_slo_s=0.001)[0]
+    assert tight["goodput_rps"] == 0.0
+
+
+def test_requests_longer_than_the_window_are_rejected():
+    trace = pd.DataFrame({"arrival_s": [0.0, 1.0], "prompt": [4000, 100], "gen": [200, 10]})
+    s, per = simulate_model("dgx-h100", "llama2-7b", 1, trace)
+    assert s["rejected"] == 1 and per.finish_s.isna().tolist() == [True, False]
+
+
+def test_max_rate_within():
+    rows = pd.DataFrame({"offered_rps": [1, 2, 4, 8], "ttft_ms_p99": [10, 20, 600, 30], "fits": True})
+    assert max_rate_within(rows, "ttft_ms_p99", 500) == 2
+    assert np.isnan(max_rate_within(rows, "ttft_ms_p99", 5))
+
+
+def test_azure_trace_reader(tmp_path):
+    t = read_request_trace(AZURE_CONV)
+    assert t.arrival_s.iloc[0] == 0 and t.arrival_s.is_monotonic_increasing and (t.prompt >= 1).all()
+    r = retime(t, 50.0)
+    assert (len(r) - 1) / r.arrival_s.iloc[-1] == pytest.approx(50.0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n2023-11-16 18:15:47,x,3\n")
+    with pytest.raises(ConfigError, match="row 1: ContextTokens"):
+        read_request_trace(str(bad))
+    bad.write_text("when,tokens\n1,2\n")
+    with pytest.raises(ConfigError, match="columns"):
+        read_request_trace(str(bad))
+    with pytest.raises(ConfigError, match="trace"):
+        read_request_trace(str(tmp_path / "missing.csv"))
+
+
+def test_cli_serve_model_json_keys_and_errors(capsys):
+    import json
+
+    from rdusim.cli import main
+
+    assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--rate", "4", "--requests", "300",
+                 "--prompt", "512", "--gen", "64", "--stack", "vllm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for m in ("ttft", "tpot", "e2e"):
+        for q in ("mean", "p50", "p90", "p99"):
+            assert out[f"{m}_ms_{q}"] > 0
+    assert out["stack"] == "vllm" and out["instances"] == 8 and out["goodput_rps"] > 0
+    assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--tp", "3"]) == 2
+    assert "tp" in capsys.readouterr().err
+    assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--trace", "no/such.csv"]) == 2
+    assert "trace" in capsys.readouterr().err
