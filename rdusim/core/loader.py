@@ -23,11 +23,14 @@ and the line number; parser messages are rebuilt from their position and kind, n
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 import math
 import os
 import re
 import stat
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -367,7 +370,7 @@ def read_csv_columns(path, field: str, schema: dict[str, Column], max_rows: int,
     decode_text(head_bytes(path, field, max_bytes), field, shown, "CSV text file")
     out: dict[str, list] = {}
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark is not in the header
+        with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as fh:  # -sig: no BOM in the header
             reader = csv.reader(fh)
             header = None
             for row in reader:
@@ -400,11 +403,21 @@ def read_csv_columns(path, field: str, schema: dict[str, Column], max_rows: int,
                           "a CSV text file (no NUL bytes, fields under 128 kB, quotes closed)") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{field} line {reader.line_num + 1}", Described("an invalid byte"), "a UTF-8 CSV text file") from None
-    except OSError as exc:
-        raise ConfigError(field, shown, f"a readable CSV file ({exc.strerror})") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ConfigError(field, shown, f"a readable CSV file ({getattr(exc, 'strerror', None) or 'a corrupt gzip file'})") from None
     if rows == 0:
         raise ConfigError(f"{field} rows", 0, f"1 to {max_rows:,} rows after the header")
     return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
+
+
+def _open_binary(path):
+    """``path`` opened for reading bytes; a gzip file (``.gz`` or gzip's magic bytes) decompressed as it is read."""
+    fh = open(path, "rb")
+    if fh.read(2) == b"\x1f\x8b":
+        fh.close()
+        return gzip.open(path, "rb")
+    fh.seek(0)
+    return fh
 
 
 def head_bytes(path, field: str, max_bytes: int) -> bytes:
@@ -415,10 +428,10 @@ def head_bytes(path, field: str, max_bytes: int) -> bytes:
         st = None
     if st is not None and stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes:
         try:
-            with open(path, "rb") as fh:
+            with _open_binary(path) as fh:
                 head = fh.read(64 << 10)
-        except OSError as exc:
-            raise ConfigError(field, str(path), f"a readable CSV file ({exc.strerror})") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ConfigError(field, str(path), f"a readable CSV file ({getattr(exc, 'strerror', None) or 'a corrupt gzip file'})") from None
         cut = head.rfind(b"\n")  # decode whole lines only: a multi-byte character may straddle the cut
         return head if len(head) < (64 << 10) or cut < 0 else head[:cut]
     return read_bytes(path, field, max_bytes, "CSV file")  # raises the error that fits
