@@ -42,6 +42,7 @@ include: "workflow/rules/gpu.smk"
 include: "workflow/rules/coe.smk"
 include: "workflow/rules/serving.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/energy.smk"
 include: "workflow/rules/moe.smk"
 include: "workflow/rules/report.smk"
 
@@ -86,6 +87,8 @@ rule all:
         "results/tables/sweep_default.csv",
         expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",
+        "results/tables/table2_energy.csv",
+        expand("results/figures/energy_comparison.{ext}", ext=["png", "svg"]),
         expand("results/report/{name}.html", name=[n for n in REPORT_TABLES if not n.startswith("sweep_")]),
         "results/report/sweep_default.html",
         "results/report/summary.html",

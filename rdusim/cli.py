@@ -64,6 +64,8 @@ def _cmd_predict(args) -> int:
     stack = load_stack(out["stack"])
     out["stack_description"] = stack.description  # what the times hold: "kernel time only" for kernels
     label = f"stack {out['stack']}" + ("" if stack.has_runtime else ", kernel time only")
+    if args.energy:
+        out.update(_predict_energy(out, args.price_per_hour))
     if args.json:
         _print_json(out)
     elif out["fits"]:
@@ -71,9 +73,46 @@ def _cmd_predict(args) -> int:
               f"TTFT {out['ttft_ms']:.2f} ms, decode {out['decode_ms_per_token']:.3f} ms/token, "
               f"total {out['total_ms']:.1f} ms for {out['prompt']} + {out['gen']} tokens, "
               f"{out['tokens_per_s_per_user']:.1f} tokens/s per user, {out['precision']} weights")
+        if args.energy:
+            _print_energy(out)
     else:
         print(f"{out['platform']} {out['model']} {label}: does not fit ({out['reason']})")
     return 0
+
+
+def _price(value):
+    """``--price-per-hour`` as a number (None when not given)."""
+    return None if value is None else number("price-per-hour", value, 0, 1e6, above=True, what="USD per node-hour")
+
+
+def _predict_energy(out: dict, price_per_hour) -> dict:
+    """The energy and cost keys of one prediction (rdusim.scenarios.energy); NaN where it does not fit."""
+    from rdusim.scenarios.energy import energy_arrays
+    from rdusim.scenarios.predict_light import gpu_constants
+
+    nan = float("nan")
+    e = energy_arrays(out["platform"], out["model"], out["tp"], out["execution"], [out["batch"]], [out["prompt"]],
+                      [out["gen"]], [nan if out["ttft_ms"] is None else out["ttft_ms"] / 1e3],
+                      [nan if out["decode_ms_per_token"] is None else out["decode_ms_per_token"] / 1e3],
+                      const=gpu_constants(), price_per_hour=_price(price_per_hour), stack=out.get("stack"),
+                      precision=out.get("precision"), kv_precision_name=out.get("kv_precision"))
+    return {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in e.items()}
+
+
+def _cost_text(out: dict) -> str:
+    price = out["price_usd_per_hour"]
+    if price is None or price != price:  # NaN: no default price for this platform
+        return "no price for this platform (give --price-per-hour)"
+    return f"${out['cost_usd_per_mtok']:.3g} per million tokens at ${price:.2f}/h"
+
+
+def _print_energy(out: dict) -> None:
+    print(f"power: prefill {out['prefill_power_w']:.0f} W, decode {out['decode_power_w']:.0f} W, average "
+          f"{out['avg_power_w']:.0f} W; {out['energy_j_per_token']:.3g} J per generated token (prefill "
+          f"{out['prefill_j_per_token']:.3g} J per prompt token, decode {out['decode_j_per_token']:.3g}), "
+          f"{out['tokens_per_joule']:.3g} tokens/J; " + _cost_text(out))
+    print(f"  energy basis: {out['energy_basis']}")
+    print(f"  price basis: {out['price_basis']}")
 
 
 def _cmd_coe(args) -> int:
@@ -85,12 +124,22 @@ def _cmd_coe(args) -> int:
     for key in ("router_s", "switching_s", "execution_s", "total_s"):
         out[key.replace("_s", "_ms")] = None if out[key] is None else out[key] * 1e3
         del out[key]
+    if args.energy:
+        from rdusim.scenarios.coe_energy import coe_energy
+
+        out.update(json_safe(coe_energy(r, price_per_hour=_price(args.price_per_hour))))
     if args.json:
         _print_json(out)
     elif r.fits:
         print(f"{args.platform}, {args.experts} experts, batch {args.batch}, {args.gen} tokens ({args.profile}): "
               f"{out['total_ms']:.1f} ms = router {out['router_ms']:.1f} + switching {out['switching_ms']:.1f} "
               f"+ execution {out['execution_ms']:.1f} (expected {r.expected_misses:.2f} experts copied)")
+        if args.energy:
+            print(f"power: router {out['router_power_w']:.0f} W, switching {out['switching_power_w']:.0f} W, execution "
+                  f"{out['execution_power_w']:.0f} W, average {out['avg_power_w']:.0f} W; {out['energy_j']:.4g} J per "
+                  f"batch, {out['energy_j_per_token']:.3g} J per token; " + _cost_text(out))
+            print(f"  energy basis: {out['energy_basis']}")
+            print(f"  price basis: {out['price_basis']}")
     else:
         print(f"{args.platform}, {args.experts} experts: OOM ({r.reason})")
     return 0
@@ -193,6 +242,11 @@ def _cmd_serve(args) -> int:
     _write_requests(args, per_request)
     if summary["fits"] and summary["groups"] == 1:  # the floor of the whole-node (TP8) deployment
         summary["light_load_floor"] = light_load_floor(args.platform, experts, max_wait, profile=args.profile)
+    if args.energy:
+        from rdusim.scenarios.coe_energy import serve_energy
+
+        summary.update(serve_energy(summary, gen=20, profile=args.profile,  # simulate()'s 20 tokens per request
+                                    price_per_hour=_price(args.price_per_hour)))
     summary = json_safe(summary)
     if args.json:
         _print_json(summary)
@@ -209,6 +263,9 @@ def _cmd_serve(args) -> int:
             print(f"saturated: {summary['offered_rps']:.2f} req/s offered, {summary['throughput_rps']:.2f} served, "
                   f"busy {summary['utilisation']:.0%} of the time; the queue grows for the whole run, so its "
                   f"percentiles grow with --requests (lower --rate to measure a steady state)")
+        if args.energy:
+            print(f"power: average {summary['avg_power_w']:.0f} W; {summary['energy_j_per_token']:.3g} J per token, "
+                  + _cost_text(summary) + f" ({summary['energy_basis']}; price {summary['price_basis']})")
     else:
         print(f"{args.platform}, {experts} experts: OOM ({summary['reason']})")
     return 0
@@ -248,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--acceptance", default=None,
                     help="probability that the target accepts a drafted token (default: the fitted rate, speculative.yaml)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
+    pr.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
+                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
+    pr.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
+                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     pr.set_defaults(func=_cmd_predict)
     co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")
     co.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200, ...")
@@ -256,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--gen", default="20", help="output tokens per prompt (default 20)")
     co.add_argument("--profile", default="paper", help="assumption profile: paper, model, measured, measured-pageable")
     co.add_argument("--json", action="store_true", help="print one JSON object")
+    co.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
+                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
+    co.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
+                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     co.set_defaults(func=_cmd_coe)
     sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment",
                         description="Simulate serving a stream of requests on a CoE deployment (batches of up "
@@ -296,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "serving at the same time, each with 1/g of the HBM (default 1)")
     sv.add_argument("--requests-csv", help="write one row per request to this CSV")
     sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sv.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
+                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
+    sv.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
+                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     sv.set_defaults(func=_cmd_serve)
     sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
                    "(--models) and write a platform file usable as --platform FILE; --from-json rebuilds it from a "

@@ -23,6 +23,8 @@ ALLOWED_LOCAL_IMPORTS = {
     ("rdusim/cli.py", "rdusim.scenarios.serve"),
     ("rdusim/cli.py", "rdusim.scenarios.serve_model"),  # serve --model (issue 22)
     ("rdusim/cli.py", "rdusim.scenarios.traces"),
+    ("rdusim/cli.py", "rdusim.scenarios.energy"),    # --energy only: the power model when asked
+    ("rdusim/cli.py", "rdusim.scenarios.coe_energy"),
     ("rdusim/cli.py", "baselines.calibrate"),
 }
 

@@ -70,8 +70,13 @@ def platform_file(tmp_path, text: str, name: str = "p.yaml") -> str:
 
 
 def h100(tmp_path, extra: str = "", old: str = "", new: str = "") -> str:
+    """The H100 platform file with ``old`` replaced and ``extra`` (lines of the device block) at that block's end."""
     text = (PLATFORMS / "h100-sxm.yaml").read_text()
-    return platform_file(tmp_path, text.replace(old, new) + extra if old else text + extra)
+    text = text.replace(old, new) if old else text
+    if extra:
+        assert "\npower:" in text
+        text = text.replace("\npower:", "\n" + extra.rstrip("\n") + "\npower:", 1)
+    return platform_file(tmp_path, text)
 
 
 def sn40l(tmp_path, old: str, new: str) -> str:

@@ -1,7 +1,8 @@
 """Hardware platforms, loaded from YAML files with unit-bearing keys and converted to SI once.
 
 A platform is a node of ``devices`` identical devices (SN40L sockets or GPUs) plus node-level
-values (host memory). A device block has ``published`` values (datasheets, papers), ``assumed``
+values (host memory), and a ``power`` block (board and idle power per device, node overheads, each
+with its source or reasoning; see :mod:`rdusim.core.power`). A device block has ``published`` values (datasheets, papers), ``assumed``
 values (not published; each with a reason in a comment) and optionally ``measured`` values (from a
 measurement run such as ``rdusim calibrate-gpu``) and ``fitted`` values (a GPU's own model constants written by ``calibrate-gpu --models``, which
 :mod:`baselines.gpu` reads), plus an optional ``curves`` block of measured sweeps
@@ -24,7 +25,7 @@ from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.units import UNIT_FACTORS, split_unit, to_si
 
 KINDS = ("rdu", "gpu")
-TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node", "default_stack")
+TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node", "power", "default_stack")
 # The serving stack (rdusim/data/stacks) a platform runs when a prediction names none and its file names none.
 DEFAULT_STACK = {"gpu": "nemo-2023", "rdu": "kernels"}
 MAX_DEVICES = 4096
@@ -50,11 +51,19 @@ NODE_FIELDS: dict[str, str] = {
     # that joins a socket to the other half (per socket) with the latency of one step across it
     "half_sockets": "1", "cross_half_bandwidth": "bytes/s", "cross_half_latency": "s",
 }
+# The ``power`` block (rdusim.core.power): per device (``board_power`` limit, ``idle_power``), per node
+# (``node_overhead_power``: host CPUs, NICs, switches, fans besides the devices; ``node_max_power``: the
+# node's rated maximum), and optional per-platform overrides of the power model's fitted constants.
+# A node file inherits the device values of its ``device_file`` and adds its own.
+POWER_DEVICE_FIELDS: dict[str, str] = {"board_power": "W", "idle_power": "W"}
+POWER_NODE_FIELDS: dict[str, str] = {"node_overhead_power": "W", "node_max_power": "W"}
+POWER_FITTED_FIELDS: dict[str, str] = {"compute_at_limit": "1", "memory_at_full_bandwidth": "1"}
+POWER_PARTS = ("published", "assumed", "fitted", "sources")
 # Besides device fields, a ``fitted`` block may hold the GPU model's own constants for that GPU (written by
 # rdusim calibrate-gpu --models, fitted to that GPU's own timings; read by baselines.gpu).
 FITTED_FIELDS: dict[str, str] = {"stream_efficiency": "1", "gemm_efficiency": "1", "kernel_ramp": "s", "eager_host": "s"}
 # Dimensionless fields: counts (whole numbers, key suffix _count) and fractions (suffix _fraction).
-FRACTION_FIELDS = ("stream_efficiency", "gemm_efficiency")
+FRACTION_FIELDS = ("stream_efficiency", "gemm_efficiency", "compute_at_limit", "memory_at_full_bandwidth")
 # Physical bounds of each field (SI; checked once, when a platform file is read): far beyond any device
 # built or announced, so that an absurd value (a typo, a unit slip, a corrupt measurement) is refused here
 # and never turns into a denormal or infinite time later.
@@ -99,6 +108,8 @@ class Platform:
     assumed: frozenset[str] = frozenset()
     source: str = ""
     curves: dict = field(default_factory=dict)
+    power: dict[str, float] = field(default_factory=dict)
+    power_sources: dict[str, str] = field(default_factory=dict)
     default_stack: str = ""     # stack of a prediction that names none (``default_stack`` in the file)
 
     def dev(self, key: str) -> float:
@@ -170,6 +181,41 @@ def _suffixes(name: str, unit: str) -> list[str]:
     if unit == "1":
         return ["fraction"] if name in FRACTION_FIELDS else ["count"]
     return [suffix for suffix, (_, si_unit) in UNIT_FACTORS.items() if si_unit == unit]
+
+
+def _power_block(data: dict, where: str, known: dict[str, str]) -> tuple[dict[str, float], set[str], dict[str, str]]:
+    """The ``power`` block: ``(values in W or 1, assumed keys, sources)``. Every value key needs a
+    ``sources`` entry (a published source, or for an ``assumed`` value the reasoning), so that no power
+    figure enters without its basis."""
+    section = data.get("power") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}.power", section, "a mapping with 'published', 'assumed', 'fitted' and 'sources'")
+    check_keys(f"{where}.power", section, POWER_PARTS)
+    sources = section.get("sources") or {}
+    if not isinstance(sources, dict) or not all(isinstance(v, str) and v.strip() for v in sources.values()):
+        raise ConfigError(f"{where}.power.sources", sources, "a mapping of power keys to non-empty source or reason strings")
+    values: dict[str, float] = {}
+    assumed: set[str] = set()
+    for part in ("published", "assumed", "fitted"):
+        mapping = section.get(part) or {}
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{where}.power.{part}", mapping, "a mapping of unit-bearing keys to numbers")
+        allowed = POWER_FITTED_FIELDS if part == "fitted" else {**known, **POWER_FITTED_FIELDS} if part == "assumed" else known
+        for key in mapping:
+            _check_field(f"{where}.power.{part}", str(key), allowed)
+            if key not in sources:
+                raise ConfigError(f"{where}.power.sources.{key}", None,
+                                  "a source (published) or the reasoning (assumed, fitted) for every power value")
+        converted = to_si(mapping, f"{where}.power.{part}")
+        values.update(converted)
+        if part == "assumed":
+            assumed |= set(converted)
+    unknown = sorted(set(sources) - {str(k) for p in ("published", "assumed", "fitted") for k in (section.get(p) or {})})
+    if unknown:
+        raise ConfigError(f"{where}.power.sources.{unknown[0]}", unknown[0], "a key of this power block's published, assumed or fitted values")
+    if "idle_power" in values and "board_power" in values and values["idle_power"] >= values["board_power"]:
+        raise ConfigError(f"{where}.power.idle_power_W", values["idle_power"], f"less than board_power_W ({values['board_power']:g} W)")
+    return values, assumed, {str(k): str(v) for k, v in sources.items()}
 
 
 def _check_field(where: str, key: str, known: dict[str, str]) -> None:
@@ -255,6 +301,7 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         if base.kind != kind:
             raise ConfigError(f"{where}.device_file", ref, f"a {kind} device file (it is kind {base.kind})")
         device, assumed, curves = dict(base.device), set(base.assumed), base.curves
+        base_power, base_sources = dict(base.power), dict(base.power_sources)
         inherited_stack = base.default_stack
         if "device" in data:  # values of this system that differ from the device file's (sn40l-16)
             override, override_assumed = _spec_block(data, "device", where)  # checks it is a mapping
@@ -266,6 +313,17 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         device, assumed = _spec_block(data, "device", where)
         curves = check_curves(f"{where}.device.curves", (data.get("device") or {}).get("curves"))
         inherited_stack = DEFAULT_STACK[kind]
+        base_power, base_sources = {}, {}
+    power_fields = {**POWER_NODE_FIELDS, **({} if "device_file" in data else POWER_DEVICE_FIELDS)}
+    power, power_assumed, power_sources = _power_block(data, where, power_fields)
+    power = {**base_power, **power}
+    power_sources = {**base_sources, **power_sources}
+    if "node_max_power" in power and "board_power" in power:
+        need = devices * power["board_power"] + power.get("node_overhead_power", 0.0)
+        if need > power["node_max_power"]:
+            raise ConfigError(f"{where}.power.node_overhead_power_W", power.get("node_overhead_power", 0.0),
+                              f"at most node_max_power_W - devices x board_power_W = "
+                              f"{power['node_max_power'] - devices * power['board_power']:g} W")
     node, node_assumed = _spec_block(data, "node", where)
     default_stack = data.get("default_stack", inherited_stack)
     if not isinstance(default_stack, str) or not default_stack:
@@ -279,9 +337,11 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         devices=devices,
         device=device,
         node=node,
-        assumed=frozenset(assumed | {f"node.{k}" for k in node_assumed}),
+        assumed=frozenset(assumed | {f"node.{k}" for k in node_assumed} | {f"power.{k}" for k in power_assumed}),
         source=str(path),
         curves=curves,
+        power=power,
+        power_sources=power_sources,
         default_stack=default_stack,
     )
 

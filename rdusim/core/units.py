@@ -1,7 +1,7 @@
 """Unit conversion at the configuration boundary.
 
 Config files carry unit-bearing key names (``hbm_bandwidth_GBps``, ``sram_MiB``); inside the code
-every quantity is SI: bytes, seconds, FLOP, FLOP/s, bytes/s, Hz. :func:`split_unit` strips the unit
+every quantity is SI: bytes, seconds, FLOP, FLOP/s, bytes/s, Hz, W. :func:`split_unit` strips the unit
 suffix from a key and returns the SI field name with the factor that converts the value. Conversion
 happens once, when a config file is loaded.
 """
@@ -32,6 +32,8 @@ UNIT_FACTORS: dict[str, tuple[float, str]] = {
     "ms": (1e-3, "s"),
     "us": (1e-6, "s"),
     "ns": (1e-9, "s"),
+    "kW": (1e3, "W"),
+    "W": (1.0, "W"),
     "fraction": (1.0, "1"),
     "count": (1.0, "1"),
 }
@@ -62,6 +64,7 @@ SI_RANGES: dict[str, tuple[float, float]] = {
     "Hz": (1e6, 1e12),
     "s": (0.0, 1e3),
     "1": (0.0, 1e9),
+    "W": (0.0, 1e8),
 }
 
 

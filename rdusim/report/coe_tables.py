@@ -16,6 +16,7 @@ from rdusim.scenarios.coe import (
     load_profile,
     switch_bandwidth,
 )
+from rdusim.scenarios.coe_energy import coe_energy
 from rdusim.scenarios.footprint import SAMBA_COE_EXPERTS, CoEDeployment, max_experts
 
 TABLE2_METRICS = {  # metric -> (kind, batch, gen)
@@ -203,7 +204,8 @@ def expert_grid(limit: int) -> list[int]:
 
 
 def fig7_latency_vs_experts(config: dict) -> pd.DataFrame:
-    """``fig7_latency_vs_experts.csv``: expected CoE latency vs experts, BS 1 and 8, per platform and profile."""
+    """``fig7_latency_vs_experts.csv``: expected CoE latency vs experts, BS 1 and 8, per platform and profile,
+    with the batch's average node power, joules per token and cost per million tokens."""
     dep = _dep(config)
     rows = []
     counts = expert_grid(int(config["coe"]["experts_max"]))
@@ -218,8 +220,17 @@ def fig7_latency_vs_experts(config: dict) -> pd.DataFrame:
                                      "fits": r.fits, "router_ms": r.router_s * 1e3, "switching_ms": r.switching_s * 1e3,
                                      "execution_ms": r.execution_s * 1e3, "total_ms": r.total_s * 1e3,
                                      "expected_misses": r.expected_misses, "experts_in_hbm": r.experts_in_hbm,
-                                     "max_experts": limit})
+                                     "max_experts": limit, **_energy_columns(r, dep)})
     return pd.DataFrame(rows)
+
+
+FIG7_ENERGY = ("avg_power_w", "energy_j_per_token", "tokens_per_joule", "cost_usd_per_mtok", "energy_basis")
+
+
+def _energy_columns(r, dep: CoEDeployment) -> dict:
+    """The energy and cost columns of one CoE batch (:func:`rdusim.scenarios.coe_energy.coe_energy`)."""
+    e = coe_energy(r, dep)
+    return {k: e[k] for k in FIG7_ENERGY}
 
 
 def sensitivity(config: dict) -> pd.DataFrame:
