@@ -10,9 +10,10 @@ from benchmarks.models import load_models, param_count
 from benchmarks.moe import active_param_count, is_moe, load_moe_models
 from benchmarks.moe import param_count as moe_param_count
 from rdusim import __version__
-from rdusim.core.checks import json_safe, number, whole
+from rdusim.core.checks import OneLineParser, json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
 from rdusim.core.helpformat import DefaultsHelpFormatter
+from rdusim.core.loader import writable_file
 from rdusim.core.platforms import builtin_names, load_platform
 from rdusim.core.stacks import list_stacks, load_stack
 
@@ -230,6 +231,8 @@ def _cmd_serve(args) -> int:
     locality = number("locality", args.locality, 0, 1, below=True, what="probability of repeating the previous expert")
     rate = number("rate", args.rate, 0, above=True, what="requests per second")
     max_wait = number("max-wait", args.max_wait, 0, MAX_WAIT_S, what="seconds a batch waits to fill")
+    if args.requests_csv:
+        writable_file(args.requests_csv, "requests-csv", devices=True)  # before the simulation runs (/dev/stdout is fine)
     if args.trace:
         trace = read_trace(args.trace, experts)
     else:
@@ -270,7 +273,7 @@ def _cmd_serve(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rdusim", description=__doc__, formatter_class=DefaultsHelpFormatter)
+    parser = OneLineParser(prog="rdusim", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("list", formatter_class=DefaultsHelpFormatter, help="list known platforms, stacks and models").set_defaults(func=_cmd_list)
@@ -396,8 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("RDUSIM_DEBUG"):
             raise
+        text = " ".join(str(exc).split())[:300]  # one line, and never a long echo of anything it holds
         print(f"rdusim: internal error (a bug; please report it with the command line, and set RDUSIM_DEBUG=1 "
-              f"for the traceback): {exc.__class__.__name__}: {exc}", file=sys.stderr)
+              f"for the traceback): {exc.__class__.__name__}: {text}", file=sys.stderr)
         return EXIT_BUG
 
 

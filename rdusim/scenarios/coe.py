@@ -34,11 +34,11 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from baselines.gpu import GpuConstants, GpuDevice
 from baselines.published import NEMO_GPUS, nemo_latency_s
 from benchmarks.models import get_model
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
@@ -118,12 +118,22 @@ def _why_pairs(name: str, why) -> tuple:
                       + " to a sentence")
 
 
-@lru_cache(maxsize=None)
 def load_profile(name: str) -> Profile:
-    """A named assumption profile; unknown names list the allowed ones."""
-    with open(PROFILES_FILE) as fh:
-        profiles = yaml.safe_load(fh)
-    if name not in profiles:
+    """A named assumption profile; unknown names (or a name that is not a str) list the allowed ones."""
+    if not isinstance(name, str):
+        raise ConfigError("profile", type(name).__name__, "a profile name (a str): " + ", ".join(profile_names()))
+    return _load_profile(name)
+
+
+def profile_names() -> list[str]:
+    """Names of the assumption profiles in coe_profiles.yaml."""
+    return list(mapping("coe profiles", load_yaml(PROFILES_FILE, "coe profiles"), "a mapping of profiles"))
+
+
+@lru_cache(maxsize=None)
+def _load_profile(name: str) -> Profile:
+    profiles = mapping("coe profiles", load_yaml(PROFILES_FILE, "coe profiles"), "a mapping of profiles")
+    if not isinstance(name, str) or name not in profiles:
         raise ConfigError("profile", name, ", ".join(profiles))
     p = profiles[name]
     published = p.get("gpu_published") or None
@@ -305,8 +315,11 @@ class CoELatency:
 def _popularity(n: int, popularity) -> np.ndarray:
     if popularity is None:
         return np.full(n, 1.0 / n)
-    p = np.asarray(popularity, dtype=float)
-    if p.shape != (n,) or np.any(p < 0) or p.sum() <= 0:
+    try:
+        p = np.asarray(popularity, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("popularity", type(popularity).__name__, f"{n} non-negative weights, not all zero") from None
+    if p.shape != (n,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
         raise ConfigError("popularity", f"{p.shape} values", f"{n} non-negative weights, not all zero")
     return np.sort(p / p.sum())[::-1]
 
@@ -321,6 +334,8 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ConfigError(field, value, f"a whole number from 1 to {COE_LIMITS[field][0]:,}")
         whole(field, value, 1, *COE_LIMITS[field])
+    if dep is not None and not isinstance(dep, CoEDeployment):
+        raise ConfigError("dep", type(dep).__name__, "a CoEDeployment or None (the defaults of coe_defaults.yaml)")
     dep = dep or CoEDeployment.from_config()
     prof = load_profile(profile)
     platform = load_platform(platform_name)
@@ -356,6 +371,8 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
     misses = expected_copies(used, resident, prof)
     switching_s = (misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
                    + copy_probability(p, batch, resident, prof) * copy_request_s(platform, prof))
+    if not all(np.isfinite(v) and v >= 0 for v in (router_s, switching_s, execution_s, misses)):
+        return oom("no finite time (the platform's values give an infinite or undefined time)")
     return CoELatency(platform_name, experts, batch, gen, profile, True, "", router_s, switching_s, execution_s,
                       float(used.sum()), misses, resident)
 
