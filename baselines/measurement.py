@@ -29,8 +29,8 @@ WHOLE: dict[str, dict[str, tuple[int, int]]] = {
     "": {"sms": (1, 100_000), "threads": (1, 100_000)}, "hbm": {"buffer_bytes": (1, 10**13)}, "gemm": {"n": (1, 10**6)},
     "launch": {"kernels": (1, 10**8)}, "h2d": {"buffer_bytes": (1, 10**13)},
 }
-TEXT = {"": ("device", "name", "torch", "dtype", "memory_source", "cuda"), "gemm": ("dtype",)}
-TOP_KEYS = ("device", "name", "torch", "tiny", "dtype", "memory_GB", "memory_source", "sms", "cuda", "threads",
+TEXT = {"": ("source", "device", "name", "torch", "dtype", "memory_source", "cuda"), "gemm": ("dtype",)}
+TOP_KEYS = ("source", "device", "name", "torch", "tiny", "dtype", "memory_GB", "memory_source", "sms", "cuda", "threads",
             "hbm", "gemm", "launch", "h2d", "sweep", "models", "wall_s")
 MAX_MODELS = 16
 MAX_BATCH = 4096
