@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-CORES  ?= 8
+CORES  ?= $(shell nproc 2>/dev/null || echo 2)   # parallel jobs: make reproduce CORES=2
 EXTRAS ?= test      # CI adds gpu (the CPU build of PyTorch) to run the calibration harness tests
 comma  := ,
 # one install stamp per set of extras, so a change of EXTRAS reinstalls
@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[$(strip $(EXTRAS))]'
 	touch $@
 
+# The first command skips the "report is stale" line: the second builds the report right after.
 reproduce: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	RDUSIM_REPORT_FOLLOWS=1 $(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 
 test: $(STAMP)

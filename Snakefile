@@ -1,15 +1,25 @@
 # rdusim pipeline: regenerates every table and figure of the SN40L CoE article under results/.
 #   snakemake --cores 8                         run it
-#   snakemake --cores 8 --report results/report.html   the HTML report (the run says when it is stale)
+#   snakemake --report results/report.html    the HTML report (every run says when it is stale)
 # Rules live in workflow/rules; each calls a thin script in workflow/scripts that calls the library.
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
-from rdusim.report.configcheck import check_config
+from rdusim.report.configcheck import check_config, check_config_file
 from rdusim.core.errors import ConfigError
 
 min_version("9.0")
+
+# The config files through rdusim's strict YAML loader first (duplicate keys, alias bombs, size), before
+# Snakemake's own parser reads them and silently keeps the last of two equal keys.
+try:
+    for _path in ["config/config.yaml", *(workflow.overwrite_configfiles or [])]:
+        if Path(_path).exists():
+            check_config_file(_path)
+except ConfigError as err:
+    sys.exit(f"rdusim config error: {err}")
 
 
 configfile: "config/config.yaml"
@@ -85,5 +95,5 @@ rule all:
     default_target: True
 
 
-onsuccess:
-    warn_if_report_stale("results/report.html", ["results/report", "results/figures"])
+onstart:
+    warm_numba_cache()

@@ -42,10 +42,15 @@ from typing import Callable
 import pandas as pd
 import yaml
 
+from rdusim.core.checks import OneLineParser, number_arg
 from rdusim.core.errors import ConfigError
+from rdusim.core.helpformat import DefaultsHelpFormatter
+from rdusim.core.loader import writable_file
 from rdusim.core.platforms import load_platform
 
 from .calibration import FITTED, fit_measurement
+from .gpu import GpuDevice
+from .measurement import read_measurement
 
 TORCH_MISSING = "rdusim calibrate-gpu needs PyTorch: pip install -e .[gpu]"
 
@@ -697,11 +702,33 @@ def write_platform(path: str | os.PathLike, mapping: dict, fit_table: pd.DataFra
     return path
 
 
+def write_checked(path: Path, mapping: dict, fit_table: pd.DataFrame | None = None) -> Path:
+    """:func:`write_platform` through a temporary file next to ``path`` that is first read back as ``rdusim
+    predict`` reads it (the platform loader and the GPU model's device): a file this refuses is never left at
+    ``path``. Errors name the field of the platform that was refused."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".yaml")
+    os.close(fd)
+    try:
+        write_platform(tmp, mapping, fit_table)
+        try:
+            GpuDevice.from_platform(load_platform(tmp))
+        finally:
+            load_platform.cache_clear()
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError("--out", str(path), f"a writable file path ({exc.strerror})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 # ---------------------------------------------------------------- command line
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="rdusim calibrate-gpu",
+    p = OneLineParser(
+        prog="rdusim calibrate-gpu", formatter_class=DefaultsHelpFormatter,
         description="Measure this machine's GPU with PyTorch and write an rdusim platform file; with --models, "
                     "also fit the GPU model's constants to the measured prefill and decode times.")
     p.add_argument("--out", required=True, metavar="PATH.yaml", help="platform file to write")
@@ -713,30 +740,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--models", action="store_true", help="also time prefill and decode of Llama-family decoders, and fit the GPU model's constants to them")
     p.add_argument("--no-sweep", action="store_true", help="skip the streaming and GEMM sweeps (the measured curves)")
     p.add_argument("--json", metavar="PATH", help="also write the raw measurement as JSON")
-    p.add_argument("--hbm-capacity-GB", type=float, dest="hbm_capacity_GB",
+    p.add_argument("--hbm-capacity-GB", type=number_arg("hbm-capacity-GB", 1e-3, 1e5), dest="hbm_capacity_GB",
                    help="datasheet HBM capacity (default: CUDA device properties)")
-    p.add_argument("--hbm-bandwidth-GBps", type=float, dest="hbm_bandwidth_GBps",
+    p.add_argument("--hbm-bandwidth-GBps", type=number_arg("hbm-bandwidth-GBps", 1e-3, 1e5), dest="hbm_bandwidth_GBps",
                    help="datasheet HBM bandwidth (default: the measured copy rate, marked assumed)")
-    p.add_argument("--peak-bf16-TFLOPs", type=float, dest="peak_bf16_TFLOPs",
+    p.add_argument("--peak-bf16-TFLOPs", type=number_arg("peak-bf16-TFLOPs", 1e-3, 1e5), dest="peak_bf16_TFLOPs",
                    help="datasheet dense bf16 peak (default: the measured GEMM rate, marked assumed)")
-    p.add_argument("--host-link-GBps", type=float, dest="host_link_GBps",
+    p.add_argument("--host-link-GBps", type=number_arg("host-link-GBps", 1e-3, 1e5), dest="host_link_GBps",
                    help="datasheet host link bandwidth per direction (default: measured pinned H2D, marked assumed)")
-    p.add_argument("--nvlink-GBps", type=float, default=0.0, dest="nvlink_GBps",
+    p.add_argument("--nvlink-GBps", type=number_arg("nvlink-GBps", 0, 1e5), default=0.0, dest="nvlink_GBps",
                    help="datasheet NVLink bandwidth per GPU (default: none)")
     return p
-
-
-def read_measurement(path: str | os.PathLike) -> dict:
-    """A measurement saved with ``--json``; :class:`ConfigError` when it is missing or not one."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError("--from-json", str(path), f"a readable measurement JSON file ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError("--from-json", str(path), f"valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("hbm"), dict):
-        raise ConfigError("--from-json", str(path), "a measurement written by rdusim calibrate-gpu --json")
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -750,6 +764,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json and (args.json or args.tiny or args.models or args.no_sweep):
         parser.error("--from-json measures nothing: it takes no --json, --tiny, --models or --no-sweep")
     try:
+        out_path = writable_file(args.out, "--out")  # before anything is measured or fitted
+        if args.json:
+            writable_file(args.json, "--json")
         if args.from_json:
             result = read_measurement(args.from_json)
         else:
@@ -772,10 +789,10 @@ def main(argv: list[str] | None = None) -> int:
         table = None
         if any(isinstance(v, dict) and "error" not in v for v in (result.get("models") or {}).values()):
             mapping, table = fit_platform(result, mapping)
+        path = write_checked(out_path, mapping, table)
     except (ValueError, ConfigError) as exc:
-        print(f"rdusim calibrate-gpu: {exc}", file=sys.stderr)
+        print(f"rdusim calibrate-gpu: error: {exc}", file=sys.stderr)
         return 2
-    path = write_platform(args.out, mapping, table)
     measured = mapping["device"]["measured"]
     print(f"{result.get('name')} ({result.get('device')}): "
           + ", ".join(f"{k}={v:g}" for k, v in measured.items()))

@@ -40,11 +40,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy.optimize import least_squares, lsq_linear
 
 from benchmarks.decoder import workload_graph
 from benchmarks.models import ModelConfig, get_model, load_models
+from rdusim.core.loader import load_json, load_yaml, mapping, read_text
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform
 from rdusim.core.stacks import load_stack
@@ -69,7 +69,7 @@ COLUMNS = ["point", "source", "platform", "model", "mode", "phase", "batch", "pr
 
 def measured_points(path: Path = MEASURED_FILE) -> pd.DataFrame:
     """One row per measured model time: model, mode, phase, batch, prompt, gen, context, measured_ms."""
-    data = json.loads(Path(path).read_text())
+    data = mapping(f"measurement {path}", load_json(path, f"measurement {path}"), "a mapping of models")
     rows = []
     for model in ("llama2-7b", "mistral-7b"):
         block = data.get(model, {})
@@ -92,7 +92,7 @@ def measured_points(path: Path = MEASURED_FILE) -> pd.DataFrame:
 
 def trtllm_points(path: Path = TRTLLM_FILE) -> pd.DataFrame:
     """TensorRT-LLM first-token latencies (validation only)."""
-    rows = yaml.safe_load(Path(path).read_text())
+    rows = load_yaml(path, f"published table {path}")
     frame = pd.DataFrame(rows).rename(columns={"ttft_ms": "measured_ms"})
     frame["point"] = [f"trtllm_{r.model}_tp{r.tp}_p{r.prompt}" for r in frame.itertuples()]
     frame["mode"], frame["phase"], frame["batch"], frame["gen"] = "fused", "prefill", 1, 0
@@ -103,7 +103,7 @@ def trtllm_points(path: Path = TRTLLM_FILE) -> pd.DataFrame:
 
 def lmdeploy_points(path: Path = LMDEPLOY_FILE) -> pd.DataFrame:
     """LMDeploy decode time per step (ms): (batch x output / throughput - first-token latency) / (output - 1)."""
-    frame = pd.DataFrame(yaml.safe_load(Path(path).read_text()))
+    frame = pd.DataFrame(load_yaml(path, f"published table {path}"))
     per_step = (frame.batch * frame.output / frame.throughput_tok_s - frame.ftl_s) / (frame.output - 1)
     frame["measured_ms"] = per_step * 1e3
     frame["point"] = [f"lmdeploy_{r.model}_bs{r.batch}" for r in frame.itertuples()]
@@ -391,7 +391,7 @@ def error_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def constants_yaml(const: GpuConstants, table: pd.DataFrame) -> str:
     """The constants file with the fitted block replaced and the fit's residuals in comments."""
-    text = CONSTANTS_FILE.read_text()
+    text = read_text(CONSTANTS_FILE, "gpu constants")
     fit_rows = table[table.split == "fit"]
     values = {"stream_efficiency_fraction": const.stream_efficiency,
               "engine_stream_efficiency_fraction": const.engine_stream_efficiency,

@@ -49,8 +49,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform, load_platform
 from rdusim.core.stacks import load_stack
@@ -107,8 +107,7 @@ def platform_constants(p: Platform, const: GpuConstants) -> GpuConstants:
 
 @lru_cache(maxsize=None)
 def _load_constants(path: str) -> GpuConstants:
-    with open(path) as fh:
-        raw = yaml.safe_load(fh)
+    raw = mapping(f"gpu constants {path}", load_yaml(path, f"gpu constants {path}"), "a mapping of constant blocks")
     si: dict[str, float] = {}
     for block in ("fitted", "derived", "assumed"):
         si.update(to_si(raw.get(block) or {}, f"gpu_constants.{block}"))

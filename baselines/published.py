@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from rdusim.core.errors import ConfigError
+from rdusim.core.tables import read_table
 
 NEMO_FILE = Path(__file__).parent / "data" / "published" / "nemo_llama2_inference.csv"
 NEMO_GPUS = ("a100", "h100")
@@ -23,7 +24,7 @@ NEMO_GPUS = ("a100", "h100")
 @lru_cache(maxsize=None)
 def nemo_table(path: str = str(NEMO_FILE)) -> pd.DataFrame:
     """The NeMo Llama-2 latency table in long form: model, gpu, tp, batch, input/output tokens, latency (s)."""
-    wide = pd.read_csv(path, comment="#")
+    wide = read_table(path, comment="#")
     rows = []
     for gpu in NEMO_GPUS:
         part = wide[["model", "tp", "batch", "input_tokens", "output_tokens"]].copy()

@@ -15,12 +15,12 @@ them at their dense value).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rdusim.core.errors import ConfigError
+from rdusim.core.errors import ConfigError, Described
+from rdusim.core.loader import load_json, mapping
 
 MAX_CONFIG_BYTES = 1 << 20   # a config.json is a few kB; anything larger is not one
 MAX_SIZE = 1 << 24           # bound of every size field (hidden, layers, vocab, ...): far above any model
@@ -78,22 +78,15 @@ MOE_FIELDS = {"num_local_experts": 1, "num_experts": 1, "n_routed_experts": None
 
 
 def read_config(path: str | Path) -> dict:
-    """The JSON object of a ``config.json`` on disk; one-line errors for a missing, huge or bad file."""
-    p = Path(path)
+    """The JSON object of a ``config.json`` on disk, through :func:`rdusim.core.loader.load_json` (size, UTF-8,
+    strict JSON); one-line errors for a missing, huge or bad file that never show its content."""
     try:
-        if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError("model", str(path), f"a Hugging Face config.json under {MAX_CONFIG_BYTES // 1024} KiB")
-        with open(p, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise ConfigError("model", str(path), "a zoo model name or an existing Hugging Face config.json") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("model", str(path), f"a readable UTF-8 config.json ({exc.__class__.__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}", f"invalid JSON at line {exc.lineno}", "a JSON object (a Hugging Face config.json)") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), type(data).__name__, "a JSON object (a Hugging Face config.json)")
-    return data
+        data = load_json(path, "model", MAX_CONFIG_BYTES, "Hugging Face config.json")
+    except ConfigError as err:
+        if not err.field.startswith("model line"):
+            raise  # missing, huge, binary: the field is the --model argument
+        raise ConfigError(str(path), Described(f"{err.given!r} on {err.field[len('model '):]}"), err.allowed) from None
+    return mapping(str(path), data, "a JSON object (a Hugging Face config.json)", optional=False)
 
 
 def _size(where: str, cfg: dict, keys: tuple[str, ...], required: bool):

@@ -7,14 +7,14 @@ token and KV-cache bytes per token from the architecture alone; operator graphs
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from benchmarks.hf_config import model_fields, read_config
-from rdusim.core.errors import ConfigError
+from rdusim.core.checks import check_keys, number, plain_key, whole
+from rdusim.core.errors import ConfigError, Described
+from rdusim.core.loader import load_yaml, mapping, string
 
 MODELS_FILE = Path(__file__).parent / "data" / "models.yaml"
 MLP_KINDS = ("swiglu", "gelu", "relu")
@@ -109,26 +109,42 @@ def _check(model: str, key: str, value, allowed: tuple[str, ...]):
         raise ConfigError(f"{model}.{key}", value, ", ".join(allowed))
 
 
+MAX_MODEL_SIZE = 10**9  # bound of every size of a model file (layers, widths, vocab, windows)
 _INT_FIELDS = {"layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "norms_per_layer"}
 
 
 @lru_cache(maxsize=None)
 def load_models(path: str | None = None) -> dict[str, ModelConfig]:
     """All models of the zoo file (default ``benchmarks/data/models.yaml``), by name."""
-    with open(path or MODELS_FILE) as fh:
-        raw = yaml.safe_load(fh)
+    where = f"models file {path or MODELS_FILE}"
+    raw = mapping(where, load_yaml(path or MODELS_FILE, where), "a mapping of model name to fields", optional=False)
+    known = [f.name for f in fields(ModelConfig) if f.name != "name"]
     models = {}
     for name, entry in raw.items():
-        entry = dict(entry)
+        if not plain_key(name):
+            check_keys(where, {name: None}, ())
+        entry = dict(mapping(f"{name}", entry, "a mapping of model fields", optional=False))
+        check_keys(name, entry, known)
         for key in _INT_FIELDS:
-            if not isinstance(entry.get(key), int) or entry[key] <= 0:
-                raise ConfigError(f"{name}.{key}", entry.get(key), "a whole number > 0")
+            whole(f"{name}.{key}", entry.get(key), 1, MAX_MODEL_SIZE)
+        for key in ("head_dim", "max_positions", "context_window", "projector_layers"):
+            if key in entry:
+                whole(f"{name}.{key}", entry[key], 0, MAX_MODEL_SIZE)
+        if entry.get("sliding_window") is not None:
+            whole(f"{name}.sliding_window", entry["sliding_window"], 1, MAX_MODEL_SIZE)
+        entry["reference_params"] = number(f"{name}.reference_params", entry.get("reference_params"), 0, 1e15)
+        for key in ("source", "mlp", "norm", "position", "eager_attention"):
+            if key in entry:
+                string(f"{name}.{key}", entry[key], "a text value")
+        vision = mapping(f"{name}.vision", entry.pop("vision", None), "a mapping of vision-tower fields")
+        if vision:
+            check_keys(f"{name}.vision", vision, [f.name for f in fields(VisionConfig)])
+            for key in ("layers", "hidden", "heads", "ffn", "patch", "image"):
+                whole(f"{name}.vision.{key}", vision.get(key), 1, MAX_MODEL_SIZE)
         try:
-            entry["reference_params"] = float(entry["reference_params"])
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(f"{name}.reference_params", entry.get("reference_params"), "a number") from None
-        vision = entry.pop("vision", None)
-        models[name] = ModelConfig(name=name, vision=VisionConfig(**vision) if vision else None, **entry)
+            models[name] = ModelConfig(name=name, vision=VisionConfig(**vision) if vision else None, **entry)
+        except TypeError as exc:  # a required field missing
+            raise ConfigError(str(name), Described("a model entry"), f"every field of ModelConfig ({exc})") from None
     return models
 
 

@@ -29,11 +29,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from benchmarks.hf_config import is_moe_config, moe_fields, read_config
 from rdusim.core.checks import check_keys, nearest
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
 
 MOE_MODELS_FILE = Path(__file__).parent / "data" / "moe_models.yaml"
 ATTENTION_KINDS = ("gqa", "mla")
@@ -106,8 +106,8 @@ _NONNEG_FIELDS = ("dense_layers", "shared_experts", "head_dim", "context_window"
 @lru_cache(maxsize=None)
 def load_moe_models(path: str | None = None) -> dict[str, MoeConfig]:
     """All models of the MoE zoo file (default ``benchmarks/data/moe_models.yaml``), by name."""
-    with open(path or MOE_MODELS_FILE) as fh:
-        raw = yaml.safe_load(fh) or {}
+    where = f"MoE models file {path or MOE_MODELS_FILE}"
+    raw = mapping(where, load_yaml(path or MOE_MODELS_FILE, where), "a mapping of model name to fields")
     known = [f.name for f in fields(MoeConfig) if f.name != "name"]
     models = {}
     for name, entry in raw.items():

@@ -5,8 +5,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from rdusim.core.loader import load_yaml
 from rdusim.core.errors import ConfigError
 
 from .models import (
@@ -24,8 +24,7 @@ PHASES = ("prefill", "decode", "train", "fftconv")
 @lru_cache(maxsize=None)
 def table1_entries() -> tuple[dict, ...]:
     """Rows of the article's Table 1 (benchmark, model, sequence lengths, phases)."""
-    with open(TABLE1_FILE) as fh:
-        rows = yaml.safe_load(fh)
+    rows = load_yaml(TABLE1_FILE, "table1")
     for row in rows:
         for phase in row["phases"]:
             if phase not in PHASES:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rdusim.predict import predict
+from rdusim.scenarios.predict import predict
 
 MY_GPU = str(Path(__file__).with_name("my-gpu.yaml"))
 

@@ -10,8 +10,10 @@ from benchmarks.models import load_models, param_count
 from benchmarks.moe import active_param_count, is_moe, load_moe_models
 from benchmarks.moe import param_count as moe_param_count
 from rdusim import __version__
-from rdusim.core.checks import json_safe, number, whole
+from rdusim.core.checks import OneLineParser, json_safe, number, whole
 from rdusim.core.errors import ConfigError, RdusimError
+from rdusim.core.helpformat import DefaultsHelpFormatter
+from rdusim.core.loader import writable_file
 from rdusim.core.platforms import builtin_names, load_platform
 from rdusim.core.stacks import list_stacks, load_stack
 
@@ -233,6 +235,8 @@ def _cmd_serve(args) -> int:
     locality = number("locality", args.locality, 0, 1, below=True, what="probability of repeating the previous expert")
     rate = number("rate", args.rate, 0, above=True, what="requests per second")
     max_wait = number("max-wait", args.max_wait, 0, MAX_WAIT_S, what="seconds a batch waits to fill")
+    if args.requests_csv:
+        writable_file(args.requests_csv, "requests-csv", devices=True)  # before the simulation runs (/dev/stdout is fine)
     groups = whole("groups", args.groups, 1, 64)
     if stream:
         summary = simulate_poisson(args.platform, experts, rate, requests, skew, locality, seed, args.policy,
@@ -276,11 +280,11 @@ def _cmd_serve(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rdusim", description=__doc__)
+    parser = OneLineParser(prog="rdusim", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rdusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("list", help="list known platforms, stacks and models").set_defaults(func=_cmd_list)
-    pr = sub.add_parser("predict", help="time to first token and decode time of a model on a platform",
+    sub.add_parser("list", formatter_class=DefaultsHelpFormatter, help="list known platforms, stacks and models").set_defaults(func=_cmd_list)
+    pr = sub.add_parser("predict", formatter_class=DefaultsHelpFormatter, help="time to first token and decode time of a model on a platform",
                         description="Time to first token and decode time of a model on a platform. Defaults: "
                         "batch 1, tp 1, prompt 128 tokens, gen 128 tokens, and the platform's default serving stack "
                         "(default_stack in its file) in that stack's execution mode. Every result names its stack.")
@@ -314,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
                     "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     pr.set_defaults(func=_cmd_predict)
-    co = sub.add_parser("coe", help="expected latency of a Samba-CoE batch (router, switching, execution)")
+    co = sub.add_parser("coe", formatter_class=DefaultsHelpFormatter, help="expected latency of a Samba-CoE batch (router, switching, execution)")
     co.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200, ...")
     co.add_argument("--experts", required=True, help="Llama-2-7B experts in the CoE")
     co.add_argument("--batch", default="1", help="prompts per CoE batch (default 1)")
@@ -326,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
                     "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     co.set_defaults(func=_cmd_coe)
-    sv = sub.add_parser("serve", help="simulate serving a stream of requests on a CoE deployment",
+    sv = sub.add_parser("serve", formatter_class=DefaultsHelpFormatter, help="simulate serving a stream of requests on a CoE deployment",
                         description="Simulate serving a stream of requests on a CoE deployment (batches of up "
                         "to 8 requests per expert). Prints latency percentiles and the light-load floor: two "
                         "batching waits (router, expert), the router and the expert's run, and a copy on an HBM "
@@ -370,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
                     "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
     sv.set_defaults(func=_cmd_serve)
-    sub.add_parser("calibrate-gpu", help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
+    sub.add_parser("calibrate-gpu", formatter_class=DefaultsHelpFormatter, help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
                    "(--models) and write a platform file usable as --platform FILE; --from-json rebuilds it from a "
                    "saved measurement without a GPU (rdusim calibrate-gpu --help)")
     return parser
@@ -402,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("RDUSIM_DEBUG"):
             raise
+        text = " ".join(str(exc).split())[:300]  # one line, and never a long echo of anything it holds
         print(f"rdusim: internal error (a bug; please report it with the command line, and set RDUSIM_DEBUG=1 "
-              f"for the traceback): {exc.__class__.__name__}: {exc}", file=sys.stderr)
+              f"for the traceback): {exc.__class__.__name__}: {text}", file=sys.stderr)
         return EXIT_BUG
 
 

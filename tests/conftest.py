@@ -1,4 +1,5 @@
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,27 @@ def template_cache(tmp_path_factory):
         del os.environ["RDUSIM_CACHE_DIR"]
     else:
         os.environ["RDUSIM_CACHE_DIR"] = old
+
+
+# SLURM client commands the Snakemake SLURM plugin runs when Snakemake starts (it queries the controller with
+# `scontrol show config` while building its options, in every snakemake process, whatever the executor).
+SLURM_COMMANDS = ("scontrol", "sinfo", "squeue", "sacct", "sacctmgr", "sbatch", "scancel", "srun", "salloc")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_slurm_controller(tmp_path_factory):
+    """No test talks to a SLURM cluster, even where one answers: the SLURM client commands are replaced on
+    PATH (for the session and its subprocesses) by stubs that fail at once, and SLURM job variables are
+    removed. The SLURM profile test is a dry run, which needs no cluster."""
+    stubs = tmp_path_factory.mktemp("slurm-stubs")
+    for name in SLURM_COMMANDS:
+        path = stubs / name
+        path.write_text("#!/bin/sh\necho 'tests: no SLURM cluster' >&2\nexit 1\n")
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    saved = dict(os.environ)
+    os.environ["PATH"] = f"{stubs}{os.pathsep}{os.environ.get('PATH', '')}"
+    for key in [k for k in os.environ if k.startswith("SLURM_")]:
+        del os.environ[key]
+    yield stubs
+    os.environ.clear()
+    os.environ.update(saved)

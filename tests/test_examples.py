@@ -88,3 +88,23 @@ def test_readme_command_runs(command, capsys):
         assert exit_.value.code == 0
         return
     assert main(argv) == 0, capsys.readouterr().err
+
+
+def test_example_measurement_rebuilds_a_fitted_platform_without_a_gpu(tmp_path, capsys):
+    """README: `rdusim calibrate-gpu --from-json examples/h100-measurement.json` works anywhere."""
+    out = tmp_path / "h100-own.yaml"
+    assert main(["calibrate-gpu", "--from-json", str(EXAMPLES / "h100-measurement.json"), "--out", str(out)]) == 0
+    body = out.read_text()
+    assert "fitted:" in body and "stream_efficiency_fraction" in body
+    assert "cuda-graph decode batch 8: measured" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command, option, default", [
+    ("coe", "--profile", "paper"), ("serve", "--policy", "lru"), ("serve", "--profile", "paper"),
+    ("serve", "--locality", "0"), ("predict", "--batch", "1"), ("calibrate-gpu", "--nvlink-GBps", "none")])
+def test_every_help_names_the_defaults(command, option, default, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    after = text[text.rindex(option + " "):]  # its help line, after the usage line
+    assert f"default: {default}" in after[:260] or f"default {default}" in after[:260], after[:260]

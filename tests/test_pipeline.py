@@ -1,4 +1,5 @@
 """End-to-end: the Snakemake pipeline on a small config in a temporary directory."""
+import os
 import shutil
 import subprocess
 import sys
@@ -8,6 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 from report_browser import check_report
+
+from rdusim.report.stamp import config_hash, read_stamp
 
 pytestmark = pytest.mark.pipeline
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -155,6 +158,56 @@ def test_rerun_writes_identical_svg_and_says_report_is_stale(report_html):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert svg.read_bytes() == before
     assert "rebuild it with" in proc.stdout + proc.stderr
+
+
+def test_figures_have_no_overlapping_or_tiny_labels(small_run):
+    """Every figure rule's log is free of the label check's complaints (rdusim.report.figstyle)."""
+    logs = sorted((small_run / "results/logs").rglob("*.log"))
+    complaints = [line for log in logs for line in log.read_text().splitlines()
+                  if "labels overlap" in line or "label too small" in line]
+    assert not complaints, complaints
+
+
+def test_report_opens_on_front_page_and_carries_its_build(report_html, small_run):
+    stamp = read_stamp(report_html)
+    cfg = yaml.safe_load((small_run / "config/config.yaml").read_text())
+    assert stamp is not None and stamp["config"] == config_hash(cfg) and stamp["version"]
+    assert stamp == read_stamp(small_run / "results/report/summary.html")
+    html = report_html.read_text(errors="replace")
+    assert html.count('id="rdusim-open-front-page"') == 1
+    front = (small_run / "results/report/summary.html").read_text()
+    assert f"config hash <code>{stamp['config']}</code>" in front and "Built from commit" in front
+
+
+def test_nothing_to_be_done_still_says_report_is_stale(report_html):
+    work = report_html.parent.parent
+    assert _run(work, "--report", "results/report.html").returncode == 0  # current again after earlier tests
+    fresh = _run(work, "--cores", "1")
+    assert "Nothing to be done" in fresh.stdout + fresh.stderr
+    assert "rdusim:" not in fresh.stderr  # the report is current: no warning
+    newer = work / "results/figures/fig8_footprint.png"
+    newer.touch()
+    proc = _run(work, "--cores", "1")
+    out = proc.stdout + proc.stderr
+    assert "Nothing to be done" in out and "is older than the results it shows" in out
+    quiet = subprocess.run(SNAKEMAKE + ["--cores", "1"], cwd=work, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "RDUSIM_REPORT_FOLLOWS": "1"})
+    assert "older than the results" not in quiet.stderr  # make reproduce builds it next
+
+
+def test_report_after_a_config_change_says_its_results_are_stale(report_html, tmp_path):
+    work = report_html.parent.parent
+    cfg_path = work / "config/config.yaml"
+    original = cfg_path.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["serving"]["seed"] = 2
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    try:
+        proc = _run(work, "--report", str(tmp_path / "stale.html"))
+    finally:
+        cfg_path.write_text(original)
+    assert "shows stale results" in proc.stderr and "config" in proc.stderr
+    assert read_stamp(tmp_path / "stale.html") == read_stamp(work / "results/report/summary.html")
 
 
 def test_report_shows_every_table_and_figure_in_a_browser(report_html, tmp_path):

@@ -4,7 +4,7 @@ import re
 import pandas as pd
 import pytest
 
-from rdusim.report.html import claim_counts, front_page, shown_rows, table_page, why
+from rdusim.report.html import claim_counts, front_page, page_claims, shown_rows, table_page, why
 
 CLAIMS = pd.DataFrame([
     {"id": "a", "claim": "A holds", "paper": 2.0, "reproduced": 2.05, "status": "pass", "note": "fine"},
@@ -57,7 +57,7 @@ def test_front_page_table2_marks_each_cell():
 def test_table_page_renders_every_row_of_a_short_table():
     page = table_page(CLAIMS, "Claims", "results/validation/claims.csv")
     assert page.count("<tr>") == len(CLAIMS) + 1
-    assert 'class="fail text"' in page or 'class="fail"' in page
+    assert 'class="fail label"' in page or 'class="fail"' in page
 
 
 def test_long_table_is_shown_in_part_and_says_so():
@@ -70,7 +70,39 @@ def test_long_table_is_shown_in_part_and_says_so():
     assert len(part) <= 400 and part.v.iloc[0] == 0 and "every 13th row" in note
 
 
-@pytest.mark.parametrize("value, shown", [(1.23456, "1.235"), (3.0, "3"), (123456, "123,456"), (True, "\u2713")])
-def test_cells_are_formatted_for_reading(value, shown):
-    page = table_page(pd.DataFrame({"v": [value]}), "t", "s")
+@pytest.mark.parametrize("column, value, shown", [
+    ("v", 1.23456, "1.235"), ("v", 3.0, "3"), ("v", 123456, "123,456"), ("total_ms", 11880.46, "11,880"),
+    ("total_ms", 1234.5, "1,234"), ("v", 0.5, "0.5"), ("weight_bytes_bf16", 13476831232, "13.48 GB"),
+    ("kv_bytes_per_token", 524288, "524.3 kB"), ("fits", True, "\u2713"), ("sn40l_fits", False, "\u2717"),
+    ("one_node_oom", True, "yes"), ("one_node_oom", False, "no")])
+def test_cells_are_formatted_for_reading(column, value, shown):
+    """No exponent in millisecond columns, bytes in SI units, a mark only where true is good."""
+    page = table_page(pd.DataFrame({column: [value]}), "t", "s")
     assert f">{shown}</td>" in page
+
+
+def test_every_nth_row_uses_an_ordinal():
+    _, note = shown_rows(pd.DataFrame({"v": range(800)}), max_rows=400)
+    assert "every 2nd row" in note
+
+
+def test_repeated_long_text_is_one_note_and_long_text_folds():
+    long = "a sentence that explains why a claim fails, long enough that it would take a whole line " * 2
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "why": [long, long, "x" + long]})
+    page = table_page(frame, "t", "s")
+    assert page.count(long) == 1 and page.count("see note 1") == 2
+    assert "<details><summary>" in page
+
+
+def test_table_page_opens_with_the_articles_values_and_defines_sources():
+    claims = pd.DataFrame([{"id": "fig8_x", "claim": "X", "source": "[A] Fig. 8", "paper": 19, "reproduced": 20,
+                            "status": "pass"},
+                           {"id": "dgx_y", "claim": "Y", "source": "[A] Figure 8 text", "paper": 1, "reproduced": 1,
+                            "status": "pass"},
+                           {"id": "fig3_z", "claim": "Z", "source": "[P] Fig. 3", "paper": 1, "reproduced": 1,
+                            "status": "pass"}])
+    mine = page_claims("fig8_footprint", claims)
+    assert mine["id"].tolist() == ["fig8_x", "dgx_y"]
+    page = table_page(pd.DataFrame({"source": ["[A] Fig. 8"]}), "t", "s", claims=mine)
+    assert "The article's values on this page" in page and ">19</td>" in page
+    assert 'id="sources"' in page and "arXiv 2405.07518" in page

@@ -89,3 +89,27 @@ def test_every_why_names_a_claim_and_is_one_sentence():
     for c in load_claims():
         if "why" in c:
             assert 40 < len(c["why"]) < 400 and c["why"].endswith(".")
+
+
+def test_switching_gpu_source_follows_the_profiles_copy_rule(paper_table):
+    """The switching cells name the link the bandwidth came from (computed, not one fixed string)."""
+    switching = paper_table[paper_table.metric == "model_switching"]
+    assert set(switching.gpu_source) == {"datasheet host link, one for the node"}
+    measured = table2_coe_speedups(CONFIG, "measured").set_index(["metric", "baseline"])
+    h100 = measured.loc[("model_switching", "dgx-h100"), "gpu_source"]
+    a100 = measured.loc[("model_switching", "dgx-a100"), "gpu_source"]
+    assert h100 == "measured pinned host copy, per GPU"  # the H100 platform carries its measured rate
+    assert a100 == "datasheet host link x the H100's measured pinned ratio, per GPU"
+
+
+def test_why_is_the_sentence_for_the_kind_of_cell():
+    """Under the measured profile, expert-only cells say why the expert call differs, not why switching does."""
+    t = table2_coe_speedups(CONFIG, "measured")
+    prof = load_profile("measured")
+    failing = t[~t["pass"] & (t.metric != "oom_150_experts")]
+    for row in failing.itertuples():
+        kind = "switching" if row.metric == "model_switching" else row.metric.split("_")[0]
+        assert row.why == prof.why(kind)
+    expert = failing[failing.metric.str.startswith("expert")]
+    assert len(expert) and not expert.why.str.contains("switching").any()
+    assert len(set(failing.why)) == 3

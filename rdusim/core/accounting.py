@@ -17,10 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
-from numba.extending import register_jitable
 
 from rdusim.core.graph import Graph, Role
+from rdusim.core.jit import njit, register_jitable
 from rdusim.core.optable import OpTable
 
 

@@ -8,13 +8,18 @@ passed in by the caller. :func:`nearest` suggests the closest known key for a mi
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import math
 import numbers
+import re
 
-from rdusim.core.errors import ConfigError
+from rdusim.core.errors import ConfigError, Described
 
 INT64_MAX = 2**63 - 1
+# A number written as text: ASCII decimal only (no full-width digits, no 1_0, no hex, no nan/inf words).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_.+\-]{1,64}")
 
 
 def whole(field: str, value, minimum: int = 1, maximum: int = INT64_MAX, why: str = "") -> int:
@@ -58,7 +63,10 @@ def number(field: str, value, minimum: float | None = None, maximum: float | Non
     if isinstance(value, bool):
         raise ConfigError(field, value, allowed)
     try:
-        f = float(value.strip()) if isinstance(value, str) else float(value) if isinstance(value, numbers.Real) else None
+        if isinstance(value, str):
+            f = float(value.strip()) if _DECIMAL.fullmatch(value.strip()) and len(value) <= 400 else None
+        else:
+            f = float(value) if isinstance(value, numbers.Real) else None
     except (ValueError, OverflowError):
         f = None
     if f is None or not math.isfinite(f):
@@ -76,11 +84,19 @@ def nearest(key: str, known) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def plain_key(key) -> bool:
+    """True for a key an error may echo: a short name of letters, digits and ``_.+-`` (not a file's content)."""
+    return isinstance(key, str) and bool(_SAFE_KEY.fullmatch(key))
+
+
 def check_keys(where: str, mapping: dict, known) -> None:
     """Unknown keys of ``mapping`` are errors that list the known ones and suggest the nearest."""
     known = list(known)
     for key in mapping:
         if key not in known:
+            if not plain_key(key):  # never echo a file's content
+                raise ConfigError(f"{where} (an unknown key)", Described(f"a {type(key).__name__} key of {len(str(key))} characters"),
+                                  "one of " + ", ".join(map(str, known)))
             raise ConfigError(f"{where}.{key}", key, "one of " + ", ".join(map(str, known)) + nearest(key, known))
 
 
@@ -96,3 +112,21 @@ def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (``prog: error: ...``) with exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def number_arg(field: str, minimum: float | None = None, maximum: float | None = None, *, above: bool = False):
+    """An argparse ``type=`` that reads a number with :func:`number` (ASCII decimal, finite, in bounds)."""
+    def parse(text: str) -> float:
+        try:
+            return number(field, text, minimum, maximum, above=above)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(f"got {text!r}; allowed: {err.allowed}") from None
+    parse.__name__ = field
+    return parse

@@ -13,14 +13,14 @@ overrides some of that file's values (a system whose sockets are published with 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from rdusim.core.checks import check_keys, nearest, whole
-from rdusim.core.errors import ConfigError
+from rdusim.core.checks import check_keys, nearest, plain_key, whole
+from rdusim.core.errors import ConfigError, Described
+from rdusim.core.loader import load_yaml, mapping, redact
 from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.units import UNIT_FACTORS, split_unit, to_si
 
@@ -62,6 +62,33 @@ POWER_PARTS = ("published", "assumed", "fitted", "sources")
 # Besides device fields, a ``fitted`` block may hold the GPU model's own constants for that GPU (written by
 # rdusim calibrate-gpu --models, fitted to that GPU's own timings; read by baselines.gpu).
 FITTED_FIELDS: dict[str, str] = {"stream_efficiency": "1", "gemm_efficiency": "1", "kernel_ramp": "s", "eager_host": "s"}
+# Dimensionless fields: counts (whole numbers, key suffix _count) and fractions (suffix _fraction).
+FRACTION_FIELDS = ("stream_efficiency", "gemm_efficiency", "compute_at_limit", "memory_at_full_bandwidth")
+# Physical bounds of each field (SI; checked once, when a platform file is read): far beyond any device
+# built or announced, so that an absurd value (a typo, a unit slip, a corrupt measurement) is refused here
+# and never turns into a denormal or infinite time later.
+_BYTES, _RATE, _LAUNCH = (1e6, 1e14, "1 MB to 100 TB"), (1e6, 1e14, "1 MB/s to 100 TB/s"), (0.0, 0.1, "0 to 100 ms")
+FIELD_BOUNDS: dict[str, tuple[float, float, str]] = {
+    "hbm_capacity": _BYTES, "ddr_capacity": _BYTES, "host_memory": (1e6, 1e15, "1 MB to 1 PB"),
+    "sram": (1e3, 1e11, "1 kB to 100 GB"), "op_config": (1.0, 1e9, "1 byte to 1 GB"),
+    "hbm_bandwidth": _RATE, "host_link": _RATE, "nvlink_bandwidth": _RATE, "hbm_copy": _RATE, "h2d_pinned": _RATE,
+    "h2d_pageable": _RATE, "pmu_bandwidth": _RATE, "ddr_bandwidth": _RATE, "p2p_bandwidth": _RATE, "ddr_to_hbm": _RATE,
+    "peak_bf16": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"), "gemm_bf16": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"),
+    "sm_clock": (1e7, 1e10, "10 MHz to 10 GHz"), "clock": (1e7, 1e10, "10 MHz to 10 GHz"),
+    "launch_eager": _LAUNCH, "launch_graph": _LAUNCH, "p2p_latency": _LAUNCH, "so_launch": (0.0, 1.0, "0 to 1 s"),
+    "ho_launch": (0.0, 1.0, "0 to 1 s"), "runtime_call": (0.0, 10.0, "0 to 10 s"), "runtime_token": (0.0, 1.0, "0 to 1 s"),
+    "kernel_ramp": (0.0, 1e-3, "0 to 1 ms"), "eager_host": (1e-8, 1e-2, "10 ns to 10 ms"),
+    "stream_efficiency": (0.01, 1.0, "below 1% is no working GPU"), "gemm_efficiency": (0.01, 1.0, "below 1% is no working GPU"),
+    "pcus": (1, 1e6, "1 to 1,000,000"), "pmus": (1, 1e6, "1 to 1,000,000"), "simd_lanes": (1, 4096, "1 to 4,096"),
+    "simd_stages": (1, 256, "1 to 256"), "systolic_rows": (1, 4096, "1 to 4,096"), "systolic_cols": (1, 4096, "1 to 4,096"),
+    "stage_fill_cycles": (0, 1e6, "0 to 1,000,000"), "stream_tile_rows": (1, 1e7, "1 to 10,000,000"),
+}
+# Measured sweeps a GPU platform may carry (device.curves, written by calibrate-gpu): fields and bounds.
+CURVE_FIELDS = {"stream_copy": ("bytes", "time_us"), "stream_gemv": ("bytes", "time_us"),
+                "gemm": ("m", "n", "k", "time_us")}
+CURVE_BOUNDS = {"bytes": (1.0, 1e13, "1 byte to 10 TB"), "time_us": (1e-3, 1e7, "1 ns to 10 s, in microseconds"),
+                "m": (1, 1e6, "1 to 1,000,000"), "n": (1, 1e6, "1 to 1,000,000"), "k": (1, 1e6, "1 to 1,000,000")}
+MAX_CURVE_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -115,35 +142,45 @@ def builtin_names() -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "unparsable YAML", f"valid YAML ({exc.__class__.__name__})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), exc.__class__.__name__, "a readable UTF-8 YAML file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), type(data).__name__, "a mapping of platform fields")
-    return data
+    data = load_yaml(path, f"platform file {path}", what="platform YAML file")
+    return mapping(f"platform file {path}", data, "a mapping of platform fields", optional=False)
 
 
 def _spec_block(data: dict, block: str, where: str) -> tuple[dict[str, float], set[str]]:
-    section = data.get(block) or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}.{block}", section, "a mapping with 'published' and 'assumed'")
+    section = mapping(f"{where}.{block}", data.get(block), "a mapping with 'published' and 'assumed'")
     check_keys(f"{where}.{block}", section, ("published", "assumed", "measured", "fitted", "curves")
                if block == "device" else ("published", "assumed", "measured"))
     known = NODE_FIELDS if block == "node" else DEVICE_FIELDS
     values = {}
     for part in ("published", "assumed", "measured", "fitted"):
-        mapping = section.get(part) or {}
-        if not isinstance(mapping, dict):
-            raise ConfigError(f"{where}.{block}.{part}", mapping, "a mapping of unit-bearing keys to numbers")
-        for key in mapping:
+        entries = mapping(f"{where}.{block}.{part}", section.get(part), "a mapping of unit-bearing keys to numbers")
+        for key in entries:
             _check_field(f"{where}.{block}.{part}", str(key), {**known, **FITTED_FIELDS} if part == "fitted" else known)
-        values[part] = to_si(mapping, f"{where}.{block}.{part}")
+        values[part] = to_si(entries, f"{where}.{block}.{part}")
+        for key in entries:
+            _check_bounds(f"{where}.{block}.{part}.{key}", str(key), entries[key], values[part])
     return ({**values["published"], **values["assumed"], **values["measured"], **values["fitted"]},
             set(values["assumed"]))
+
+
+def _check_bounds(field: str, key: str, given, si: dict[str, float]) -> None:
+    """The value of ``key`` (already in SI in ``si``) within :data:`FIELD_BOUNDS`, stated in the key's unit."""
+    name, factor, _ = split_unit(key)
+    if name not in FIELD_BOUNDS:
+        return
+    low, high, text = FIELD_BOUNDS[name]
+    value = si[name]
+    if not low <= value <= high:
+        raise ConfigError(field, given, f"{low / factor:g} to {high / factor:g} ({text}; a physical bound)")
+    if key.endswith("_count"):
+        whole(field, given, int(low), int(high))
+
+
+def _suffixes(name: str, unit: str) -> list[str]:
+    """The unit suffixes a field may take: counts only _count, fractions only _fraction."""
+    if unit == "1":
+        return ["fraction"] if name in FRACTION_FIELDS else ["count"]
+    return [suffix for suffix, (_, si_unit) in UNIT_FACTORS.items() if si_unit == unit]
 
 
 def _power_block(data: dict, where: str, known: dict[str, str]) -> tuple[dict[str, float], set[str], dict[str, str]]:
@@ -183,16 +220,18 @@ def _power_block(data: dict, where: str, known: dict[str, str]) -> tuple[dict[st
 
 def _check_field(where: str, key: str, known: dict[str, str]) -> None:
     """A key must be a known field with a suffix of its unit; the error suggests the nearest valid key."""
-    spellings = [f"{name}_{suffix}" for name, unit in known.items()
-                 for suffix, (_, si_unit) in UNIT_FACTORS.items() if si_unit == unit]
+    spellings = [f"{name}_{suffix}" for name, unit in known.items() for suffix in _suffixes(name, unit)]
+    if not plain_key(key):  # never echo a file's content
+        raise ConfigError(f"{where} (an unknown key)", Described(f"a key of {len(key)} characters"),
+                          "a known platform field with a unit suffix, as in rdusim/data/platforms/*.yaml")
     try:
         name, _, unit = split_unit(key)
     except ConfigError:
         name, unit = None, None
-    if name in known and unit == known[name]:
+    if name in known and unit == known[name] and key[len(name) + 1:] in _suffixes(name, unit):
         return
     if name in known:
-        units = [s for s in spellings if s.startswith(name + "_") and s[len(name) + 1:] in UNIT_FACTORS]
+        units = [f"{name}_{suffix}" for suffix in _suffixes(name, known[name])]
         raise ConfigError(f"{where}.{key}", key, f"{name} in {known[name]}: " + ", ".join(units))
     raise ConfigError(f"{where}.{key}", key, "a known platform field with a unit suffix, as in "
                       "rdusim/data/platforms/*.yaml" + nearest(key, spellings))
@@ -210,15 +249,27 @@ def _resolve(name_or_path: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
 def load_platform(name_or_path: str) -> Platform:
     """Load a platform by built-in name (``sn40l-node``) or by path to a YAML file.
 
     Unknown names, unknown or misspelt keys (the error suggests the nearest), missing fields, values
     out of range and ``device_file`` references that loop raise :class:`ConfigError` naming the field
-    and what is allowed.
+    and what is allowed; so does a name that is not a str or path.
     """
-    return _load(str(name_or_path), ())
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str) or not name_or_path or len(name_or_path) > 4096:
+        raise ConfigError("platform", redact(name_or_path), "a platform name (" + ", ".join(builtin_names())
+                          + ") or a path to a .yaml file")
+    return _load_cached(name_or_path)
+
+
+@lru_cache(maxsize=None)
+def _load_cached(name_or_path: str) -> Platform:
+    return _load(name_or_path, ())
+
+
+load_platform.cache_clear = _load_cached.cache_clear
 
 
 def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
@@ -228,17 +279,20 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
     check_keys(where, data, TOP_LEVEL_KEYS)
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
-        raise ConfigError(f"{where}.kind", kind, ", ".join(KINDS))
+        raise ConfigError(f"{where}.kind", redact(kind), ", ".join(KINDS))
+    for key in ("name", "description"):
+        if key in data and (not isinstance(data[key], str) or len(data[key]) > 1000):
+            raise ConfigError(f"{where}.{key}", redact(data[key]), "a text value (at most 1,000 characters)")
     devices = whole(f"{where}.devices", data.get("devices", 1), 1, MAX_DEVICES)
     if "device_file" in data:
         ref = data["device_file"]
-        if not isinstance(ref, str) or not ref:
-            raise ConfigError(f"{where}.device_file", ref, "a built-in platform name or a .yaml path next to this file")
+        if not isinstance(ref, str) or not ref or len(ref) > 1000:
+            raise ConfigError(f"{where}.device_file", redact(ref), "a built-in platform name or a .yaml path next to this file")
         target = ref if not ref.endswith((".yaml", ".yml")) else str(path.parent / ref)
         try:
             target_path = _resolve(target)
         except ConfigError as err:
-            raise ConfigError(f"{where}.device_file", ref, err.allowed) from None
+            raise ConfigError(f"{where}.device_file", redact(ref), err.allowed) from None
         seen = chain + (path.resolve(),)
         if target_path.resolve() in seen:
             loop = " -> ".join(p.stem for p in seen + (target_path.resolve(),))
@@ -257,10 +311,8 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
             assumed = (assumed - set(override)) | override_assumed
     else:
         device, assumed = _spec_block(data, "device", where)
-        curves = (data.get("device") or {}).get("curves") or {}
+        curves = check_curves(f"{where}.device.curves", (data.get("device") or {}).get("curves"))
         inherited_stack = DEFAULT_STACK[kind]
-        if not isinstance(curves, dict):
-            raise ConfigError(f"{where}.device.curves", curves, "a mapping of measured sweeps")
         base_power, base_sources = {}, {}
     power_fields = {**POWER_NODE_FIELDS, **({} if "device_file" in data else POWER_DEVICE_FIELDS)}
     power, power_assumed, power_sources = _power_block(data, where, power_fields)
@@ -292,3 +344,38 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         power_sources=power_sources,
         default_stack=default_stack,
     )
+
+
+def check_curves(where: str, curves) -> dict:
+    """A ``device.curves`` block: known sweeps (:data:`CURVE_FIELDS`), each field a list of 2 to
+    :data:`MAX_CURVE_POINTS` finite numbers within :data:`CURVE_BOUNDS` (m, n, k whole), all of one length, with
+    at least two distinct sizes. Returned as read (lists of floats)."""
+    curves = mapping(where, curves, "a mapping of measured sweeps")
+    out = {}
+    for name, curve in curves.items():
+        if name not in CURVE_FIELDS:
+            check_keys(where, {name: None}, CURVE_FIELDS)
+        want = CURVE_FIELDS[name]
+        curve = mapping(f"{where}.{name}", curve, "a mapping of fields " + ", ".join(want), optional=False)
+        check_keys(f"{where}.{name}", curve, want)
+        lists = {}
+        for key in want:
+            field = f"{where}.{name}.{key}"
+            low, high, text = CURVE_BOUNDS[key]
+            allowed = f"a list of 2 to {MAX_CURVE_POINTS:,} numbers from {low:g} to {high:g} ({text})"
+            values = curve.get(key)
+            if not isinstance(values, list) or not 2 <= len(values) <= MAX_CURVE_POINTS:
+                raise ConfigError(field, redact(values), allowed)
+            for i, v in enumerate(values):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v <= high:
+                    raise ConfigError(f"{field}.{i}", redact(v), allowed)
+                if key in ("m", "n", "k"):
+                    whole(f"{field}.{i}", v, int(low), int(high))
+            lists[key] = [float(v) for v in values]
+        if len({len(v) for v in lists.values()}) != 1:
+            raise ConfigError(f"{where}.{name}", {k: len(v) for k, v in lists.items()}, "lists of equal length")
+        size = lists["bytes"] if "bytes" in lists else [m * n * k for m, n, k in zip(lists["m"], lists["n"], lists["k"])]
+        if len(set(size)) < 2:
+            raise ConfigError(f"{where}.{name}", Described(f"{len(size)} points of one size"), "points of at least two sizes")
+        out[name] = lists
+    return out

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import yaml
 
 from rdusim.core.checks import check_keys
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import Platform
 
@@ -38,8 +38,7 @@ SN40L_LABEL = "assumed: SN40L socket and node power are not published (rdusim/da
 def model_constants() -> dict[str, dict]:
     """The power model's constants from ``rdusim/data/power_model.yaml``: name -> {value, unit, meaning,
     basis, data}; each value is a fraction in (0, 1]."""
-    with open(POWER_MODEL_FILE, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    data = load_yaml(POWER_MODEL_FILE, "power model")
     if not isinstance(data, dict):
         raise ConfigError(str(POWER_MODEL_FILE), type(data).__name__, "a mapping of power-model constants")
     check_keys(str(POWER_MODEL_FILE), data, MODEL_CONSTANTS)

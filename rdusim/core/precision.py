@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import yaml
-
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import Platform
 
@@ -31,8 +30,7 @@ class Precision:
 
 @lru_cache(maxsize=None)
 def _table() -> dict[str, dict[str, Precision]]:
-    with open(PRECISIONS_FILE) as fh:
-        raw = yaml.safe_load(fh)
+    raw = mapping("precisions", load_yaml(PRECISIONS_FILE, "precisions"), "a mapping of precision tables")
     return {part: {name: Precision(name=name, **entry) for name, entry in raw[part].items()}
             for part in ("weights", "kv_cache")}
 

@@ -40,10 +40,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from rdusim.core.checks import check_keys, nearest
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.units import to_si
 
@@ -135,16 +134,8 @@ def _resolve(name_or_path: str) -> Path:
 
 
 def _read(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "unparsable YAML", f"valid YAML ({exc.__class__.__name__})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), exc.__class__.__name__, "a readable UTF-8 YAML file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), type(data).__name__, "a mapping of stack fields")
-    return data
+    data = load_yaml(path, f"stack file {path}", what="stack YAML file")
+    return mapping(f"stack file {path}", data, "a mapping of stack fields", optional=False)
 
 
 def _terms(where: str, block, known: dict[str, str]) -> tuple[dict[str, float], list[tuple[str, str]]]:
@@ -174,7 +165,6 @@ def _terms(where: str, block, known: dict[str, str]) -> tuple[dict[str, float], 
     return values, basis
 
 
-@lru_cache(maxsize=None)
 def load_stack(name_or_path: str) -> Stack:
     """Load a stack by built-in name (``trtllm``) or path to a YAML file, in SI units.
 
@@ -183,6 +173,11 @@ def load_stack(name_or_path: str) -> Stack:
     """
     if not isinstance(name_or_path, str) or not name_or_path:
         raise ConfigError("stack", name_or_path, ", ".join(builtin_stacks()) + " or a path to a stack .yaml")
+    return _load_stack(name_or_path)
+
+
+@lru_cache(maxsize=None)
+def _load_stack(name_or_path: str) -> Stack:
     path = _resolve(name_or_path)
     data = _read(path)
     where = path.stem
@@ -245,3 +240,6 @@ def resolve_stack(kind: str, default_stack: str, execution: str | None, stack: s
     if mode not in executions:
         raise ConfigError("stack", key, f"a stack whose execution runs on {kind} platforms ({', '.join(executions)})")
     return key, s, mode
+
+
+load_stack.cache_clear = _load_stack.cache_clear

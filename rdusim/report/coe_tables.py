@@ -15,6 +15,7 @@ from rdusim.scenarios.coe import (
     expert_source,
     load_profile,
     switch_bandwidth,
+    switch_source,
 )
 from rdusim.scenarios.coe_energy import coe_energy
 from rdusim.scenarios.footprint import SAMBA_COE_EXPERTS, CoEDeployment, max_experts
@@ -68,8 +69,10 @@ def _basis(kind: str, prof) -> str:
 
 
 def _gpu_source(base: str, dep: CoEDeployment, prof, kind: str, gen: int) -> str:
-    if kind in ("switching", "oom"):
-        return "datasheet host link" if kind == "switching" else "capacity model"
+    if kind == "switching":
+        return switch_source(load_platform(base), prof)
+    if kind == "oom":
+        return "capacity model"
     source = expert_source(base, dep, prof, gen, 1)
     return "published (NeMo, article ref. [10])" if source == "published" else f"{prof.gpu_execution} engine model"
 
@@ -115,7 +118,7 @@ def table2_coe_speedups(config: dict, profile: str = "paper") -> pd.DataFrame:
             ok = abs(value / ref - 1) <= 0.10
             rows.append({"metric": metric, "baseline": base, "profile": profile, "experts": n,
                          "paper": ref, "reproduced": round(value, 3), "rel_err": value / ref - 1,
-                         "pass": ok, **labels, "why": "" if ok else (prof.why_differs or _claim_why(claim_id))})
+                         "pass": ok, **labels, "why": "" if ok else (prof.why(kind) or _claim_why(claim_id))})
     return pd.DataFrame(rows)
 
 
@@ -231,6 +234,17 @@ def _energy_columns(r, dep: CoEDeployment) -> dict:
     """The energy and cost columns of one CoE batch (:func:`rdusim.scenarios.coe_energy.coe_energy`)."""
     e = coe_energy(r, dep)
     return {k: e[k] for k in FIG7_ENERGY}
+
+
+def sensitivity_default(config: dict) -> dict:
+    """The cell of :func:`sensitivity` that the shipped platform files and Table 2 give: the DGX H100's
+    host link and the SN40L node's DDR-to-HBM rate under the paper profile, at Table 2's expert count."""
+    dep = _dep(config)
+    prof = load_profile("paper")
+    gpu_p, rdu_p = load_platform("dgx-h100"), load_platform(config["platforms"]["rdu"][0])
+    return {"host_link_GBps": switch_bandwidth(gpu_p, prof, min(dep.tensor_parallel, gpu_p.devices)) / 1e9,
+            "ddr_to_hbm_node_GBps": switch_bandwidth(rdu_p, prof, min(dep.tensor_parallel, rdu_p.devices)) / 1e9,
+            "experts": table2_experts(config, dep)}
 
 
 def sensitivity(config: dict) -> pd.DataFrame:

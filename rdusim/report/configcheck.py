@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import jsonschema
-import yaml
 
 from benchmarks.models import get_model
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.errors import ConfigError
 from rdusim.scenarios.footprint import CoEDeployment
 from rdusim.scenarios.serve import MAX_TIME_S
@@ -28,11 +28,17 @@ def _allowed(error) -> str:
     return ", ".join(bits) or schema.get("description", "see the schema")
 
 
+def check_config_file(path) -> dict:
+    """Read a pipeline config file through the strict loader (size, aliases, duplicate keys, depth) and
+    return it; :class:`ConfigError` names the file, the line and the key."""
+    return mapping(f"config file {path}", load_yaml(path, f"config file {path}"), "a mapping of config sections",
+                   optional=False)
+
+
 def check_config(config: dict, schema_file: str) -> None:
     """Raise :class:`ConfigError` naming the first invalid field, its value and the allowed values."""
     _check_finite(config, "")
-    with open(schema_file) as fh:
-        schema = yaml.safe_load(fh)
+    schema = load_yaml(schema_file, "config schema")
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:

@@ -65,7 +65,7 @@ def plot_energy(table2: pd.DataFrame, footprint: pd.DataFrame, outputs: list[str
     ax.set_ylim(0, 1.45 * np.nanmax(table2["breakeven_sn40l_node_w"]) / 1e3)  # room for the legend above the marks
     ax.set_ylabel("SN40L node power at equal energy per token (kW)")
     ax.set_title("(b) break-even: SN40L wins on energy below these powers", fontsize=10)
-    ax.legend(fontsize=6.5, loc="upper left", ncol=2)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)  # 7 pt: the smallest label the figure check allows
     ax.text(0.98, 0.03, _assumption(rdu), transform=ax.transAxes, fontsize=7, ha="right", va="bottom",
             bbox={"boxstyle": "round", "facecolor": "#fff3cd", "edgecolor": "#b58900"})
 

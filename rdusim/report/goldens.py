@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from rdusim.core.loader import load_yaml
 from rdusim.core.paths import PACKAGE_DIR
 from rdusim.report.tables import GOLDEN_TABLES
 
@@ -23,8 +23,7 @@ RELATIVE_TOLERANCE = 1e-6
 
 
 def load_config() -> dict:
-    with open(CONFIG_FILE) as fh:
-        return yaml.safe_load(fh)
+    return load_yaml(CONFIG_FILE, "config")
 
 
 def compute(name: str) -> pd.DataFrame:

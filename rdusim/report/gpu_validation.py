@@ -35,6 +35,7 @@ from benchmarks.decoder import allreduces_per_pass
 from benchmarks.models import get_model
 from rdusim.core.paths import PACKAGE_DIR
 from rdusim.core.stacks import Stack, load_stack
+from rdusim.core.tables import read_table
 from rdusim.scenarios.predict import predict
 
 DATA_FILE = PACKAGE_DIR.parent / "baselines" / "data" / "published" / "validation" / "measured_latency.csv"
@@ -49,7 +50,7 @@ SUMMARY_KEYS = ["source", "hardware", "stack", "metric", "split"]
 
 def measurements(path: str | Path = DATA_FILE) -> pd.DataFrame:
     """The measurements with the rdusim platform, stack and fit/hold-out split of each row."""
-    d = pd.read_csv(path)
+    d = read_table(path, f"measurements {path}")
     d = d.rename(columns={"stack": "source_stack", "value": "measured_ms"})
     d["stack"] = [STACK_OF[(s, k)] for s, k in zip(d.source, d.source_stack)]
     argonne = d.source == "argonne"

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import numpy as np
 import pandas as pd
 
+from rdusim.report.stamp import stamp_meta, stamp_sentence
 from rdusim.scenarios.coe import load_profile
 
 # Tables longer than this are shown in part (the CSV has every row; the page says which rows it shows).
@@ -25,35 +27,74 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; fo
        color: #1f2328; }
 h1 { font-size: 18px; margin: 0 0 8px 0; } h2 { font-size: 15px; margin: 18px 0 6px 0; }
 p.note { color: #57606a; margin: 4px 0 8px 0; }
-table { border-collapse: collapse; margin: 4px 0 12px 0; }
-th, td { border: 1px solid #d0d7de; padding: 3px 7px; text-align: right; vertical-align: top; white-space: nowrap; }
-th { background: #f6f8fa; position: sticky; top: 0; }
-td.text, th.text { text-align: left; white-space: normal; min-width: 6em; max-width: 42em; }
+div.scroll { max-height: 80vh; overflow: auto; margin: 4px 0 12px 0; border: 1px solid #d0d7de; width: max-content;
+             max-width: 100%; }
+table { border-collapse: separate; border-spacing: 0; }
+th, td { border-right: 1px solid #d0d7de; border-bottom: 1px solid #d0d7de; padding: 3px 7px; text-align: right;
+         vertical-align: top; white-space: nowrap; background: #fff; }
+th { background: #f6f8fa; }
+div.scroll thead th { position: sticky; top: 0; z-index: 2; }
+div.scroll tbody td:first-child { position: sticky; left: 0; z-index: 1; box-shadow: 1px 0 0 #d0d7de; }
+div.scroll thead th:first-child { left: 0; z-index: 3; }
+td.text, th.text { text-align: left; white-space: normal; min-width: 16em; max-width: 30em; }
+td.label, th.label { text-align: left; }
+td.text details summary { cursor: pointer; color: #57606a; }
 .pass { background: #dafbe1; } .fail { background: #ffebe9; } .other { background: #f6f8fa; }
 span.count { font-weight: 600; }
 ul.why li { margin-bottom: 5px; }
+div.scroll.short { max-height: 30vh; }
+ol.notes { margin: 0 0 12px 0; padding-left: 2.2em; max-width: 60em; } ol.notes li { margin-bottom: 3px; }
 """
 
 STATUS_MARK = {"pass": "\u2713 pass", "fail": "\u2717 fail"}
+# Boolean columns where true is good: shown as a check mark or a cross. Other booleans (one_node_oom,
+# ...) read yes / no, so a mark never praises a failure.
+GOOD_WHEN_TRUE = ("pass", "fits", "ok")
+# Text longer than this folds into a click-to-open cell; repeated long text becomes a numbered note.
+FOLD_CHARS = 60
+SOURCES_LEGEND = ("[A]: the IEEE Micro article, Prabhakar et al., <i>Composition of Experts on the SN40L "
+                  "Reconfigurable Dataflow Unit</i>; [P]: its conference version, arXiv 2405.07518.")
 
 
-def _page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>\n"
+def _page(title: str, body: str, head: str = "") -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n{head}<title>{html.escape(title)}</title>\n"
             f"<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
 
-def _fmt(value) -> str:
-    """A cell as a reader wants it: 4 significant digits, whole numbers without decimals, NaN blank."""
+def human_bytes(value: float) -> str:
+    """A byte count in SI units (kB, MB, GB, TB; 1 GB = 1e9 bytes), 4 significant digits."""
+    v = float(value)
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.4g} {unit}"
+    return f"{v:.4g} B"
+
+
+def _is_bytes(column: str) -> bool:
+    return "bytes" in column.split("_")
+
+
+def _good_when_true(column: str) -> bool:
+    return column in GOOD_WHEN_TRUE or column.endswith(tuple(f"_{g}" for g in GOOD_WHEN_TRUE))
+
+
+def _fmt(value, column: str = "") -> str:
+    """A cell as a reader wants it: 4 significant digits and no exponent from 1e-3 to 1e15 (thousands
+    separated), byte counts in SI units, NaN blank, booleans as a mark (columns true-is-good) or yes/no."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return ""
     if isinstance(value, (bool, np.bool_)):
-        return "\u2713" if value else "\u2717"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}" if abs(int(value)) >= 10000 else str(int(value))
-    if isinstance(value, (float, np.floating)):
+        if _good_when_true(column):
+            return "\u2713" if value else "\u2717"
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer, float, np.floating)):
         v = float(value)
+        if _is_bytes(column) and abs(v) >= 1e3:
+            return human_bytes(v)
         if v.is_integer() and abs(v) < 1e15:
             return f"{int(v):,}" if abs(v) >= 10000 else str(int(v))
+        if abs(v) >= 1000 and abs(v) < 1e15:
+            return f"{v:,.0f}"
         return f"{v:.4g}"
     return str(value)
 
@@ -67,21 +108,69 @@ def _cell_class(column: str, value) -> str:
     return ""
 
 
-def table_html(frame: pd.DataFrame) -> str:
-    """``frame`` as an HTML table (text columns left-aligned, pass/fail cells coloured)."""
-    text_cols = {c for c in frame.columns
-                 if pd.api.types.is_string_dtype(frame[c]) or pd.api.types.is_object_dtype(frame[c])}
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+def _long_text_notes(frame: pd.DataFrame, text_cols: set) -> dict[str, int]:
+    """Long text that repeats in a column: numbered once under the table instead of in every cell."""
+    notes: dict[str, int] = {}
+    for col in frame.columns:
+        if col not in text_cols:
+            continue
+        counts = frame[col].dropna().astype(str).value_counts()
+        for text, n in counts.items():
+            if n > 1 and len(text) > FOLD_CHARS and text not in notes:
+                notes[text] = len(notes) + 1
+    return notes
+
+
+def _text_cell(text: str, notes: dict[str, int]) -> str:
+    if text in notes:
+        return f"see note {notes[text]}"
+    if len(text) > FOLD_CHARS:
+        cut = text[:FOLD_CHARS - 15].rsplit(" ", 1)[0]
+        return (f"<details><summary>{html.escape(cut)} \u2026</summary>{html.escape(text[len(cut):])}</details>")
+    return html.escape(text)
+
+
+def _text_columns(frame: pd.DataFrame) -> set:
+    return {c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) or pd.api.types.is_object_dtype(frame[c])}
+
+
+def _wrapping(frame: pd.DataFrame, text_cols: set) -> set:
+    """Text columns with sentences (wrapped, min 16em); shorter text stays on one line."""
+    return {c for c in text_cols if frame[c].dropna().astype(str).str.len().max() > 28}
+
+
+def table_html(frame: pd.DataFrame, box: str = "scroll") -> str:
+    """``frame`` as an HTML table in a scrolling box whose header row and first column stay in view (text
+    columns left-aligned, long text folded, repeated long text numbered once as a note under the table,
+    pass/fail cells coloured)."""
+    text_cols = _text_columns(frame)
+    wrapping = _wrapping(frame, text_cols) if len(frame) else set()
+    notes = _long_text_notes(frame, text_cols)
+
+    def kind(col):
+        return "text" if col in wrapping else "label" if col in text_cols else ""
+    head = "".join(f"<th{f' class={chr(34)}{kind(c)}{chr(34)}' if kind(c) else ''}>{html.escape(str(c))}</th>"
+                   for c in frame.columns)
     rows = []
     for values in frame.itertuples(index=False, name=None):
         cells = []
         for col, v in zip(frame.columns, values):
-            classes = [c for c in (_cell_class(col, v), "text" if col in text_cols else "") if c]
+            classes = [c for c in (_cell_class(col, v), kind(col)) if c]
             attr = f' class="{" ".join(classes)}"' if classes else ""
             shown = STATUS_MARK.get(v, v) if col == "status" else v
-            cells.append(f"<td{attr}>{html.escape(_fmt(shown))}</td>")
+            text = _fmt(shown, str(col))
+            cells.append(f"<td{attr}>{_text_cell(text, notes) if col in text_cols else html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+    table = (f"<div class=\"{box}\"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
+             + "\n</tbody>\n</table></div>")
+    if notes:
+        table += "\n<ol class=\"notes\">" + "".join(f"<li>{html.escape(t)}</li>" for t in notes) + "</ol>"
+    return table
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def shown_rows(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> tuple[pd.DataFrame, str]:
@@ -97,16 +186,40 @@ def shown_rows(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> tuple[pd.DataFr
     if len(part) > max_rows:
         step = math.ceil(len(part) / max_rows)
         part = part.iloc[::step]
-        how.append(f"every {step}th row")
+        how.append(f"every {_ordinal(step)} row")
     return part, (f"Showing {len(part):,} of {len(frame):,} rows ({', then '.join(how)}); "
                   "the CSV file has every row.")
 
 
-def table_page(frame: pd.DataFrame, title: str, source: str) -> str:
-    """A standalone page with one result table (long tables shown in part)."""
+def page_claims(name: str, claims: pd.DataFrame) -> pd.DataFrame:
+    """The article's claims that a table page reproduces: ids starting with the page's figure or table
+    (``fig8_...`` for ``fig8_footprint``) or a ``source`` naming it (``Fig. 8``, ``Table 2``)."""
+    m = re.match(r"(fig|table)(\d+)", name)
+    if m is None or claims is None or not len(claims):
+        return claims.iloc[0:0] if claims is not None else pd.DataFrame()
+    kind, num = m.groups()
+    word = r"Fig(?:ure)?\.?" if kind == "fig" else r"Table"
+    by_source = claims.get("source", pd.Series("", index=claims.index)).fillna("").astype(str).str.contains(
+        rf"\b{word}\s*{num}\b", regex=True)
+    return claims[claims["id"].astype(str).str.startswith(f"{kind}{num}") | by_source]
+
+
+def table_page(frame: pd.DataFrame, title: str, source: str, claims: pd.DataFrame | None = None) -> str:
+    """A standalone page with one result table (long tables shown in part). With ``claims`` (the rows
+    of claims.csv this page reproduces, :func:`page_claims`), the article's value and the reproduced one
+    open the page."""
     part, note = shown_rows(frame)
     intro = f"<p class=\"note\">{html.escape(source)}: {len(frame):,} rows. {html.escape(note)}</p>"
-    return _page(title, f"<h1>{html.escape(title)}</h1>\n{intro}\n{table_html(part)}")
+    body = [f"<h1>{html.escape(title)}</h1>", intro]
+    if claims is not None and len(claims):
+        cols = [c for c in ("claim", "paper", "reproduced", "status", "basis") if c in claims.columns]
+        body += ["<h2>The article's values on this page</h2>", table_html(claims[cols].reset_index(drop=True), "scroll short"),
+                 "<h2>The reproduced table</h2>"]
+    body.append(table_html(part))
+    shown_text = [f[c] for f in (frame, claims if claims is not None else frame) for c in _text_columns(f)]
+    if any(col.astype(str).str.contains(r"\[[AP]\]", regex=True).any() for col in shown_text):
+        body.append(f"<p class=\"note\" id=\"sources\">{SOURCES_LEGEND}</p>")
+    return _page(title, "\n".join(body))
 
 
 # ----------------------------------------------------------------------------- front page
@@ -198,9 +311,11 @@ def gpu_validation_line(summary: pd.DataFrame) -> str:
             + "; ".join(parts) + ".</p>")
 
 
-def front_page(claims: pd.DataFrame, table2: pd.DataFrame, gpu_validation: pd.DataFrame | None = None) -> str:
+def front_page(claims: pd.DataFrame, table2: pd.DataFrame, gpu_validation: pd.DataFrame | None = None,
+               stamp: dict | None = None) -> str:
     """The report's front page: the claims tally, Table 2 with pass/fail marks, the GPU validation line,
-    why each claim fails."""
+    why each claim fails, and with ``stamp`` (:func:`rdusim.report.stamp.build_stamp`) the commit, version
+    and config it was built from."""
     c = claim_counts(claims)
     tally = (f"<p>Of the article's <span class=\"count\" id=\"n-total\">{c['total']}</span> quantitative claims, "
              f"the model reproduces <span class=\"count\" id=\"n-pass\">{c['pass']}</span> within their tolerance "
@@ -231,5 +346,8 @@ def front_page(claims: pd.DataFrame, table2: pd.DataFrame, gpu_validation: pd.Da
           if gpu_validation is not None else []),
         f"<h2>Why claims fail ({len(fails)})</h2>",
         "<ul class=\"why\" id=\"why\">" + "\n".join(items) + "</ul>" if items else "<p>None.</p>",
+        f"<p class=\"note\" id=\"sources\">Sources in claims.csv: {SOURCES_LEGEND}</p>",
     ]
-    return _page("rdusim: summary", "\n".join(body))
+    if stamp:
+        body.insert(1, f"<p class=\"note\" id=\"build\">{stamp_sentence(stamp)}</p>")
+    return _page("rdusim: summary", "\n".join(body), head=stamp_meta(stamp) + "\n" if stamp else "")

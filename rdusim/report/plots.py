@@ -7,6 +7,7 @@ byte-identical from run to run (fixed ``svg.hashsalt``, no date in the metadata)
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -17,8 +18,10 @@ import numpy as np
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from rdusim.report.figstyle import axis_name, figure_title, label_overlaps, mark_cell, small_fonts  # noqa: E402
 from rdusim.report.validation import paper_value  # noqa: E402
 
 PLATFORM_COLORS = {"sn40l-node": "#4c72b0", "dgx-a100": "#dd8452", "dgx-h100": "#55a868", "dgx-h200": "#c44e52"}
@@ -35,6 +38,13 @@ SVG_SALT = "rdusim"    # fixed ids in SVG output, so that a rerun writes the sam
 
 
 def _save(fig, outputs: list[str]) -> None:
+    """Write ``fig`` to each output; first print one line per overlapping or too small label (the
+    pipeline test fails on them, :mod:`rdusim.report.figstyle`)."""
+    name = Path(outputs[0]).stem if outputs else "figure"
+    for problem in label_overlaps(fig):
+        print(f"rdusim: figure {name}: labels overlap: {problem}", file=sys.stderr)
+    for problem in small_fonts(fig):
+        print(f"rdusim: figure {name}: label too small: {problem}", file=sys.stderr)
     for out in outputs:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         svg = out.endswith(".svg")
@@ -84,8 +94,8 @@ def plot_footprint(table: pd.DataFrame, outputs: list[str]) -> None:
     ax.set_ylim(0, None)
     ax.set_xlabel("Llama-2-7B experts in the CoE (BF16, 13.5 GB each)")
     ax.set_ylabel("nodes needed at full speed")
-    ax.set_title("System footprint to serve N experts at TP8 latency\n"
-                 "(SN40L: HBM + DDR; DGX: HBM only, less router and KV cache)", fontsize=11)
+    ax.set_title("(SN40L: HBM + DDR; DGX: HBM only, less router and KV cache)", fontsize=10)
+    figure_title(fig, "Fig. 8", "system footprint to serve N experts at TP8 latency")
     ax.legend(frameon=True, fontsize=8.5, loc="upper left")
     _save(fig, outputs)
 
@@ -120,7 +130,10 @@ def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd
                        label=ref_label)
             ref_label = None
             text += f" (article {ref:g})"
-        ax.annotate(text, (row.ops_per_byte, y), textcoords="offset points", xytext=(8, -28), fontsize=8)
+        # below-right of its point; past the ridge points (on the flat roof) above-left, in the headroom
+        past = row.ops_per_byte > rooflines.ridge_ops_per_byte.max()
+        ax.annotate(text, (row.ops_per_byte, y), textcoords="offset points", xytext=(-14, 16) if past else (8, -28),
+                    ha="right" if past else "left", va="bottom" if past else "baseline", fontsize=8)
     a100_ridge = _paper("fig3_a100_ridge")
     a100 = rooflines[rooflines.platform.str.startswith("a100")]
     if a100_ridge is not None and len(a100):
@@ -128,6 +141,7 @@ def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd
                    edgecolors=REF_COLOR, lw=1.2, zorder=6, label=f"article: A100 ridge {a100_ridge:g} FLOP/B")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_ylim(top=rooflines.peak_flops.max() / 1e12 * 8)
     ax.set_xlabel("operational intensity (FLOP per off-chip byte)")
     ax.set_ylabel("attainable TFLOP/s (BF16)")
     ax.set_title("Monarch FFT (Fig. 3a) on the roofline", fontsize=11)
@@ -145,6 +159,7 @@ def plot_roofline(intensity: pd.DataFrame, rooflines: pd.DataFrame, pipeline: pd
     bx.set_title("Fully fused pipeline (Fig. 3b): units per stage\n(transpose = buffer access pattern, 0 PCUs)",
                  fontsize=10)
     bx.legend(fontsize=8, loc="upper center")
+    figure_title(fig, "Fig. 3", "the Monarch FFT's operational intensity and its fused pipeline")
     fig.tight_layout()
     _save(fig, outputs)
 
@@ -178,12 +193,12 @@ def plot_fusion(table: pd.DataFrame, outputs: list[str]) -> None:
     _log_ticks(ax.yaxis)
     ax.set_ylabel("speedup over unfused (8 sockets; FlashFFTConv 1)")
     ax.set_xlabel("")
-    ax.set_title("Operator fusion on the SN40L (model of the article's Fig. 6)", fontsize=11)
+    figure_title(fig, "Fig. 6", "operator fusion on the SN40L, speedup over unfused")
     ax.tick_params(axis="x", labelsize=8)
     plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
     ax.legend(title="", loc="upper left", fontsize=8.5, ncol=2)
     for container in ax.containers:
-        ax.bar_label(container, fmt="%.1f", fontsize=6, padding=1)
+        ax.bar_label(container, fmt="%.1f", fontsize=7, padding=1)
     _save(fig, outputs)
 
 
@@ -191,7 +206,7 @@ def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
     """Measured vs predicted GPU times: fitted points, held-out checks and unseen engines and GPUs."""
 
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(8, 6.5))
+    fig, ax = plt.subplots(figsize=(13, 6.5))
     lo = min(table.measured_ms.min(), table.predicted_ms.min()) * 0.7
     hi = max(table.measured_ms.max(), table.predicted_ms.max()) * 1.4
     x = np.array([lo, hi])
@@ -218,8 +233,11 @@ def plot_gpu_calibration(table: pd.DataFrame, outputs: list[str]) -> None:
     ax.set_ylim(lo, hi)
     ax.set_xlabel("measured (ms)")
     ax.set_ylabel("predicted by the GPU model (ms)")
-    ax.set_title("GPU model: kernel = fixed part + max(FLOPs / GEMM rate, bytes / streaming rate)", fontsize=10)
-    ax.legend(fontsize=6.5, loc="upper left")
+    figure_title(fig, "", "GPU model, measured vs predicted\n(kernel = fixed part + max(FLOPs / GEMM rate, "
+                 "bytes / streaming rate))", size=10.5)
+    ax.legend(fontsize=8.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+              title="split, mode (|error|)", title_fontsize=8.5)
+    fig.tight_layout()
     _save(fig, outputs)
 
 
@@ -245,8 +263,8 @@ def plot_engine_nemo(table: pd.DataFrame, outputs: list[str]) -> None:
     axes[0].set_ylabel("latency of one request batch (ms)\n128 in, 20 out, Llama-2-7B")
     axes[0].set_ylim(bottom=0)
     handles, labels = axes[0].get_legend_handles_labels()
-    axes[1].legend(handles, labels, fontsize=7, ncol=2, loc="upper right")
-    fig.suptitle("GPU engine model vs NeMo's published TensorRT-LLM latencies (article ref. [10])", fontsize=10)
+    axes[1].legend(handles, labels, fontsize=7.5, ncol=2, loc="upper right")
+    figure_title(fig, "", "GPU engine model vs NeMo's published TensorRT-LLM latencies (article ref. [10])", size=10)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     _save(fig, outputs)
 
@@ -291,67 +309,79 @@ def plot_breakdown(table: pd.DataFrame, outputs: list[str]) -> None:
             ax.set_xlabel("ms")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, bbox_to_anchor=(0.5, -0.01))
-    fig.suptitle("CoE latency breakdown: switching vs execution for one Llama-2-7B expert\n"
-                 "(text over a DGX bar: its switching time over the SN40L node's, and the article's)", fontsize=11)
+    figure_title(fig, "Fig. 2", "switching vs execution for one Llama-2-7B expert\n"
+                 "(text over a DGX bar: its switching time over the SN40L node's, and the article's)")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     _save(fig, outputs)
 
 
-def plot_latency_vs_experts(table: pd.DataFrame, outputs: list[str], profile: str = "paper", gen: int = 20) -> None:
-    """Article Fig. 7: expected CoE latency vs number of experts, BS 8 and BS 1; OOM marked.
+def plot_latency_vs_experts(table: pd.DataFrame, outputs: list[str], profile: str = "paper") -> None:
+    """Article Fig. 7: expected CoE latency vs number of experts, one panel per batch size (columns)
+    and output length (rows); OOM marked once per expert count.
 
     Reference marks: the article's DGX spill (about 50 experts) and OOM (150), and hollow marks where
     its Table 2 speedups put each DGX relative to the SN40L curve (overall speedup at the Table 2
-    expert count; at BS 1 also the expert speedup under 50 experts).
+    expert count; at BS 1 also the expert speedup under 50 experts), their values in the legend.
     """
     sns.set_theme(style="whitegrid", context="notebook")
-    t = table[(table.profile == profile) & (table.gen == gen)]
+    t = table[table.profile == profile]
     batches = sorted(t["batch"].unique(), reverse=True)
-    fig, axes = plt.subplots(1, len(batches), figsize=(6.8 * len(batches), 4.8), squeeze=False)
+    gens = sorted(t["gen"].unique())
+    fig, axes = plt.subplots(len(gens), len(batches), figsize=(6.8 * len(batches), 4.3 * len(gens)), squeeze=False)
     spill, oom = _paper("dgx_spill_experts"), _paper("dgx_oom_experts")
     dgx_limit = t[t.platform.isin(["dgx-a100", "dgx-h100"])].max_experts
     table2_n = int(dgx_limit.min()) if len(dgx_limit) else None
-    for ax, batch in zip(axes[0], batches):
-        sub = t[t.batch == batch]
-        for platform, g in sub.groupby("platform", sort=False):
-            ok = g[g.fits]
-            color = PLATFORM_COLORS.get(platform)
-            ax.plot(ok.experts, ok.total_ms / 1e3, lw=2, label=PLATFORM_LABELS.get(platform, platform), color=color)
-            if (~g.fits).any():
-                last = ok.iloc[-1]
-                ax.scatter([last.experts], [last.total_ms / 1e3], marker="X", s=90, color=color, zorder=5)
-                ax.annotate(f"OOM above {int(g.max_experts.iloc[0])}", (last.experts, last.total_ms / 1e3),
-                            textcoords="offset points", xytext=(5, 6), fontsize=8, color=color)
-        lines = [x for x in (spill, oom) if x is not None]
-        for k, x in enumerate(lines):
-            ax.axvline(x, color=REF_COLOR, ls="--", lw=1, alpha=0.7,
-                       label=("article: DGX spill at ~{:g}, OOM at {:g} experts".format(spill, oom)
-                              if spill is not None and oom is not None else "article") if k == 0 else None)
-        rdu = sub[sub.platform.str.startswith("sn40l") & sub.fits].set_index("experts").total_ms
-        marks = [("overall", table2_n)] + ([("expert", 10)] if batch == 1 else [])
-        first = True
-        for kind, n in marks:
-            if n is None or n not in rdu.index:
-                continue
-            for base in ("a100", "h100"):
-                ratio = _paper(f"table2_{kind}_bs{batch}_{gen}tok_{base}")
-                if ratio is None:
+    for row, gen in enumerate(gens):
+        for ax, batch in zip(axes[row], batches):
+            sub = t[(t.batch == batch) & (t.gen == gen)]
+            ooms: dict[int, list[str]] = {}
+            for platform, g in sub.groupby("platform", sort=False):
+                ok = g[g.fits]
+                color = PLATFORM_COLORS.get(platform)
+                ax.plot(ok.experts, ok.total_ms / 1e3, lw=2, label=PLATFORM_LABELS.get(platform, platform), color=color)
+                if (~g.fits).any() and len(ok):
+                    last = ok.iloc[-1]
+                    ax.scatter([last.experts], [last.total_ms / 1e3], marker="X", s=90, color=color, zorder=5)
+                    ooms.setdefault(int(g.max_experts.iloc[0]), []).append(PLATFORM_LABELS.get(platform, platform)
+                                                                           .split(" (")[0].replace("DGX ", ""))
+            for k, x in enumerate(x for x in (spill, oom) if x is not None):
+                ax.axvline(x, color=REF_COLOR, ls="--", lw=1, alpha=0.7,
+                           label=("article: DGX spill at ~{:g}, OOM at {:g} experts".format(spill, oom)
+                                  if spill is not None and oom is not None else "article") if k == 0 else None)
+            rdu = sub[sub.platform.str.startswith("sn40l") & sub.fits].set_index("experts").total_ms
+            marks = [("overall", table2_n)] + ([("expert", 10)] if batch == 1 else [])
+            for kind, n in marks:
+                if n is None or n not in rdu.index:
                     continue
-                ax.scatter([n], [rdu[n] * ratio / 1e3], s=120, marker="o", facecolors="none", lw=1.8,
-                           edgecolors=PLATFORM_COLORS[f"dgx-{base}"], zorder=6,
-                           label="article: SN40L curve x the article's speedup" if first else None)
-                first = False
-                ax.annotate(f"{ratio:g}x", (n, rdu[n] * ratio / 1e3), textcoords="offset points", xytext=(-28, -3),
-                            fontsize=7.5, color=PLATFORM_COLORS[f"dgx-{base}"])
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        _log_ticks(ax.xaxis)
-        _log_ticks(ax.yaxis, subs=(1.0, 2.0, 3.0, 5.0))
-        ax.set_xlabel("Llama-2-7B experts in the CoE")
-        ax.set_ylabel("expected latency per batch (s)")
-        ax.set_title(f"BS={batch}, TP=8, {gen} output tokens ({profile} profile)", fontsize=10)
-    axes[0][0].legend(fontsize=7.5, loc="upper left")
-    fig.tight_layout()
+                for base in ("a100", "h100"):
+                    ratio = _paper(f"table2_{kind}_bs{batch}_{gen}tok_{base}")
+                    if ratio is None:
+                        continue
+                    ax.scatter([n], [rdu[n] * ratio / 1e3], s=120, marker="o" if kind == "overall" else "s",
+                               facecolors="none", lw=1.8, edgecolors=PLATFORM_COLORS[f"dgx-{base}"], zorder=6,
+                               label=f"article: {ratio:g}x the SN40L ({kind}, {base.upper()}, {n} experts)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            _log_ticks(ax.xaxis)
+            _log_ticks(ax.yaxis, subs=(1.0, 2.0, 3.0, 5.0))
+            ax.set_xlabel("Llama-2-7B experts in the CoE")
+            ax.set_ylabel("expected latency per batch (s)")
+            ax.set_title(f"BS={batch}, TP=8, {gen} output tokens", fontsize=10)
+            handles, labels = ax.get_legend_handles_labels()
+            own = [(h, lab) for h, lab in zip(handles, labels) if lab.startswith("article: ") and "x the SN40L" in lab]
+            # one box, upper left (where the curves are not, with headroom above them): the OOM counts,
+            # then the article's marks
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * (lo / hi) ** -(0.12 * (len(own) + 1)))
+            note = "X = OOM above: " + "; ".join(f"{'/'.join(names)} {n}" for n, names in sorted(ooms.items()))
+            leg = ax.legend(*(zip(*own) if own else ([], [])), fontsize=7.5, loc="upper left", title=note,
+                            title_fontsize=7.5, alignment="left")
+            leg.get_frame().set_alpha(0.9)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    shared = [(h, lab) for h, lab in zip(handles, labels) if "x the SN40L" not in lab]
+    fig.legend(*zip(*shared), loc="lower center", ncol=3, fontsize=8.5, bbox_to_anchor=(0.5, 0.0))
+    figure_title(fig, "Fig. 7", f"expected CoE latency vs experts ({profile} profile)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     _save(fig, outputs)
 
 
@@ -377,6 +407,9 @@ def plot_overall_vs_experts(table: pd.DataFrame, outputs: list[str], evaluated_a
     axes[0].set_ylabel("SN40L node speedup (x), paper profile")
     axes[0].set_ylim(bottom=0)
     axes[1].legend(fontsize=7.5, loc="upper left")
+    figure_title(fig, "Table 2", "overall speedups against the expert count (the article does not state its count)",
+                 size=10.5)
+    fig.tight_layout()
     _save(fig, outputs)
 
 
@@ -422,36 +455,44 @@ def plot_table2(table: pd.DataFrame, outputs: list[str]) -> None:
         ax.set_title(f"vs {PLATFORM_LABELS.get(base, base).split(' (')[0]}", fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8.5, bbox_to_anchor=(0.5, -0.01))
-    fig.suptitle(f"Table 2 reproduced ({int(t.experts.iloc[0])} experts) against the article", fontsize=11)
+    figure_title(fig, "Table 2", f"SN40L node speedups reproduced ({int(t.experts.iloc[0])} experts) against the article")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     _save(fig, outputs)
 
 
-def plot_sensitivity(table: pd.DataFrame, outputs: list[str]) -> None:
+def plot_sensitivity(table: pd.DataFrame, outputs: list[str], default: dict | None = None) -> None:
     """Overall BS 8 speedup over DGX H100 vs host-link and DDR-to-HBM bandwidth, one panel per expert
     count; a diverging colour scale on the log of the speedup, centred on 1.5x (cells under it marked
-    *), shared by every panel, with one colour bar."""
+    *), shared by every panel, with one colour bar. ``default`` (host_link_GBps, ddr_to_hbm_node_GBps,
+    experts: :func:`rdusim.report.coe_tables.sensitivity_default`) is outlined: Table 2's cell."""
     sns.set_theme(style="white", context="notebook")
     counts = sorted(table["experts"].unique())
-    fig, axes = plt.subplots(1, len(counts), figsize=(4.2 * len(counts) + 1.0, 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(counts), figsize=(4.8 * len(counts) + 1.0, 4.8), squeeze=False)
     values = table["speedup_vs_dgx_h100"]
     threshold = 1.5
     lo, hi = min(values.min(), threshold / 1.2), max(values.max(), threshold * 1.2)
     norm = TwoSlopeNorm(vcenter=np.log(threshold), vmin=np.log(lo), vmax=np.log(hi))
+    marked = None
     for ax, n in zip(axes[0], counts):
         grid = table[table.experts == n].pivot(index="ddr_to_hbm_node_GBps", columns="host_link_GBps",
                                                values="speedup_vs_dgx_h100").sort_index(ascending=False)
         annot = grid.map(lambda v: f"{v:.1f}" + ("*" if v < threshold else ""))
         sns.heatmap(np.log(grid), ax=ax, annot=annot, fmt="", cmap="RdBu", norm=norm, cbar=False,
-                    annot_kws={"fontsize": 7}, linewidths=0.3, linecolor="white")
+                    annot_kws={"fontsize": 8.5}, linewidths=0.3, linecolor="white")
+        if default and default.get("experts") == n:
+            row, col = default["ddr_to_hbm_node_GBps"], default["host_link_GBps"]
+            if mark_cell(ax, grid, row, col):
+                marked = (n, col, row, grid.loc[row, col])
         ax.set_title(f"{n} experts", fontsize=10)
         ax.tick_params(axis="y", rotation=0)
-        ax.set_xlabel("DGX host-to-GPU GB/s (node)")
-        ax.set_ylabel("SN40L DDR-to-HBM GB/s (node)" if ax is axes[0][0] else "")
-    fig.suptitle("SN40L node speedup over DGX H100, BS 8, 20 tokens (* = under 1.5x: red under, blue over)",
-                 fontsize=11)
+        ax.set_xlabel("DGX H100 host link, node (GB/s)")
+        ax.set_ylabel(axis_name("ddr_to_hbm_node_GBps") if ax is axes[0][0] else "")
+    note = (f"; outlined: the shipped platforms, Table 2's cell ({marked[0]} experts, {marked[1]:g} and "
+            f"{marked[2]:g} GB/s: {marked[3]:.2f}x)" if marked else "")
+    figure_title(fig, "Table 2", "sensitivity of the SN40L node's BS 8, 20-token speedup over DGX H100\n"
+                 f"(* = under 1.5x; red under, blue over{note})", size=10.5)
     fig.tight_layout(rect=(0, 0, 0.93, 1))
-    cax = fig.add_axes((0.94, 0.18, 0.012, 0.65))
+    cax = fig.add_axes((0.94, 0.18, 0.012, 0.6))
     bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="RdBu"), cax=cax)
     ticks = [v for v in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0) if lo <= v <= hi]
     bar.set_ticks(np.log(ticks), labels=[f"{v:g}x" for v in ticks])
@@ -510,7 +551,7 @@ def plot_serving_load(table: pd.DataFrame, outputs: list[str]) -> None:
                 handles.append(h)
                 labels.append(lab)
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle("CoE serving: p99 latency vs offered load (20 tokens, batches up to 8, LRU HBM cache)", fontsize=11)
+    figure_title(fig, "", "CoE serving, p99 latency vs offered load (20 tokens, batches up to 8, LRU HBM cache)")
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     _save(fig, outputs)
 
@@ -533,39 +574,49 @@ def plot_serving_policies(table: pd.DataFrame, outputs: list[str]) -> None:
         axes[1][j].set_ylim(0, t.p99_s.max() * 1e3 * 1.1)
         axes[1][j].set_xlabel("Zipf skew of expert popularity")
         axes[0][j].legend(fontsize=8)
+    figure_title(fig, "", "HBM expert cache policies against routing skew")
     fig.tight_layout()
     _save(fig, outputs)
 
 
 def plot_serving_cost(table: pd.DataFrame, outputs: list[str]) -> None:
-    """Nodes needed to serve a target load at a p99 bound, vs experts. Not Fig. 8's count: there a
-    DGX holds every expert in HBM; here experts may sit in host DRAM and the load decides."""
+    """Nodes needed to serve a target load at a p99 bound, per expert count and platform (grouped bars),
+    and inside each bar the nodes needed only to hold the experts (hatched). Not Fig. 8's count: there
+    a DGX holds every expert in HBM; here experts may sit in host DRAM and the load decides."""
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(7.8, 5.0))
-    styles = ["-", "--", ":", "-."]
-    for i, (platform, g) in enumerate(table.groupby("platform", sort=False)):
-        ax.plot(g.experts, g.nodes, marker="os^D"[i % 4], ls=styles[i % 4], lw=2,
-                label=PLATFORM_LABELS.get(platform, platform), color=PLATFORM_COLORS.get(platform))
-        ax.plot(g.experts, g.capacity_nodes, ls="", marker="_", ms=14, color=PLATFORM_COLORS.get(platform))
+    experts = sorted(table["experts"].unique())
+    platforms = list(dict.fromkeys(table["platform"]))
+    fig, ax = plt.subplots(figsize=(9.5, 5.0))
+    width = 0.8 / len(platforms)
+    pos = np.arange(len(experts))
+    for i, platform in enumerate(platforms):
+        g = table[table.platform == platform].set_index("experts").reindex(experts)
+        x = pos + (i - (len(platforms) - 1) / 2) * width
+        color = PLATFORM_COLORS.get(platform)
+        bars = ax.bar(x, g.nodes, width=width * 0.92, color=color, label=PLATFORM_LABELS.get(platform, platform))
+        ax.bar(x, g.capacity_nodes, width=width * 0.92, facecolor="none", edgecolor="white", hatch="///", lw=0)
+        ax.bar_label(bars, labels=[f"{v:g}" if np.isfinite(v) else "" for v in g.nodes], fontsize=8, padding=1)
     r = table.iloc[0]
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xticks(pos, [f"{n:g}" for n in experts])
     ax.set_xlabel("Llama-2-7B experts")
-    ax.set_ylabel("nodes needed (bars: nodes to hold the experts)")
-    ax.set_title(f"Nodes to serve {r.target_rps:g} requests/s with p99 under {r.p99_bound_s:g} s (Zipf-skewed routing)",
-                 fontsize=10)
-    ax.text(0.02, 0.97, "Not Fig. 8's count: Fig. 8 gives the DGX nodes that hold every expert in HBM;\n"
-            "here a DGX also keeps experts in host DRAM and copies them in on demand,\n"
-            "and nodes are added until the p99 bound is met.",
-            transform=ax.transAxes, fontsize=7.5, va="top",
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
-    ax.legend(fontsize=9, loc="center left")
+    ax.set_ylabel("nodes needed")
+    ax.set_ylim(0, table.nodes.max() * 1.5)
+    ax.set_title(f"{r.target_rps:g} requests/s with p99 under {r.p99_bound_s:g} s, Zipf-skewed routing. Not Fig. 8's "
+                 "count: a DGX here also keeps\nexperts in host DRAM and copies them in on demand; nodes are added "
+                 "until the p99 bound is met", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="#888888", edgecolor="white", hatch="///", lw=0))
+    labels.append("hatched: nodes just to hold the experts")
+    ax.legend(handles, labels, fontsize=8.5, loc="upper left", ncol=2)
+    figure_title(fig, "", "nodes to serve a target load")
+    fig.tight_layout()
     _save(fig, outputs)
 
 
-def plot_sweep(table: pd.DataFrame, outputs: list[str]) -> None:
+def plot_sweep(table: pd.DataFrame, outputs: list[str], default: dict | None = None) -> None:
     """Heatmaps of the design-space sweep: median speedup over DGX H100 by pairs of hardware axes, on
-    one shared colour scale with one colour bar."""
+    one shared colour scale with one colour bar. ``default`` (:func:`rdusim.scenarios.sweep.default_point`)
+    outlines the cell of the shipped platforms in each panel that has it."""
     sns.set_theme(style="white", context="notebook")
     t = table[table.sn40l_fits & table.dgx_fits]
     pairs = [("hbm_bandwidth_GBps", "ddr_to_hbm_GBps"), ("host_link_GBps", "ddr_to_hbm_GBps"),
@@ -573,15 +624,24 @@ def plot_sweep(table: pd.DataFrame, outputs: list[str]) -> None:
     grids = [t.groupby([y, x])["speedup"].median().unstack(x).sort_index(ascending=False) for x, y in pairs]
     vmin = min(float(np.nanmin(g.to_numpy())) for g in grids)
     vmax = max(float(np.nanmax(g.to_numpy())) for g in grids)
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs) + 1.0, 4.2))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.6 * len(pairs) + 1.0, 4.8))
+    any_marked = False
     for ax, (x, y), grid in zip(axes, pairs, grids):
         sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="viridis", vmin=vmin, vmax=vmax,
-                    annot_kws={"fontsize": 7}, cbar=False)
+                    annot_kws={"fontsize": 8.5}, cbar=False)
+        ax.set_xticks(ax.get_xticks(), [f"{v:g}" for v in grid.columns])
+        ax.set_yticks(ax.get_yticks(), [f"{v:g}" for v in grid.index])
         ax.tick_params(axis="y", rotation=0)
-        ax.set_title(f"median speedup by {y} x {x}", fontsize=9)
-    fig.suptitle(f"Design-space sweep: SN40L node over DGX H100 ({len(t)} points where both fit)", fontsize=11)
+        ax.set_xlabel(axis_name(x))
+        ax.set_ylabel(axis_name(y))
+        if default and x in default and y in default:
+            any_marked |= mark_cell(ax, grid, default[y], default[x])
+        ax.set_title(f"median over the other axes", fontsize=9)
+    note = "; outlined: the shipped platforms' values" if any_marked else ""
+    figure_title(fig, "", f"design-space sweep, SN40L node over DGX H100 ({len(t):,} points where both fit{note})",
+                 size=10.5)
     fig.tight_layout(rect=(0, 0, 0.93, 1))
-    cax = fig.add_axes((0.94, 0.18, 0.012, 0.65))
+    cax = fig.add_axes((0.94, 0.18, 0.012, 0.6))
     bar = fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(vmin, vmax), cmap="viridis"), cax=cax)
     bar.set_label("median speedup (x)")
     _save(fig, outputs)

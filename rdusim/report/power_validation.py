@@ -22,13 +22,14 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from baselines.gpu import GpuConstants
 from benchmarks.models import get_model
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import PACKAGE_DIR, PLATFORM_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.power import POWER_MODEL_FILE, power_spec
+from rdusim.core.tables import read_table
 from rdusim.scenarios.energy import add_energy, device_pass_powers
 from rdusim.scenarios.predict import predict
 
@@ -42,7 +43,7 @@ FIT_PROMPT_SHARE = 0.10  # rows whose prompt pass is under this share of the req
 def splitwise_rows() -> pd.DataFrame:
     """Splitwise's A100 configurations with a power reading (one row per configuration), less those past
     the model's context window in rdusim's zoo (BLOOM-176B's 2,048, Llama-2-70B's 4,096 tokens)."""
-    rows = pd.read_csv(SPLITWISE_FILE, comment="#")
+    rows = read_table(SPLITWISE_FILE, comment="#")
     window = rows["model"].map(lambda m: get_model(m).context_window or np.inf)
     return rows[rows["prompt"] + rows["gen"] <= window].reset_index(drop=True)
 
@@ -138,8 +139,7 @@ def splitwise_table() -> pd.DataFrame:
 
 def public_points() -> list[dict]:
     """Public NVML board-power readings (``baselines/data/published/nvml_power_public.yaml``)."""
-    with open(PUBLIC_FILE, encoding="utf-8") as fh:
-        return list(yaml.safe_load(fh)["points"])
+    return list(mapping("NVML readings", load_yaml(PUBLIC_FILE, "NVML readings"), "a mapping with points")["points"])
 
 
 def public_table() -> pd.DataFrame:

@@ -19,9 +19,9 @@ import re
 from functools import lru_cache
 
 import pandas as pd
-import yaml
 
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.scenarios.predict import predict_one
 from rdusim.scenarios.speculative import SPECULATIVE_FILE, speculative_defaults
@@ -33,8 +33,7 @@ ROLES = ("fit", "check", "predict")
 @lru_cache(maxsize=None)
 def load_checks() -> tuple[dict, ...]:
     """The rows of ``public_checks.yaml`` (exactly one with role ``fit``)."""
-    with open(CHECKS_FILE) as fh:
-        rows = yaml.safe_load(fh)["rows"]
+    rows = mapping("public checks", load_yaml(CHECKS_FILE, "public checks"), "a mapping with rows")["rows"]
     for r in rows:
         if r.get("role") not in ROLES:
             raise ConfigError(f"public_checks.{r.get('id')}.role", r.get("role"), ", ".join(ROLES))

@@ -8,8 +8,8 @@ import math
 from functools import lru_cache
 
 import pandas as pd
-import yaml
 
+from rdusim.core.loader import load_yaml
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
 
@@ -22,8 +22,7 @@ PREDICTED = "predicted"
 @lru_cache(maxsize=None)
 def load_claims() -> tuple[dict, ...]:
     """The article's claims, in file order."""
-    with open(CLAIMS_FILE) as fh:
-        claims = yaml.safe_load(fh)
+    claims = load_yaml(CLAIMS_FILE, "claims")
     for c in claims:
         if c["check"] not in CHECKS:
             raise ConfigError(f"claims.{c['id']}.check", c["check"], ", ".join(CHECKS))

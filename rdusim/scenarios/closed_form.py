@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import yaml
 
 from baselines.gpu import GpuDevice
 from benchmarks.models import ModelConfig, decoder_layer_params, get_model, load_models
@@ -52,6 +51,7 @@ from benchmarks.moe import (
 from benchmarks.moe import param_count as moe_param_count
 from benchmarks.models import param_count as dense_param_count
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import gemm_peak, kv_precision, weight_precision
@@ -66,8 +66,7 @@ CLOSED_FORM_MODES = {"gpu": ("cuda-graph", "fused"), "rdu": ("fused-so", "fused-
 @lru_cache(maxsize=None)
 def layer_constants() -> dict:
     """The assumed kernel counts and BF16 parts of the closed-form model (``layer_model.yaml``)."""
-    with open(LAYER_MODEL_FILE) as fh:
-        raw = yaml.safe_load(fh)["assumed"]
+    raw = mapping("layer model", load_yaml(LAYER_MODEL_FILE, "layer model"), "a mapping with assumed")["assumed"]
     return {k.rsplit("_count", 1)[0].rsplit("_bytes_per_value", 1)[0]: v for k, v in raw.items()}
 
 

@@ -34,11 +34,11 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from baselines.gpu import GpuConstants, GpuDevice
 from baselines.published import NEMO_GPUS, nemo_latency_s
 from benchmarks.models import get_model
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
@@ -88,8 +88,14 @@ class Profile:
     rdu_router_request: bool = True  # the SN40L router call pays the stack's per-request work
     rdu_copy_request: bool = False  # a batch that copies experts into HBM pays one request's work (SN40L)
     spilled: str = "keep_most_popular"  # which experts stay in HBM once the CoE outgrows it (SPILL_POLICIES)
-    why_differs: str = ""           # why results under this profile differ from the article's (one sentence)
+    why_differs: tuple = ()         # (cell kind or "", sentence) pairs: why results differ from the article's
     description: str = ""           # what the profile assumes, in a few words
+
+    def why(self, kind: str) -> str:
+        """Why a Table 2 cell of this ``kind`` (overall, expert, switching) differs from the article's
+        under this profile: the sentence for that kind, else the profile's one sentence, else ''."""
+        reasons = dict(self.why_differs)
+        return reasons.get(kind, reasons.get("", ""))
 
     def execution(self, platform: Platform) -> str:
         return self.gpu_execution if platform.kind == "gpu" else self.rdu_execution
@@ -99,12 +105,35 @@ class Profile:
         return self.gpu_stack if platform.kind == "gpu" else self.rdu_stack
 
 
-@lru_cache(maxsize=None)
+WHY_KINDS = ("overall", "expert", "switching")
+
+
+def _why_pairs(name: str, why) -> tuple:
+    """``why_differs`` of a profile: one sentence for every cell, or a mapping of cell kind to sentence."""
+    if isinstance(why, str):
+        return (("", why),) if why else ()
+    if isinstance(why, dict) and set(why) <= set(WHY_KINDS) and all(isinstance(v, str) for v in why.values()):
+        return tuple(sorted(why.items()))
+    raise ConfigError(f"profile {name}.why_differs", why, "one sentence, or a mapping of " + ", ".join(WHY_KINDS)
+                      + " to a sentence")
+
+
 def load_profile(name: str) -> Profile:
-    """A named assumption profile; unknown names list the allowed ones."""
-    with open(PROFILES_FILE) as fh:
-        profiles = yaml.safe_load(fh)
-    if name not in profiles:
+    """A named assumption profile; unknown names (or a name that is not a str) list the allowed ones."""
+    if not isinstance(name, str):
+        raise ConfigError("profile", type(name).__name__, "a profile name (a str): " + ", ".join(profile_names()))
+    return _load_profile(name)
+
+
+def profile_names() -> list[str]:
+    """Names of the assumption profiles in coe_profiles.yaml."""
+    return list(mapping("coe profiles", load_yaml(PROFILES_FILE, "coe profiles"), "a mapping of profiles"))
+
+
+@lru_cache(maxsize=None)
+def _load_profile(name: str) -> Profile:
+    profiles = mapping("coe profiles", load_yaml(PROFILES_FILE, "coe profiles"), "a mapping of profiles")
+    if not isinstance(name, str) or name not in profiles:
         raise ConfigError("profile", name, ", ".join(profiles))
     p = profiles[name]
     published = p.get("gpu_published") or None
@@ -114,7 +143,8 @@ def load_profile(name: str) -> Profile:
     prof = Profile(name, p["gpu_execution"], p["rdu_execution"], p["gpu_copy"], p["rdu_copy"],
                    tuple(sorted((published or {}).items())), str(p.get("rdu_stack", "kernels")), p.get("gpu_stack"),
                    bool(p.get("rdu_router_request", True)), bool(p.get("rdu_copy_request", False)),
-                   p.get("spilled", "keep_most_popular"), p.get("why_differs", ""), p.get("description", ""))
+                   p.get("spilled", "keep_most_popular"), _why_pairs(name, p.get("why_differs", "")),
+                   p.get("description", ""))
     for kind in ("rdu", "gpu"):
         stack = prof.rdu_stack if kind == "rdu" else prof.gpu_stack
         if stack is not None:
@@ -152,6 +182,20 @@ def switch_bandwidth(platform: Platform, profile: Profile, tp: int) -> float:
     else:
         per_gpu = dev.host_link_pageable if "h2d_pageable" in platform.device else dev.host_link * _h100_ratio("h2d_pageable")
     return tp * per_gpu
+
+
+def switch_source(platform: Platform, profile: Profile) -> str:
+    """Where :func:`switch_bandwidth` takes a node's expert-copy rate from under ``profile`` (the same
+    branches, in words)."""
+    if platform.kind == "rdu":
+        return "datasheet DDR-to-HBM rate per socket"
+    if profile.gpu_copy == "node_one_link_datasheet":
+        return "datasheet host link, one for the node"
+    key = "h2d_pinned" if profile.gpu_copy == "per_gpu_pinned" else "h2d_pageable"
+    kind = key.split("_")[1]
+    if key in platform.device:
+        return f"measured {kind} host copy, per GPU"
+    return f"datasheet host link x the H100's measured {kind} ratio, per GPU"
 
 
 @lru_cache(maxsize=None)
@@ -271,8 +315,11 @@ class CoELatency:
 def _popularity(n: int, popularity) -> np.ndarray:
     if popularity is None:
         return np.full(n, 1.0 / n)
-    p = np.asarray(popularity, dtype=float)
-    if p.shape != (n,) or np.any(p < 0) or p.sum() <= 0:
+    try:
+        p = np.asarray(popularity, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("popularity", type(popularity).__name__, f"{n} non-negative weights, not all zero") from None
+    if p.shape != (n,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
         raise ConfigError("popularity", f"{p.shape} values", f"{n} non-negative weights, not all zero")
     return np.sort(p / p.sum())[::-1]
 
@@ -287,6 +334,8 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ConfigError(field, value, f"a whole number from 1 to {COE_LIMITS[field][0]:,}")
         whole(field, value, 1, *COE_LIMITS[field])
+    if dep is not None and not isinstance(dep, CoEDeployment):
+        raise ConfigError("dep", type(dep).__name__, "a CoEDeployment or None (the defaults of coe_defaults.yaml)")
     dep = dep or CoEDeployment.from_config()
     prof = load_profile(profile)
     platform = load_platform(platform_name)
@@ -322,6 +371,8 @@ def coe_latency(platform_name: str, experts: int, batch: int, gen: int, profile:
     misses = expected_copies(used, resident, prof)
     switching_s = (misses * dep.expert_bytes / switch_bandwidth(platform, prof, tp)
                    + copy_probability(p, batch, resident, prof) * copy_request_s(platform, prof))
+    if not all(np.isfinite(v) and v >= 0 for v in (router_s, switching_s, execution_s, misses)):
+        return oom("no finite time (the platform's values give an infinite or undefined time)")
     return CoELatency(platform_name, experts, batch, gen, profile, True, "", router_s, switching_s, execution_s,
                       float(used.sum()), misses, resident)
 

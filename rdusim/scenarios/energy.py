@@ -23,12 +23,12 @@ from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
-import yaml
 
 from baselines.gpu import request_overhead, step_overhead
 from benchmarks.models import get_model, matmul_params_per_token
 from rdusim.core.checks import check_keys
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.power import device_power_w, node_power_w, power_spec
@@ -46,8 +46,7 @@ ENERGY_COLUMNS = ("prefill_power_w", "decode_power_w", "avg_power_w", "energy_j"
 @lru_cache(maxsize=None)
 def load_prices() -> dict[str, dict]:
     """Default prices per node-hour: platform name -> {usd_per_hour, basis, source}."""
-    with open(PRICES_FILE, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    data = mapping("prices", load_yaml(PRICES_FILE, "prices"), "a mapping of platform prices")
     out = {}
     for name, entry in data.items():
         where = f"prices.{name}"

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import yaml
 from numba import njit
 
 from benchmarks.models import get_model
 from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.predict import clears_with_gpu_constants, memory_need, step_times
@@ -54,8 +54,8 @@ N_STATS = 8
 @lru_cache(maxsize=1)
 def load_engine_settings() -> dict:
     """The engine's published defaults (``rdusim/data/serving_engine.yaml``; each an ``input``)."""
-    with open(DATA_DIR / "serving_engine.yaml") as fh:
-        return yaml.safe_load(fh)
+    return mapping("serving engine", load_yaml(DATA_DIR / "serving_engine.yaml", "serving engine"),
+                   "a mapping of engine settings", optional=False)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import pandas as pd
-import yaml
 
 from benchmarks.models import get_model, kv_bytes_per_token, weight_bytes
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import Platform, load_platform
@@ -84,8 +84,7 @@ class CoEDeployment:
 @lru_cache(maxsize=1)
 def _coe_defaults() -> dict:
     """``coe_defaults.yaml``, read once per process (copy before changing it)."""
-    with open(COE_DEFAULTS_FILE) as fh:
-        return yaml.safe_load(fh)
+    return mapping("coe defaults", load_yaml(COE_DEFAULTS_FILE, "coe defaults"), "a mapping of CoE defaults")
 
 
 def slow_tier_bytes(platform: Platform) -> float:

@@ -28,7 +28,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from baselines.lowering import lower
 from benchmarks.decoder import layer_graph, workload_graph
@@ -37,6 +36,7 @@ from benchmarks.models import get_model, is_config_path, load_models, weight_byt
 from benchmarks.moe import is_moe
 from rdusim.core.checks import whole
 from rdusim.core.errors import ConfigError
+from rdusim.core.jit import njit
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.core.stacks import Stack, load_stack
@@ -304,6 +304,22 @@ def _check_sizes(df: pd.DataFrame) -> None:
             _check_context(lambda i: f"row {int(idx[i])}: ", model, group["batch"], group["prompt"], group["gen"])
 
 
+def _plain_dtypes(df: pd.DataFrame) -> None:
+    """Input columns of pandas' nullable (Int64, Float64, boolean, string) or categorical dtypes as plain
+    object or float columns (missing values as None), so the checks below see ordinary values; a column of
+    another kind (lists, dicts) is named in the error of the row that holds it."""
+    for col in INPUT_COLUMNS:
+        dtype = df[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_extension_array_dtype(dtype):
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    for col, allowed in (("platform", "a platform name or .yaml path (a str)"), ("model", "a model name (a str)"),
+                         ("execution", "an execution mode name (a str) or None")):
+        for i, v in enumerate(df[col].to_numpy()):
+            if isinstance(v, str) or (col == "execution" and (v is None or (isinstance(v, float) and math.isnan(v)))):
+                continue
+            raise ConfigError(f"row {i}: {col}", type(v).__name__, allowed)
+
+
 def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     """Add ``ttft_ms``, ``decode_ms_per_token``, ``total_ms``, ``weight_bytes``, ``fits``, ``reason``,
     ``precision``, ``kv_precision`` and ``tokens_per_s_per_user`` to a frame with columns platform, model,
@@ -316,6 +332,13 @@ def predict(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     formats the closed-form layer model (:mod:`rdusim.scenarios.closed_form`). The ``execution`` and
     ``stack`` columns of the result name what each row used. Invalid rows raise :class:`ConfigError`
     naming the row and field."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError("frame", type(frame).__name__, "a pandas DataFrame with columns " + ", ".join(INPUT_COLUMNS))
+    for col, allowed in (("platform", "a platform name or .yaml path (a str)"), ("model", "a model name (a str)")):
+        if col in frame:
+            for i, v in enumerate(frame[col].to_numpy()):
+                if not isinstance(v, str):
+                    raise ConfigError(f"row {i}: {col}", type(v).__name__, allowed)
     if "model" in frame and (any(c in frame for c in EXTENSION_COLUMNS) or any(map(is_moe, pd.unique(frame["model"])))):
         return predict_extended(frame, constants, _predict_dense)
     out = _predict_dense(frame, constants)
@@ -329,12 +352,17 @@ def _predict_dense(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
     """:func:`predict` of dense BF16 rows (the operator-graph templates)."""
 
     const = gpu_constants(constants)
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError("frame", type(frame).__name__, "a pandas DataFrame with columns " + ", ".join(INPUT_COLUMNS))
+    if frame.columns.duplicated().any():
+        raise ConfigError("frame columns", [str(c) for c in frame.columns[frame.columns.duplicated()]], "each column once")
     if "platform" not in frame or "model" not in frame:
-        raise ConfigError("frame columns", sorted(frame.columns), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
+        raise ConfigError("frame columns", sorted(map(str, frame.columns)), "at least platform and model, plus " + ", ".join(INPUT_COLUMNS[2:]))
     df = frame.copy().reset_index(drop=True)
     for col, default in DEFAULTS.items():
         if col not in df:
             df[col] = default
+    _plain_dtypes(df)
     _check_sizes(df)
     for col in ("execution", "stack"):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
@@ -375,6 +403,10 @@ def _predict_dense(frame: pd.DataFrame, constants=None) -> pd.DataFrame:
             t, d, f, r = _rdu_group(run, platform, model, int(tp), mode, load_stack(stack))
             ttft[at], dec[at] = t, d
             fits[at], reasons[at] = f, r
+    unresolved = fits & ~(np.isfinite(ttft) & np.isfinite(dec) & (ttft > 0) & (dec > 0))
+    fits[unresolved] = False  # never a NaN or infinite time with fits: true
+    reasons[unresolved] = "no finite time (the platform's values give an infinite or undefined time)"
+    ttft[~fits], dec[~fits] = np.nan, np.nan
     df["ttft_ms"] = ttft * 1e3
     df["decode_ms_per_token"] = dec * 1e3
     df["total_ms"] = df["ttft_ms"] + df["gen"] * df["decode_ms_per_token"]

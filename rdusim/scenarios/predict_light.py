@@ -17,8 +17,10 @@ so a cached template is never stale. Location: ``$RDUSIM_CACHE_DIR`` (empty: no 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, fields
@@ -100,6 +102,10 @@ def check_row(platform: str, model: str, batch, tp, prompt, gen, execution, stac
            "tp": _positive_int("tp", tp), "prompt": _positive_int("prompt", prompt), "gen": _positive_int("gen", gen)}
     if row["tp"] > p.devices:
         raise ConfigError("tp", row["tp"], f"1 to {p.devices} (devices of {p.name})")
+    link = "nvlink_bandwidth" if p.kind == "gpu" else "p2p_bandwidth"
+    if row["tp"] > 1 and link not in p.device:
+        raise ConfigError("tp", row["tp"], f"1 on {p.name}: its device has no {link}_GBps, the device-to-device "
+                          "link tensor parallelism needs")
     m = get_model(model)
     for field, total in (("heads", m.heads), ("ffn", m.ffn), ("vocab", m.vocab)):
         if total % row["tp"]:
@@ -190,7 +196,7 @@ class GpuTemplate:
 # builders and model zoo, the op table and its accounting, the GPU lowering, and the template fit.
 TEMPLATE_SOURCES = ("benchmarks", "baselines", "rdusim/core", "rdusim/scenarios/predict.py",
                     "rdusim/scenarios/predict_light.py")
-CACHE_FORMAT = "gpu-template-1"
+CACHE_FORMAT = "gpu-template-2"  # 2: with a SHA-256 of the arrays
 
 
 @lru_cache(maxsize=None)
@@ -225,36 +231,82 @@ def template_path(model: str, tp: int, mode: str) -> Path | None:
     return where / f"{CACHE_FORMAT}-{label}-tp{int(tp)}-{mode}-{key[:32]}.npz"
 
 
+def _template_digest(arrays: dict) -> np.ndarray:
+    """SHA-256 over the name, dtype, shape and bytes of every array of a template (stored beside them)."""
+    h = hashlib.sha256(CACHE_FORMAT.encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name} {a.dtype.str} {a.shape}".encode() + a.tobytes())
+    return np.frombuffer(h.digest(), dtype=np.uint8)
+
+
+def _valid_template(arrays: dict) -> bool:
+    """A template of the expected shape: (3, K, 6) prefill and (3, K', 4) decode coefficients with per-kernel
+    vectors of lengths K and K', all float64 and finite."""
+    names = [f.name for f in fields(GpuTemplate)]
+    if set(arrays) != set(names) or any(arrays[n].dtype != np.float64 for n in names):
+        return False
+    for phase, terms in (("prefill", 6), ("decode", 4)):
+        coef = arrays[phase]
+        if coef.ndim != 3 or coef.shape[0] != 3 or coef.shape[2] != terms or coef.shape[1] < 1:
+            return False
+        if any(arrays[f"{phase}_{part}"].shape != (coef.shape[1],) for part in ("collectives", "ops")):
+            return False
+    return all(np.all(np.isfinite(arrays[n])) for n in names)
+
+
 def load_gpu_template(model: str, tp: int, mode: str) -> GpuTemplate | None:
-    """The cached template of ``model`` on one of ``tp`` GPUs under ``mode``, or None if not cached."""
+    """The cached template of ``model`` on one of ``tp`` GPUs under ``mode``, or None if not cached.
+
+    An entry that is truncated, corrupt (its SHA-256 does not match), of another shape or holds NaN is
+    discarded (deleted when possible) and None returned, so the template is rebuilt; it is never used."""
     path = template_path(model, tp, mode)
-    if path is None:
+    if path is None or not path.is_file():
         return None
     try:
-        with np.load(path) as z:
-            return GpuTemplate(**{f.name: z[f.name] for f in fields(GpuTemplate)})
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, or unreadable: rebuild
-        return None
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+        digest = arrays.pop("sha256", None)
+        if digest is not None and _valid_template(arrays) and np.array_equal(digest, _template_digest(arrays)):
+            return GpuTemplate(**arrays)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError):
+        pass
+    with contextlib.suppress(OSError):  # discard the bad entry: the caller rebuilds and stores it
+        path.unlink()
+    return None
+
+
+_WARNED: list[str] = []
+
+
+def _warn_once(where: Path, exc: OSError) -> None:
+    if not _WARNED:
+        _WARNED.append(str(where))
+        print(f"rdusim: warning: cannot write the template cache {where} ({exc.strerror or exc.__class__.__name__}); "
+              "running without it (set RDUSIM_CACHE_DIR to a writable folder, or empty for no cache)", file=sys.stderr)
 
 
 def store_gpu_template(model: str, tp: int, mode: str, tpl: GpuTemplate) -> None:
-    """Write a template to the cache (atomically: a reader sees the whole file or none); skipped when the
-    cache directory cannot be written."""
+    """Write a template to the cache (atomically: a reader sees the whole file or none) with a SHA-256 of
+    its arrays; when the cache cannot be written, one warning for the process and no cache."""
     path = template_path(model, tp, mode)
     if path is None:
         return
+    arrays = {f.name: np.asarray(getattr(tpl, f.name), dtype=np.float64) for f in fields(GpuTemplate)}
+    if not _valid_template(arrays):
+        return  # never cache a template that would not be read back
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{f.name: getattr(tpl, f.name) for f in fields(GpuTemplate)})
+                np.savez(fh, sha256=_template_digest(arrays), **arrays)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    except OSError:
-        return
+    except OSError as exc:
+        _warn_once(path.parent, exc)
 
 
 # ------------------------------------------------------------------------------- GPU rows
@@ -337,7 +389,10 @@ def predict_one_light(platform: str, model: str, batch: int = 1, tp: int = 1, pr
                               gpu_constants(constants), [b], [L], [G], load_stack(row["stack"]))
         ttft_ms, dec_ms = float(ttft[0] * 1e3), float(dec[0] * 1e3)
         out.update(ttft_ms=ttft_ms, decode_ms_per_token=dec_ms, total_ms=ttft_ms + G * dec_ms)
-    else:
+        if not (np.isfinite(ttft_ms) and np.isfinite(dec_ms) and ttft_ms > 0 and dec_ms > 0):
+            ok = np.array([False])  # never a NaN or infinite time with fits: true (as predict)
+            why = np.array(["no finite time (the platform's values give an infinite or undefined time)"])
+    if not ok[0]:
         out.update(ttft_ms=None, decode_ms_per_token=None, total_ms=None)
     out.update(weight_bytes=int(float(weight_bytes(get_model(model)))), fits=bool(ok[0]), reason=str(why[0]))
     dec = out["decode_ms_per_token"]

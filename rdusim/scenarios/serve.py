@@ -47,11 +47,12 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
-from rdusim.core.errors import ConfigError
+from rdusim.core.errors import ConfigError, Described
+from rdusim.core.jit import njit
+from rdusim.core.loader import Column, read_csv_columns
 from rdusim.core.platforms import load_platform
 from rdusim.scenarios.coe import (
     expert_latency_s,
@@ -677,20 +678,26 @@ def _weights(field: str, values, experts: int) -> np.ndarray:
     return w / w.sum()
 
 
-def read_trace(path: str, experts: int) -> pd.DataFrame:
-    """A user's log: CSV with columns arrival_s and expert (0-based); other columns are kept but unused.
+def trace_schema(experts: int) -> dict[str, Column]:
+    """The columns of a trace file (a new column is one entry): arrival times and 0-based expert ids."""
+    return {
+        "arrival_s": Column("number", 0.0, MAX_TIME_S, what="seconds from the start of the trace"),
+        "expert": Column("whole", 0, experts - 1, what="0-based expert id"),
+    }
 
-    Missing, empty or unparsable files, missing columns and bad values raise :class:`ConfigError`
-    naming the file, the row and the column."""
-    try:
-        trace = pd.read_csv(path, nrows=MAX_REQUESTS + 1)
-    except FileNotFoundError:
-        raise ConfigError("trace", str(path), "an existing CSV file with columns arrival_s, expert") from None
-    except pd.errors.EmptyDataError:
-        raise ConfigError("trace", str(path), "a CSV file with a header arrival_s,expert and one row per request") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise ConfigError("trace", str(path), f"a readable CSV file ({exc.__class__.__name__})") from None
-    check_trace(trace, experts, where=f"trace {path}")
+
+def read_trace(path: str, experts: int) -> pd.DataFrame:
+    """A user's log: CSV with a header naming at least the columns of :func:`trace_schema` (others are
+    skipped), one request per line, sorted by arrival time here (stable, so ties keep file order).
+
+    Read through :func:`rdusim.core.loader.read_csv_columns`: a missing, binary or oversized file, a
+    duplicate or missing column, a ragged row, and a value not of its column's kind (``True`` or ``1.5``
+    as an expert id, ``８`` or ``1_0`` as a time) or out of range raise :class:`ConfigError` naming the
+    file, the row or line and the column, never the file's content."""
+    experts = whole("experts", experts, 1, MAX_EXPERTS)
+    columns = read_csv_columns(path, "trace", trace_schema(experts), MAX_REQUESTS)
+    trace = pd.DataFrame(columns)
+    trace["expert"] = trace["expert"].astype(np.int64)
     return trace.sort_values("arrival_s", kind="stable").reset_index(drop=True)
 
 
@@ -699,24 +706,37 @@ def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None
     ``expert`` whole ids 0 to experts - 1. The error names the first bad row (0-based, after the header)."""
     if not isinstance(trace, pd.DataFrame):
         raise ConfigError(where, type(trace).__name__, "a table with columns arrival_s, expert")
+    if trace.columns.duplicated().any():
+        raise ConfigError(f"{where} columns", [str(c) for c in trace.columns[trace.columns.duplicated()]], "each column once")
     for col in ("arrival_s", "expert"):
         if col not in trace:
-            raise ConfigError(f"{where} column {col}", sorted(map(str, trace.columns)), "arrival_s, expert[, prompt, gen]")
+            raise ConfigError(f"{where} column {col}", Described(f"{len(trace.columns)} columns without it"),
+                              "arrival_s, expert[, prompt, gen]")
+        if pd.api.types.is_bool_dtype(trace[col].dtype):
+            raise ConfigError(f"{where} column {col}", str(trace[col].dtype), "numbers, not booleans")
     if not 1 <= len(trace) <= MAX_REQUESTS:
         raise ConfigError(f"{where} rows", len(trace), f"1 to {MAX_REQUESTS:,} requests")
-    arrival = pd.to_numeric(trace["arrival_s"], errors="coerce").to_numpy(float)
+    arrival = _numbers(trace["arrival_s"])
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(arrival) | (arrival < 0) | (arrival > MAX_TIME_S)
     if bad.any():
         i = int(np.argmax(bad))
         raise ConfigError(f"{where} row {i}: arrival_s", trace["arrival_s"].iloc[i],
                           f"a finite time in seconds from 0 to {MAX_TIME_S:g}")
-    ids = pd.to_numeric(trace["expert"], errors="coerce").to_numpy(float)
+    ids = _numbers(trace["expert"])
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(ids) | (ids < 0) | (ids > experts - 1) | (ids != np.round(ids))
     if bad.any():
         i = int(np.argmax(bad))
         raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A trace column as float64 (NaN where a value is missing, not a number, or a boolean)."""
+    if column.dtype == object:  # mixed values: a bool among numbers is not an id or a time
+        column = column.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
+    values = pd.to_numeric(column, errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 # A run is saturated when its backlog (requests arrived and not finished) at the last arrival exceeds 1.5 times
@@ -791,15 +811,15 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
 
     Every argument is checked first (:class:`ConfigError` naming it); a deployment that cannot run
     (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
-    check_trace(trace, experts)
     run = _Deployment(platform, experts, policy, max_batch, max_wait_s, prompt, gen, profile, overlap, popularity,
                       dep, use_jit, groups, ttft_slo_s, tpot_slo_s)
+    check_trace(trace, run.experts)
     if run.failed:
         return run.failed, pd.DataFrame()
-    arrival = trace["arrival_s"].to_numpy(float)
+    arrival = _numbers(trace["arrival_s"])
     if np.any(np.diff(arrival) < 0):
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
-    expert = trace["expert"].to_numpy(float).astype(np.int64)
+    expert = _numbers(trace["expert"]).astype(np.int64)
     n = len(trace)
     out = np.full((3, n if per_request else 0), np.nan)
     marks = saturation_marks(arrival)
@@ -856,8 +876,15 @@ class _Deployment:
 
     def __init__(self, platform, experts, policy, max_batch, max_wait_s, prompt, gen, profile, overlap, popularity,
                  dep, use_jit, groups, ttft_slo_s, tpot_slo_s):
-        if policy not in POLICIES:
-            raise ConfigError("policy", policy, ", ".join(POLICIES))
+        if not isinstance(policy, str) or policy not in POLICIES:
+            raise ConfigError("policy", policy if isinstance(policy, str) else type(policy).__name__, ", ".join(POLICIES))
+        for name, flag in (("overlap", overlap), ("use_jit", use_jit)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ConfigError(name, type(flag).__name__, "True or False")
+        if dep is not None and not isinstance(dep, CoEDeployment):
+            raise ConfigError("dep", type(dep).__name__, "a CoEDeployment or None (the defaults of coe_defaults.yaml)")
+        load_platform(platform)  # a clear error for a platform that is not a name or path
+        load_profile(profile)
         experts = whole("experts", experts, 1, MAX_EXPERTS)
         max_batch = whole("max_batch", max_batch, 1, MAX_BATCH, "requests per expert batch")
         max_wait_s = number("max_wait_s", max_wait_s, 0, MAX_WAIT_S, what="seconds a request waits for its batch")
@@ -937,8 +964,9 @@ class _Deployment:
             "mean_ttft_s": stats[12] / n,
             "throughput_rps": n / makespan,
             "switches_per_s": stats[2] / makespan,
-            "hbm_hit_rate": 1.0 - stats[4] / stats[3] if stats[3] else 1.0,
-            "utilisation": stats[1] / makespan,
+            # a rate and a share: within [0, 1] by definition (guards; the counts themselves are the loop's)
+            "hbm_hit_rate": min(1.0, max(0.0, 1.0 - stats[4] / stats[3])) if stats[3] else 1.0,
+            "utilisation": min(1.0, max(0.0, stats[1] / makespan)),
             "mean_in_system": stats[5] / makespan,
             "expert_batches": int(stats[3]), "copies": int(stats[4]), "copies_started": int(stats[2]),
             "wasted_copies": int(stats[7]), "wasted_copy_bytes": float(stats[7] * self.dep.expert_bytes),

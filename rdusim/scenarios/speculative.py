@@ -20,9 +20,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import yaml
 
 from rdusim.core.checks import number, whole
+from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.units import to_si
 
@@ -33,8 +33,7 @@ MAX_DRAFT_TOKENS = 64
 @lru_cache(maxsize=None)
 def speculative_defaults() -> dict[str, float]:
     """``{"draft_tokens": k, "acceptance": a}`` from ``speculative.yaml``."""
-    with open(SPECULATIVE_FILE) as fh:
-        raw = yaml.safe_load(fh)
+    raw = mapping("speculative", load_yaml(SPECULATIVE_FILE, "speculative"), "a mapping of constant blocks")
     si = {**to_si(raw.get("assumed") or {}, "speculative.assumed"), **to_si(raw.get("fitted") or {}, "speculative.fitted")}
     return {"draft_tokens": int(si["draft_tokens"]), "acceptance": float(si["acceptance"])}
 

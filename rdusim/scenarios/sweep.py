@@ -45,6 +45,15 @@ AXES = ("hbm_capacity_GB", "hbm_bandwidth_GBps", "ddr_capacity_TB", "ddr_to_hbm_
         "experts", "batch", "gen", "zipf")
 
 
+def default_point() -> dict:
+    """The sweep axes' values of the shipped platforms: SN40L socket HBM, DDR and DDR-to-HBM (sn40l-node),
+    the DGX H100's host link; with the article's batch 8 and 20 output tokens."""
+    rdu, gpu = load_platform("sn40l-node"), load_platform("dgx-h100")
+    return {"hbm_capacity_GB": rdu.dev("hbm_capacity") / 1e9, "hbm_bandwidth_GBps": rdu.dev("hbm_bandwidth") / 1e9,
+            "ddr_capacity_TB": rdu.dev("ddr_capacity") / 1e12, "ddr_to_hbm_GBps": rdu.dev("ddr_to_hbm") / 1e9,
+            "host_link_GBps": gpu.dev("host_link") / 1e9, "batch": 8, "gen": 20}
+
+
 def points(spec: dict) -> pd.DataFrame:
     """Every combination of the sweep's axis values (columns in :data:`AXES` order)."""
     missing = [a for a in AXES if a not in spec]
@@ -139,10 +148,10 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False, dep: CoEDeploym
     eb = dep.expert_bytes
     rdu_copy_request = copy_request_s(load_platform("sn40l-node"), load_profile(PROFILE))
     out = np.full((len(frame), 5), np.nan)
-    rows = frame.itertuples(index=False)
-    if progress:
-        rows = tqdm(rows, total=len(frame), file=sys.stderr, mininterval=2.0, desc="sweep points")
-    for i, r in enumerate(rows):
+    # The first point plans the expert on the chip (and, without numba's cache, compiles): the bar's
+    # clock starts after it, so its rate and time left are those of the other points.
+    bar = tqdm(total=len(frame), file=sys.stderr, mininterval=2.0, desc="sweep points", smoothing=0) if progress else None
+    for i, r in enumerate(frame.itertuples(index=False)):
         n, b, g = int(r.experts), int(r.batch), int(r.gen)
         hist, misses, any_beyond = _routing(n, float(r.zipf), b)
         # SN40L node with this point's hardware
@@ -159,6 +168,12 @@ def evaluate_points(frame: pd.DataFrame, progress: bool = False, dep: CoEDeploym
             ex, rt = _gpu_times(g, b, dep)
             out[i, 1] = rt[b] + hist @ ex + _copies(misses, gpu_slots, n) * eb / (r.host_link_GBps * 1e9)
         out[i, 3] = capacity
+        if bar is not None:
+            if i == 0:
+                bar.reset(total=len(frame))
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     out[:, :2][~np.isfinite(out[:, :2])] = np.nan  # a batch that does not fit: no time, fits false
     result = frame.copy()
     result["sn40l_ms"] = out[:, 0] * 1e3

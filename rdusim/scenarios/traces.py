@@ -16,12 +16,24 @@ import numpy as np
 import pandas as pd
 
 from rdusim.core.checks import number, whole
-from rdusim.core.errors import ConfigError
+from rdusim.core.errors import ConfigError, Described
+from rdusim.core.loader import Column, read_csv_columns
 
 MAX_TRACE_ROWS = 100_000_000
 MAX_TIME_S = 1e9
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 PLAIN_COLUMNS = ("arrival_s", "prompt", "gen")
+# Every column a trace file may have (a new column is one entry), read by rdusim.core.loader.read_csv_columns:
+# ASCII numbers only, no ragged rows or duplicate columns, errors that never show the file's content.
+TRACE_SCHEMA = {
+    "TIMESTAMP": Column("text", 0, 64, required=False),
+    "ContextTokens": Column("whole", 1, 2**31, required=False, what="prompt tokens"),
+    "GeneratedTokens": Column("whole", 1, 2**31, required=False, what="generated tokens"),
+    "arrival_s": Column("number", 0, MAX_TIME_S, required=False, what="seconds"),
+    "prompt": Column("whole", 1, 2**31, required=False, what="prompt tokens"),
+    "gen": Column("whole", 1, 2**31, required=False, what="generated tokens"),
+    "expert": Column("whole", 0, 2**31, required=False, what="expert id"),
+}
 
 
 def read_request_trace(path: str) -> pd.DataFrame:
@@ -29,17 +41,7 @@ def read_request_trace(path: str) -> pd.DataFrame:
     files, unknown columns and bad values raise :class:`ConfigError` naming the file, the first bad row
     (0-based, after the header) and the column."""
     where = f"trace {path}"
-    try:
-        raw = pd.read_csv(path, nrows=MAX_TRACE_ROWS + 1)
-    except FileNotFoundError:
-        raise ConfigError("trace", str(path), "an existing CSV file") from None
-    except pd.errors.EmptyDataError:
-        raise ConfigError("trace", str(path), "a CSV file with a header and one row per request") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise ConfigError("trace", str(path), f"a readable CSV file ({exc.__class__.__name__})") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    if not 1 <= len(raw) <= MAX_TRACE_ROWS:
-        raise ConfigError(f"{where} rows", len(raw), f"1 to {MAX_TRACE_ROWS:,} requests")
+    raw = pd.DataFrame(read_csv_columns(path, "trace", TRACE_SCHEMA, MAX_TRACE_ROWS))
     if all(c in raw for c in AZURE_COLUMNS):
         stamps = pd.to_datetime(raw["TIMESTAMP"], errors="coerce", format="mixed")
         bad = stamps.isna().to_numpy()
@@ -54,7 +56,7 @@ def read_request_trace(path: str) -> pd.DataFrame:
         frame = raw[[c for c in (*PLAIN_COLUMNS, "expert") if c in raw]].copy()
         names = {}
     else:
-        raise ConfigError(f"{where} columns", sorted(raw.columns),
+        raise ConfigError(f"{where} columns", Described(f"{len(raw.columns)} known columns"),
                           f"{', '.join(PLAIN_COLUMNS)}[, expert] or Azure's {', '.join(AZURE_COLUMNS)}")
     arrival = pd.to_numeric(frame["arrival_s"], errors="coerce").to_numpy(float)
     with np.errstate(invalid="ignore"):

@@ -35,10 +35,9 @@ The hot path is :func:`kernel_times_jit` / :func:`total_times_jit` over contiguo
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-from numba.extending import register_jitable
 
 from rdusim.core.accounting import KernelArrays
+from rdusim.core.jit import njit, register_jitable
 from rdusim.sn40l.chip import RduChip
 
 # Layout of a hardware vector (one row per configuration in many-configuration evaluation).

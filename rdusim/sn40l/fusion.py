@@ -19,11 +19,10 @@ here has a plain-Python reference (``*_reference``) that the tests compare again
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-from numba.extending import register_jitable
 
 from rdusim.core.accounting import KernelArrays, summarise_partition
 from rdusim.core.errors import ConfigError
+from rdusim.core.jit import njit, register_jitable
 from rdusim.core.optable import OpTable
 from rdusim.sn40l.chip import RduChip
 

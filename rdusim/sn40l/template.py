@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from numba import njit
 
 from rdusim.core.accounting import repeated_footprint, summarise_rows_jit, summarise_rows_reference
 from rdusim.core.graph import DTYPE_BYTES, Graph, Kind
+from rdusim.core.jit import njit
 from rdusim.core.optable import KIND_CODES, NON_STAGE, build_optable
 from rdusim.sn40l.chip import RduChip
 from rdusim.sn40l.cost import hw_vector, weighted_totals_jit, weighted_totals_reference

@@ -2,10 +2,15 @@
 # A rule passes exactly the keys it reads as `params.cfg` (its script reads nothing else), so changing
 # one config value reruns only the rules that read it; and it passes the library's code version as
 # `params.code`, so a change to any library file reruns it without listing every file as an input.
+import atexit
 import hashlib
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
+
+from rdusim.report.stamp import build_stamp, open_on_front_page, read_stamp, results_staleness, staleness
 
 
 def _code_version() -> str:
@@ -57,16 +62,60 @@ def sweep_shards(wildcards):
     return expand("results/sweeps/{sweep}/shard_{shard}.csv", sweep=wildcards.sweep, shard=range(n))
 
 
-def warn_if_report_stale(report_path, result_dirs):
-    """Say so when the HTML report is missing or older than the results it shows (the report is
-    built by a separate command, `snakemake --report`, so a plain run does not refresh it)."""
-    report_file = Path(report_path)
-    newest = max((p.stat().st_mtime for d in result_dirs for p in Path(d).glob("*") if p.is_file()), default=0)
-    if report_file.exists() and report_file.stat().st_mtime >= newest:
+# ----------------------------------------------------------------- build stamp, stale report, numba
+REPORT = "results/report.html"
+FRONT_PAGE = "results/report/summary.html"
+REPORT_SHOWS = ["results/report", "results/figures"]
+BUILD_STAMP = build_stamp(config, CODE_VERSION, workflow.basedir)
+
+
+def _report_target(argv):
+    """The file after --report on the command line (Snakemake's default report.html), or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--report":
+            nxt = argv[i + 1] if i + 1 < len(argv) else ""
+            return nxt if nxt.endswith((".html", ".zip")) else "report.html"
+        if arg.startswith("--report="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _say(message):
+    print(f"\nrdusim: {message}\n", file=sys.stderr)
+
+
+def check_report_at_exit():
+    """When Snakemake exits (a run, "Nothing to be done", a dry run or --report): after --report, make
+    the report open on its front page, stamp it with the results' build and say when those results do
+    not match the current config or code; otherwise say when results/report.html is stale.
+    RDUSIM_REPORT_FOLLOWS=1 (set by `make reproduce`, which builds the report next) silences the latter."""
+    target = _report_target(sys.argv)
+    if target is not None:
+        results = read_stamp(FRONT_PAGE)
+        if results is not None and open_on_front_page(target, results):
+            print(f"rdusim: {target} opens on its front page; built from commit {results['commit']}, "
+                  f"config {results['config']}", file=sys.stderr)
+        problem = results_staleness(FRONT_PAGE, BUILD_STAMP)
+        if problem:
+            _say(f"{target} shows stale results: {problem}.\n    Run `snakemake --cores N` first, then "
+                 f"`snakemake --report {target}` again.")
         return
-    state = "is older than the results" if report_file.exists() else "has not been built"
-    print(f"\nrdusim: {report_path} {state}; rebuild it with:\n"
-          f"    snakemake --report {report_path}\n", file=sys.stderr)
+    if os.environ.get("RDUSIM_REPORT_FOLLOWS") == "1":
+        return
+    problem = staleness(REPORT, REPORT_SHOWS, BUILD_STAMP)
+    if problem:
+        _say(f"{problem}; bring results up to date and rebuild it with:\n"
+             f"    snakemake --cores N && snakemake --report {REPORT}")
+
+
+def warm_numba_cache():
+    """Compile the numba kernels once, before jobs fan out (each job then loads them from the cache)."""
+    subprocess.run([sys.executable, "-m", "rdusim.scenarios.warm"], check=True)
+
+
+if workflow.is_main_process:
+    atexit.register(check_report_at_exit)
+
 
 # Published data the library ships (baselines/data), wherever the package is installed: inputs of rules
 # that read a data file, so that a new copy of it reruns them.

@@ -94,6 +94,7 @@ rule sweep_figure:
         png=report("results/figures/sweep_{sweep}.png", caption="../report/sweep.rst", category="Design-space sweeps"),
         svg="results/figures/sweep_{sweep}.svg",
     params:
+        cfg=cfg("platforms", "coe"),  # the default point outlined: shipped platforms, Table 2's experts
         code=CODE_VERSION,
     conda:
         "../../environment.yml"
