@@ -216,16 +216,20 @@ def _cmd_serve(args) -> int:
         MAX_EXPERTS,
         MAX_REQUESTS,
         MAX_SKEW,
+        MAX_STREAM_REQUESTS,
         MAX_WAIT_S,
         light_load_floor,
         poisson_requests,
         read_trace,
         simulate,
+        simulate_poisson,
         zipf_popularity,
     )
 
     experts = whole("experts", args.experts, 1, MAX_EXPERTS)
-    requests = whole("requests", args.requests, 1, MAX_REQUESTS, "memory grows with requests; split longer runs")
+    stream = not (args.trace or args.requests_csv)  # no per-request table: arrivals and summaries streamed
+    requests = whole("requests", args.requests, 1, MAX_STREAM_REQUESTS if stream else MAX_REQUESTS,
+                     "requests of one run" if stream else "requests with a per-request table (--requests-csv)")
     seed = whole("seed", args.seed, 0)
     skew = number("zipf", args.zipf, 0, MAX_SKEW, what="Zipf skew of expert popularity")
     locality = number("locality", args.locality, 0, 1, below=True, what="probability of repeating the previous expert")
@@ -233,14 +237,17 @@ def _cmd_serve(args) -> int:
     max_wait = number("max-wait", args.max_wait, 0, MAX_WAIT_S, what="seconds a batch waits to fill")
     if args.requests_csv:
         writable_file(args.requests_csv, "requests-csv", devices=True)  # before the simulation runs (/dev/stdout is fine)
-    if args.trace:
-        trace = read_trace(args.trace, experts)
+    groups = whole("groups", args.groups, 1, 64)
+    if stream:
+        summary = simulate_poisson(args.platform, experts, rate, requests, skew, locality, seed, args.policy,
+                                   max_wait_s=max_wait, profile=args.profile, groups=groups)
     else:
-        trace = poisson_requests(rate, requests, experts, skew, locality, seed=seed)
-    summary, per_request = simulate(args.platform, experts, trace, args.policy, max_wait_s=max_wait,
-                                    popularity=zipf_popularity(experts, skew), profile=args.profile,
-                                    per_request=bool(args.requests_csv), groups=whole("groups", args.groups, 1, 64))
-    _write_requests(args, per_request)
+        trace = read_trace(args.trace, experts) if args.trace else \
+            poisson_requests(rate, requests, experts, skew, locality, seed=seed)
+        summary, per_request = simulate(args.platform, experts, trace, args.policy, max_wait_s=max_wait,
+                                        popularity=zipf_popularity(experts, skew), profile=args.profile,
+                                        per_request=bool(args.requests_csv), groups=groups)
+        _write_requests(args, per_request)
     if summary["fits"] and summary["groups"] == 1:  # the floor of the whole-node (TP8) deployment
         summary["light_load_floor"] = light_load_floor(args.platform, experts, max_wait, profile=args.profile)
     if args.energy:

@@ -119,6 +119,7 @@ def test_2_cli_exit_status_on_ctrl_c(monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(serve_mod, "simulate", interrupted)
+    monkeypatch.setattr(serve_mod, "simulate_poisson", interrupted)  # the CLI streams a Poisson run
     rc, out, err = cli("serve", "--platform", "dgx-h100", "--experts", "10", "--requests", "100")
     assert rc == 130 and err == "rdusim: interrupted\n"
 
@@ -140,9 +141,12 @@ def test_3_large_batch_within_int64_is_fits_false_not_negative():
     assert out["fits"] is False and "needs" in out["reason"] and out["total_ms"] is None
 
 
-def test_3_requests_past_the_memory_limit_are_refused():
-    bad_input("serve", "--platform", "dgx-h100", "--experts", "10", "--requests", "1000000000",
-              names="requests: got '1000000000'; allowed: a whole number from 1 to 20,000,000")
+def test_3_requests_past_the_memory_limit_are_refused(tmp_path):
+    # a per-request table is bounded by memory; a streamed run (issue 22) only by time
+    bad_input("serve", "--platform", "dgx-h100", "--experts", "10", "--requests", "1000000000", "--requests-csv",
+              str(tmp_path / "r.csv"), names="requests: got '1000000000'; allowed: a whole number from 1 to 20,000,000")
+    bad_input("serve", "--platform", "dgx-h100", "--experts", "10", "--requests", "100000000000", "--rate", "1",
+              names="rate: got 1")
 
 
 # 4. non-finite results with exit 0

@@ -145,3 +145,94 @@ def test_groups_must_divide_the_devices():
     trace = poisson_requests(4.0, 100, 10, seed=1)
     with pytest.raises(ConfigError, match="groups"):
         simulate("dgx-h100", 10, trace, groups=3)
+
+
+# ---- speed and scale (issue 22, item 6): streamed summaries, chunked arrivals, a ring of request slots
+from rdusim.scenarios import serve as serve_mod  # noqa: E402
+from rdusim.scenarios.serve import (  # noqa: E402
+    HIST_RESOLUTION,
+    hist_percentiles,
+    poisson_chunks,
+    simulate_poisson,
+)
+
+
+def _hist(values):
+    counts = np.zeros(serve_mod.HIST_BINS, np.int64)
+    for v in values:
+        counts[serve_mod._bin(v)] += 1
+    return counts
+
+
+def test_histogram_percentiles_within_their_resolution_of_numpy():
+    rng = np.random.default_rng(0)
+    for values in (rng.lognormal(-1, 2, 20001), rng.exponential(0.07, 999), np.array([0.25]), rng.uniform(1, 2, 10)):
+        exact = np.percentile(values, [0, 1, 50, 90, 95, 99, 100])
+        approx = hist_percentiles(_hist(values), [0, 1, 50, 90, 95, 99, 100])
+        np.testing.assert_allclose(approx, exact, rtol=HIST_RESOLUTION, atol=0)
+    assert HIST_RESOLUTION <= 0.0005
+    assert np.isnan(hist_percentiles(np.zeros(serve_mod.HIST_BINS, np.int64), [50])[0])
+
+
+def test_summary_percentiles_within_resolution_of_the_per_request_frame():
+    trace = poisson_requests(20.0, 20000, 150, 1.0, seed=3)
+    s, df = simulate("sn40l-node", 150, trace, popularity=zipf_popularity(150, 1.0))
+    lat = df.latency_s.to_numpy()
+    for key, q in (("p50_s", 50), ("p95_s", 95), ("p99_s", 99)):
+        assert s[key] == pytest.approx(np.percentile(lat, q), rel=HIST_RESOLUTION)
+    ttft = df.ttft_s.to_numpy() * 1e3
+    tpot = (df.finish_s - df.ttft_s - df.arrival_s).to_numpy() / 19 * 1e3
+    for name, v in (("ttft", ttft), ("tpot", tpot), ("e2e", lat * 1e3)):
+        assert s[f"{name}_ms_mean"] == pytest.approx(v.mean(), rel=1e-12)
+        for q in (50, 90, 99):
+            assert s[f"{name}_ms_p{q}"] == pytest.approx(np.percentile(v, q), rel=HIST_RESOLUTION)
+    assert s["mean_s"] == pytest.approx(lat.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("locality,chunk", [(0.0, 777), (0.6, 1000), (0.9, 1)])
+def test_chunked_arrivals_are_the_trace(locality, chunk):
+    whole_trace = poisson_requests(7.0, 5000, 40, 1.2, locality, seed=9)
+    parts = list(poisson_chunks(7.0, 5000, 40, 1.2, locality, seed=9, chunk=chunk))
+    assert all(len(a) <= chunk for a, _ in parts)
+    np.testing.assert_array_equal(np.concatenate([a for a, _ in parts]), whole_trace.arrival_s.to_numpy())
+    np.testing.assert_array_equal(np.concatenate([e for _, e in parts]), whole_trace.expert.to_numpy())
+
+
+@pytest.mark.parametrize("groups,policy,locality", [(1, "lru", 0.0), (4, "lfu", 0.5), (2, "pinned", 0.0)])
+def test_streamed_run_is_the_simulation_of_its_trace(groups, policy, locality):
+    trace = poisson_requests(40.0, 30000, 100, 1.0, locality, seed=5)
+    pop = zipf_popularity(100, 1.0)
+    whole_run = simulate("sn40l-node", 100, trace, policy, popularity=pop, groups=groups, per_request=False)[0]
+    streamed = simulate_poisson("sn40l-node", 100, 40.0, 30000, 1.0, locality, 5, policy, groups=groups, chunk=4099)
+    assert streamed == whole_run
+
+
+def test_ring_growth_and_tiny_chunks_change_nothing(monkeypatch):
+    # a saturated run: thousands of requests in the system, far more than the ring's first slots
+    trace = poisson_requests(32.0, 6000, 100, 0.0, seed=0)
+    ref = simulate("sn40l-node", 100, trace)
+    monkeypatch.setattr(serve_mod, "RING_SLOTS", 2)
+    monkeypatch.setattr(serve_mod, "FEED_REQUESTS", 37)
+    small = simulate("sn40l-node", 100, trace)
+    assert ref[0]["saturated"] and small[0] == ref[0]
+    pd.testing.assert_frame_equal(small[1], ref[1])
+    slow = simulate("sn40l-node", 100, trace.head(1500), use_jit=False)
+    fast = simulate("sn40l-node", 100, trace.head(1500))
+    assert slow[0] == fast[0]
+    pd.testing.assert_frame_equal(slow[1], fast[1])
+
+
+def test_streamed_memory_does_not_grow_with_requests():
+    import tracemalloc
+
+    def peak(n):
+        tracemalloc.start()
+        s = simulate_poisson("dgx-h100", 100, 4.0, n, 1.0, chunk=1 << 14)
+        out = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert s["requests"] == n and s["fits"]
+        return out
+
+    simulate_poisson("dgx-h100", 100, 4.0, 1000, 1.0)  # compile / load the kernel first
+    small, large = peak(20_000), peak(400_000)
+    assert large < 1.2 * small + 1e6  # a table of 400,000 requests alone would take 6.4 MB more

@@ -269,7 +269,7 @@ def run_instance(arrival, prompt, gen, policy: str, costs: StepCosts, max_num_se
     stats = np.zeros(N_STATS)
     if n == 0:
         return first, finish, stats
-    kernel = _engine if use_jit else _engine.py_func
+    kernel = _engine if use_jit else getattr(_engine, "py_func", _engine)  # NUMBA_DISABLE_JIT: a plain function
     args = (np.ascontiguousarray(arrival, float), np.ascontiguousarray(prompt, np.int64),
             np.ascontiguousarray(gen, np.int64), _POLICY_CODE[policy], int(max_num_seqs), int(budget),
             int(costs.kv_tokens), int(max_batch), float(max_wait_s), costs.prefill, costs.decode, costs.ctx_step,

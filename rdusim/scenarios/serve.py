@@ -26,14 +26,22 @@ time-average number of requests in the system (for Little's law) and whether the
 copied in since its last run is a miss, so ``copies <= expert_batches`` and the hit rate lies in
 [0, 1]; an expert copied in is never evicted before it runs (such a copy would count as wasted), and
 no copy starts while every resident expert is running, pinned or waiting for its first run. Placement
-(``groups``) splits the node into device groups serving at the same time (:func:`simulate`). The numba kernel :func:`_step` runs the event loop in
-chunks of :data:`CHUNK_EVENTS` events, so Ctrl-C stops a long run between chunks; its pure-Python twin
-``_step.py_func`` (``simulate(..., use_jit=False)``) is compared with it in the tests. Every input is
-checked before the kernel sees it: finite arrivals within :data:`MAX_TIME_S`, expert ids in range, at
-most :data:`MAX_REQUESTS` requests.
+(``groups``) splits the node into device groups serving at the same time (:func:`simulate`).
+
+Speed and scale (issue 22): the numba kernel :func:`_step` runs the event loop in chunks of
+:data:`CHUNK_EVENTS` events, so Ctrl-C stops a long run between chunks; its pure-Python twin
+``_step.py_func`` (``simulate(..., use_jit=False)``) is compared with it in the tests. Arrivals are fed
+to it in chunks (:data:`FEED_REQUESTS`); the requests in the system live in a ring of slots that doubles
+when full, and each finished request goes into the summary's counters and log-spaced histograms
+(:data:`HIST_PER_OCTAVE`; percentiles within :data:`HIST_RESOLUTION` of the exact ones), so
+:func:`simulate_poisson` (the CLI without ``--trace``/``--requests-csv``) runs in memory that does not
+grow with the requests; the per-request frame is kept only on request. Every input is checked before the
+kernel sees it: finite arrivals within :data:`MAX_TIME_S`, expert ids in range, at most
+:data:`MAX_REQUESTS` requests in a table.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -57,21 +65,20 @@ from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_expert
 from rdusim.scenarios.predict import clears_with_gpu_constants, predict
 
 POLICIES = ("lru", "lfu", "pinned")
-# Bounds of a simulation. MAX_REQUESTS keeps memory bounded (about 90 bytes per request in the loop without
-# the per-request table, 1.8 GB at the limit; the table adds about 50); MAX_TIME_S keeps arrival times where float64 still
+# Bounds of a simulation. MAX_REQUESTS bounds a trace held as a table (16 bytes a request, 48 more with the
+# per-request frame); MAX_TIME_S keeps arrival times where float64 still
 # resolves microseconds (ulp at 1e9 s is 1.2e-7 s); MAX_EXPERTS and MAX_BATCH bound the per-expert arrays
 # and the batch sizes whose service times are evaluated.
 MAX_REQUESTS = 20_000_000
+# A streamed run (:func:`simulate_poisson`) keeps no per-request table: its memory is the requests in the system;
+# it is bounded by time (MAX_TIME_S), and by 2^53 so that request counts stay exact in float64.
+MAX_STREAM_REQUESTS = 2**53
 MAX_TIME_S = 1e9
 MAX_EXPERTS = 100_000
 MAX_BATCH = 256
 MAX_WAIT_S = 3600.0
 MAX_SKEW = 100.0
 _POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
-# The loop's counters (``stats``): makespan, busy time, copies started, expert runs, runs that found their
-# expert freshly copied (misses: one per run at most), requests x time in the system, router batches,
-# copies evicted before their expert ran (wasted).
-N_STATS = 8
 
 
 # Events the numba loop handles per call. Between calls control returns to Python, so Ctrl-C (SIGINT)
@@ -79,48 +86,153 @@ N_STATS = 8
 CHUNK_EVENTS = 200_000
 
 
-def _init_state(arrival, n_experts, slots, policy, popularity_rank, max_batch):
-    """Arrays and scalars of the event loop, with the warm start: the most popular experts resident."""
-    n = arrival.shape[0]
-    nq = n_experts + 1
-    arrays = dict(
-        start=np.full(n, np.nan), finish=np.full(n, np.nan), ttft=np.full(n, np.nan),
-        nxt=np.full(n, -1, np.int64), enq=np.zeros(n), head=np.full(nq, -1, np.int64),
-        tail=np.full(nq, -1, np.int64), count=np.zeros(nq, np.int64), active=np.empty(nq, np.int64),
-        where=np.full(nq, -1, np.int64), resident=np.zeros(n_experts, np.bool_), last_use=np.zeros(n_experts),
-        uses=np.zeros(n_experts), pinned=np.zeros(n_experts, np.bool_), fresh=np.zeros(n_experts, np.bool_),
-        stats=np.zeros(N_STATS),
-        batch=np.empty(max_batch, np.int64),
-    )
-    n_res = min(slots, n_experts)
-    arrays["resident"][:] = popularity_rank < n_res
-    if policy == 2:
-        keep = n_res if slots >= n_experts else max(slots - 1, 0)
-        arrays["pinned"][:] = popularity_rank < keep
-    # floats: t, server_end, copy_end, first_arrival; ints: i_arr, done, in_system, n_active, batch_len,
-    # batch_q, copy_target, ended (1 once no event is left), experts resident
-    arrays["fs"] = np.array([0.0, np.inf, np.inf, arrival[0] if n > 0 else 0.0])
-    arrays["ints"] = np.array([0, 0, 0, 0, 0, -1, -1, 0, int(arrays["resident"].sum())], np.int64)
-    return arrays
+# Streaming summaries: log-spaced histograms of latency, TTFT and TPOT. A value x = m * 2^e (m in [0.5, 1),
+# math.frexp) falls in bin (e - HIST_MIN_EXP) * HIST_PER_OCTAVE + floor((m - 0.5) * 2 * HIST_PER_OCTAVE): each
+# octave is split into HIST_PER_OCTAVE equal bins, so a bin is at most 2^-10 = 0.098% of its lower edge wide and
+# a percentile read at bin midpoints is within HIST_RESOLUTION = 2^-11 (0.049%) of the exact one. The bins cover
+# 2^-30 s (1 ns) to 2^30 s (beyond MAX_TIME_S); values outside are counted in the first or the last bin.
+HIST_PER_OCTAVE = 1024
+HIST_MIN_EXP = -29
+HIST_MAX_EXP = 31
+HIST_BINS = (HIST_MAX_EXP - HIST_MIN_EXP) * HIST_PER_OCTAVE
+HIST_RESOLUTION = 2.0 ** -11
+# The loop's counters (``stats``): 0 makespan (unused), 1 busy time, 2 copies started, 3 expert runs, 4 runs that
+# found their expert freshly copied (misses: one per run at most), 5 requests x time in the system, 6 router
+# batches, 7 copies evicted before their expert ran (wasted), 8 requests finished by the early saturation mark,
+# 9 by the end mark (:func:`saturation`), 10 requests within both SLOs, 11 sum of latency, 12 sum of TTFT,
+# 13 sum of TPOT, 14 TPOTs counted, 15 last finish time.
+N_STATS = 16
+# ints of the loop: 0 position in the arrival chunk, 1 requests arrived, 2 done, 3 in system, 4 active queues,
+# 5 batch length, 6 batch queue, 7 copy target, 8 ended, 9 experts resident, 10 oldest unfinished request,
+# 11 queues with requests whose expert is not resident
+N_INTS = 12
+_NEED_ARRIVALS, _OVER, _PAUSED, _NEED_ROOM = 0, 1, 2, 3
+RING_SLOTS = 1 << 12  # request slots a loop starts with (doubled whenever more requests are in the system)
+FEED_REQUESTS = 1 << 20  # arrivals handed to the loop at a time (the trace is generated in chunks of this size)
 
 
 @njit(cache=True)
-def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec, t_ttft,
-          copy_time, overlap, start, finish, ttft, nxt, enq, head, tail, count, active, where, resident, last_use,
-          uses, pinned, fresh, stats, batch, fs, ints, max_events):
-    """Up to ``max_events`` events of the loop (queue 0 is the router, queue e + 1 expert e); the loop's
-    state lives in the arrays and in ``fs``/``ints``. Returns True when the simulation is over."""
-    n = arrival.shape[0]
-    t, server_end, copy_end, first_arrival = fs[0], fs[1], fs[2], fs[3]
-    i_arr, done, in_system, n_active = ints[0], ints[1], ints[2], ints[3]
-    batch_len, batch_q, copy_target, ended = ints[4], ints[5], ints[6], ints[7]
+def _bin(x):
+    """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`)."""
+    if not x > 0.0:
+        return 0
+    m, e = math.frexp(x)
+    k = (e - HIST_MIN_EXP) * HIST_PER_OCTAVE + int((m - 0.5) * (2 * HIST_PER_OCTAVE))
+    if k < 0:
+        return 0
+    if k >= HIST_BINS:
+        return HIST_BINS - 1
+    return k
+
+
+def hist_edges() -> np.ndarray:
+    """The ``HIST_BINS + 1`` bin edges (s) of the streaming histograms."""
+    e = np.repeat(np.arange(HIST_MIN_EXP, HIST_MAX_EXP), HIST_PER_OCTAVE)
+    k = np.tile(np.arange(HIST_PER_OCTAVE), HIST_MAX_EXP - HIST_MIN_EXP)
+    lower = np.ldexp(0.5 + k / (2 * HIST_PER_OCTAVE), e)
+    return np.append(lower, np.ldexp(1.0, HIST_MAX_EXP))
+
+
+def hist_percentiles(counts: np.ndarray, qs) -> list[float]:
+    """Percentiles ``qs`` (0-100) of the values counted in ``counts``, as :func:`numpy.percentile` (linear
+    between order statistics) with each order statistic read at its bin's midpoint: within
+    :data:`HIST_RESOLUTION` of the exact percentile (NaN when nothing was counted)."""
+    n = int(counts.sum())
+    if n == 0:
+        return [float("nan")] * len(qs)
+    edges = hist_edges()
+    mid = (edges[:-1] + edges[1:]) / 2
+    cum = np.cumsum(counts)
+    out = []
+    for q in qs:
+        pos = q / 100 * (n - 1)
+        k = int(np.floor(pos))
+        lo = mid[np.searchsorted(cum, k, side="right")]
+        hi = mid[np.searchsorted(cum, min(k + 1, n - 1), side="right")]
+        out.append(float(lo + (pos - k) * (hi - lo)))
+    return out
+
+
+def _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity, n_out):
+    """Arrays and scalars of the event loop, with the warm start: the most popular experts resident. Requests
+    in the system live in a ring of ``capacity`` (a power of two) slots, request ``r`` in slot ``r % capacity``;
+    ``n_out`` > 0 keeps per-request start, finish and first-token times."""
+    nq = n_experts + 1
+    s = dict(
+        s_arr=np.zeros(capacity), s_enq=np.zeros(capacity), s_nxt=np.full(capacity, -1, np.int64),
+        s_ttft=np.zeros(capacity), s_exp=np.zeros(capacity, np.int64), s_done=np.ones(capacity, np.bool_),
+        head=np.full(nq, -1, np.int64), tail=np.full(nq, -1, np.int64), count=np.zeros(nq, np.int64),
+        active=np.empty(nq, np.int64), where=np.full(nq, -1, np.int64),
+        resident=np.zeros(n_experts, np.bool_), res_list=np.empty(n_experts, np.int64),
+        res_pos=np.full(n_experts, -1, np.int64), last_use=np.zeros(n_experts), uses=np.zeros(n_experts),
+        pinned=np.zeros(n_experts, np.bool_), fresh=np.zeros(n_experts, np.bool_), stats=np.zeros(N_STATS),
+        batch=np.empty(max_batch, np.int64), hist=np.zeros((3, HIST_BINS), np.int64),
+        out=np.full((3, n_out), np.nan),
+    )
+    n_res = min(slots, n_experts)
+    res = np.flatnonzero(popularity_rank < n_res)
+    s["resident"][res] = True
+    s["res_list"][:res.size] = res
+    s["res_pos"][res] = np.arange(res.size)
+    if policy == 2:
+        keep = n_res if slots >= n_experts else max(slots - 1, 0)
+        s["pinned"][:] = popularity_rank < keep
+    # floats: t, server_end, copy_end, first arrival, early and end saturation marks, TTFT and TPOT bounds, gen
+    s["fs"] = np.array([0.0, np.inf, np.inf, np.nan, np.inf, np.inf, np.inf, np.inf, 0.0])
+    s["ints"] = np.zeros(N_INTS, np.int64)
+    s["ints"][5:8] = 0, -1, -1
+    s["ints"][9] = res.size
+    return s
+
+
+def _grow(s, need):
+    """Double the ring of request slots until it holds ``need`` requests, moving each live request to its slot."""
+    old = s["s_arr"].shape[0]
+    cap = old
+    while cap < need:
+        cap *= 2
+    low, arrived = int(s["ints"][10]), int(s["ints"][1])
+    ids = np.arange(low, arrived)
+    src, dst = ids & (old - 1), ids & (cap - 1)
+    for key in ("s_arr", "s_enq", "s_nxt", "s_ttft", "s_exp", "s_done"):
+        a = s[key]
+        b = np.ones(cap, np.bool_) if key == "s_done" else np.full(cap, -1, a.dtype) if key == "s_nxt" else np.zeros(cap, a.dtype)
+        b[dst] = a[src]
+        s[key] = b
+
+
+@njit(cache=True)
+def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec, t_ttft, copy_time,
+          overlap, s_arr, s_enq, s_nxt, s_ttft, s_exp, s_done, head, tail, count, active, where, resident, res_list,
+          res_pos, last_use, uses, pinned, fresh, stats, batch, hist, out, fs, ints, max_events):
+    """Up to ``max_events`` events of the loop (queue 0 is the router, queue e + 1 expert e) over the arrivals
+    ``c_t``/``c_e`` (times, experts; ``final``: no more follow); the loop's state lives in the arrays and in
+    ``fs``/``ints``. Queues link request ids (``s_nxt``), whose data sit in ring slots ``id % capacity``.
+    Returns 0 when it needs the next arrivals, 1 when the simulation is over, 2 after ``max_events`` events,
+    3 when the ring has no free slot for the next arrivals."""
+    m = c_t.shape[0]
+    mask = s_arr.shape[0] - 1
+    keep_out = out.shape[1] > 0
+    t, server_end, copy_end = fs[0], fs[1], fs[2]
+    early_mark, end_mark, ttft_slo, tpot_slo, gen = fs[4], fs[5], fs[6], fs[7], fs[8]
+    i_arr, arrived, done, in_system, n_active = ints[0], ints[1], ints[2], ints[3], ints[4]
+    batch_len, batch_q, copy_target, ended, low, n_miss = ints[5], ints[6], ints[7], ints[8], ints[10], ints[11]
+    # the counters in locals (registers) during the loop, back in ``stats`` at the end
+    st_busy, st_copies, st_runs, st_miss, st_area, st_router, st_wasted = stats[1:8]
+    st_early, st_end, st_good, st_lat, st_ttft, st_tpot, st_ntpot, st_last = stats[8:16]
+    n_res = ints[9]
     events = 0
-    while done < n and ended == 0 and events < max_events:
-        events += 1
+    status = _PAUSED
+    while True:
+        if ended == 1 or (final and i_arr >= m and done >= arrived):
+            status = _OVER
+            break
+        if events >= max_events:
+            break
         # ---- next event time
         t_next = np.inf
-        if i_arr < n:
-            t_next = arrival[i_arr]
+        if i_arr < m:
+            t_next = c_t[i_arr]
         if server_end < t_next:
             t_next = server_end
         if copy_end < t_next:
@@ -129,33 +241,54 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
             for a in range(n_active):
                 q = active[a]
                 if count[q] < max_batch:
-                    d = enq[head[q]] + max_wait
+                    d = s_enq[head[q] & mask] + max_wait
                     if d > t and d < t_next:
                         t_next = d
+        # the arrivals of this event must all be known, and have free slots
+        j = i_arr
+        while j < m and c_t[j] <= t_next:
+            j += 1
+        if not final and j >= m:
+            status = _NEED_ARRIVALS
+            break
+        if arrived + (j - i_arr) - low > mask + 1:
+            status = _NEED_ROOM
+            break
+        events += 1
         if t_next == np.inf:
             ended = 1
-            break
-        stats[5] += (t_next - t) * in_system
+            continue
+        st_area += (t_next - t) * in_system
         t = t_next
         # ---- arrivals
-        while i_arr < n and arrival[i_arr] <= t:
-            r = i_arr
-            enq[r] = arrival[r]
+        while i_arr < m and c_t[i_arr] <= t:
+            r = arrived
+            x = r & mask
+            s_arr[x] = c_t[i_arr]
+            s_enq[x] = c_t[i_arr]
+            s_exp[x] = c_e[i_arr]
+            s_nxt[x] = -1
+            s_done[x] = False
             if count[0] == 0:
                 head[0] = r
                 where[0] = n_active
                 active[n_active] = 0
                 n_active += 1
             else:
-                nxt[tail[0]] = r
+                s_nxt[tail[0] & mask] = r
             tail[0] = r
             count[0] += 1
             in_system += 1
             i_arr += 1
+            arrived += 1
         # ---- copy completion
         if copy_end <= t:
             resident[copy_target] = True
-            ints[8] += 1
+            if count[copy_target + 1] > 0:
+                n_miss -= 1
+            res_pos[copy_target] = n_res
+            res_list[n_res] = copy_target
+            n_res += 1
             fresh[copy_target] = True
             last_use[copy_target] = t
             copy_end = np.inf
@@ -164,36 +297,65 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
         if server_end <= t:
             for k in range(batch_len):
                 r = batch[k]
+                x = r & mask
                 if batch_q == 0:
-                    q = expert[r] + 1
-                    enq[r] = t
-                    nxt[r] = -1
+                    q = s_exp[x] + 1
+                    s_enq[x] = t
+                    s_nxt[x] = -1
                     if count[q] == 0:
                         head[q] = r
                         where[q] = n_active
                         active[n_active] = q
                         n_active += 1
+                        if not resident[q - 1]:
+                            n_miss += 1
                     else:
-                        nxt[tail[q]] = r
+                        s_nxt[tail[q] & mask] = r
                     tail[q] = r
                     count[q] += 1
                 else:
-                    finish[r] = t
                     done += 1
                     in_system -= 1
+                    s_done[x] = True
+                    lat = t - s_arr[x]
+                    ttft = s_ttft[x] - s_arr[x]
+                    st_lat += lat
+                    st_ttft += ttft
+                    hist[0, _bin(lat)] += 1
+                    hist[1, _bin(ttft)] += 1
+                    good = ttft <= ttft_slo
+                    if gen > 1.0:
+                        tpot = (t - s_ttft[x]) / (gen - 1.0)
+                        st_tpot += tpot
+                        st_ntpot += 1
+                        hist[2, _bin(tpot)] += 1
+                        good = good and not tpot > tpot_slo
+                    if good:
+                        st_good += 1
+                    if t <= early_mark:
+                        st_early += 1
+                    if t <= end_mark:
+                        st_end += 1
+                    if t > st_last:
+                        st_last = t
+                    if keep_out:
+                        out[1, r] = t
+            while low < arrived and s_done[low & mask]:
+                low += 1
             server_end = np.inf
             batch_len = 0
             batch_q = -1
-        # ---- pick the next batch and start copies
-        if server_end == np.inf or (overlap and copy_end == np.inf):
+        # ---- pick the next batch and start copies (a busy server only starts a copy: none without a miss)
+        if server_end == np.inf or (overlap and copy_end == np.inf and n_miss > 0):
             best_res = -1
             best_res_t = np.inf
             best_miss = -1
             best_miss_t = np.inf
+            all_in = final and i_arr >= m
             for a in range(n_active):
                 q = active[a]
-                h = enq[head[q]]
-                ready = count[q] >= max_batch or t >= h + max_wait or (i_arr >= n and server_end == np.inf)
+                h = s_enq[head[q] & mask]
+                ready = count[q] >= max_batch or t >= h + max_wait or (all_in and server_end == np.inf)
                 if not ready:
                     continue
                 if q == 0 or resident[q - 1]:
@@ -208,37 +370,44 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
                     (best_res < 0 or best_miss_t < best_res_t or overlap):
                 e = best_miss - 1
                 # evict a victim if HBM is full
-                n_res_now = ints[8]
                 room = slots > 0
-                if n_res_now >= slots and slots > 0:
-                    # evict by policy: experts copied in and not yet run are never evicted; experts with
-                    # requests waiting are spared while others can go
+                if n_res >= slots and slots > 0:
+                    # evict by policy (the lowest key, ties to the lowest id): experts copied in and not yet
+                    # run are never evicted; experts with requests waiting are spared while others can go
                     victim = -1
                     for spare_waiting in (True, False):
                         best = np.inf
-                        for x in range(n_experts):
-                            if not resident[x] or (batch_q > 0 and x == batch_q - 1) or pinned[x] or fresh[x]:
+                        for i in range(n_res):
+                            x = res_list[i]
+                            if (batch_q > 0 and x == batch_q - 1) or pinned[x] or fresh[x]:
                                 continue
                             if spare_waiting and count[x + 1] > 0:
                                 continue
                             key = last_use[x] if policy != 1 else uses[x] * 1e12 + last_use[x]
-                            if key < best:
+                            if key < best or (key == best and x < victim):
                                 best = key
                                 victim = x
                         if victim >= 0:
                             break
                     if victim >= 0:
                         resident[victim] = False
-                        ints[8] -= 1
+                        if count[victim + 1] > 0:
+                            n_miss += 1
+                        n_res -= 1
+                        pos = res_pos[victim]
+                        last = res_list[n_res]
+                        res_list[pos] = last
+                        res_pos[last] = pos
+                        res_pos[victim] = -1
                         if fresh[victim]:  # copied in and evicted before it ran: a wasted copy
-                            stats[7] += 1
+                            st_wasted += 1
                             fresh[victim] = False
                     else:
                         room = False  # every resident expert is running, pinned or waiting for its first run
                 if room:
                     copy_target = e
                     copy_end = t + copy_time
-                    stats[2] += 1
+                    st_copies += 1
                     if not overlap:
                         server_end = copy_end  # the node waits for the copy
                         batch_len = 0
@@ -246,13 +415,10 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
             if server_end == np.inf and best_res >= 0:
                 q = best_res
                 b = min(count[q], max_batch)
-                worst = 0
                 for k in range(b):
                     r = head[q]
-                    head[q] = nxt[r]
+                    head[q] = s_nxt[r & mask]
                     batch[k] = r
-                    if bucket[r] > worst:
-                        worst = bucket[r]
                 count[q] -= b
                 if count[q] == 0:
                     tail[q] = -1
@@ -265,43 +431,90 @@ def _step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait
                 batch_len = b
                 batch_q = q
                 if q == 0:
-                    dur = t_router[b, worst]
-                    stats[6] += 1
+                    dur = t_router[b, 0]
+                    st_router += 1
                 else:
                     e = q - 1
-                    dur = t_exec[b, worst]
-                    stats[3] += 1
+                    dur = t_exec[b, 0]
+                    st_runs += 1
                     if fresh[e]:  # the first run since its copy: a miss (once per run)
-                        stats[4] += 1
+                        st_miss += 1
                         fresh[e] = False
                     last_use[e] = t
                     uses[e] += 1
+                    first = t + t_ttft[b, 0]
                     for k in range(b):
-                        start[batch[k]] = t
-                        ttft[batch[k]] = t + t_ttft[b, worst]
+                        s_ttft[batch[k] & mask] = first
+                        if keep_out:
+                            out[0, batch[k]] = t
+                            out[2, batch[k]] = first
                 server_end = t + dur
-                stats[1] += dur
-    fs[0], fs[1], fs[2], fs[3] = t, server_end, copy_end, first_arrival
-    ints[0], ints[1], ints[2], ints[3] = i_arr, done, in_system, n_active
-    ints[4], ints[5], ints[6], ints[7] = batch_len, batch_q, copy_target, ended
-    over = done >= n or ended == 1
-    if over:
-        stats[0] = t - first_arrival
-    return over
+                st_busy += dur
+    fs[0], fs[1], fs[2] = t, server_end, copy_end
+    ints[0], ints[1], ints[2], ints[3], ints[4] = i_arr, arrived, done, in_system, n_active
+    ints[5], ints[6], ints[7], ints[8], ints[10], ints[11] = batch_len, batch_q, copy_target, ended, low, n_miss
+    stats[1], stats[2], stats[3], stats[4], stats[5], stats[6], stats[7] = (st_busy, st_copies, st_runs, st_miss, st_area,
+                                                                          st_router, st_wasted)
+    stats[8], stats[9], stats[10], stats[11] = st_early, st_end, st_good, st_lat
+    stats[12], stats[13], stats[14], stats[15] = st_ttft, st_tpot, st_ntpot, st_last
+    ints[9] = n_res
+    return status
 
 
-def _run(arrival, expert, bucket, n_experts, slots, policy, popularity_rank, max_batch, max_wait,
-         t_router, t_exec, t_ttft, copy_time, overlap, use_jit=True, chunk=CHUNK_EVENTS):
-    """The event loop, in chunks of ``chunk`` events (numba, or its pure-Python twin with
-    ``use_jit=False``). Returns (start, finish, ttft, stats)."""
-    s = _init_state(arrival, n_experts, slots, policy, popularity_rank, max_batch)
-    step = _step if use_jit else _step.py_func
-    while not step(arrival, expert, bucket, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec,
-                   t_ttft, copy_time, overlap, s["start"], s["finish"], s["ttft"], s["nxt"], s["enq"], s["head"],
-                   s["tail"], s["count"], s["active"], s["where"], s["resident"], s["last_use"], s["uses"],
-                   s["pinned"], s["fresh"], s["stats"], s["batch"], s["fs"], s["ints"], chunk):
-        pass  # back in Python between chunks: a pending KeyboardInterrupt is raised here
-    return s["start"], s["finish"], s["ttft"], s["stats"]
+class _Loop:
+    """One server's event loop (one device group), fed arrivals in chunks (:meth:`feed`, then :meth:`close`)."""
+
+    def __init__(self, n_experts, slots, policy, popularity_rank, max_batch, max_wait, tables, overlap, gen,
+                 ttft_slo_s, tpot_slo_s, n_out=0, use_jit=True, chunk=None, capacity=None):
+        self.args = (n_experts, slots, policy, max_batch, max_wait, tables.router, tables.expert,
+                     tables.expert_ttft, tables.copy_s, overlap)
+        self.s = _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity or RING_SLOTS, n_out)
+        self.s["fs"][6:9] = ttft_slo_s, tpot_slo_s, gen
+        self.use_jit, self.chunk = use_jit, chunk
+        self.c_t, self.c_e = np.zeros(0), np.zeros(0, np.int64)
+
+    def marks(self, early, end):
+        """The times at which :func:`saturation` counts the backlog (finishes at or before them are counted)."""
+        self.s["fs"][4:6] = early, end
+
+    def feed(self, times, experts, final=False):
+        """Run the loop over the next arrivals (sorted; ``final``: no more follow) until it needs more."""
+        if np.isnan(self.s["fs"][3]) and len(times):
+            self.s["fs"][3] = times[0]
+        left = self.s["ints"][0]
+        self.c_t = np.concatenate([self.c_t[left:], np.asarray(times, float)])
+        self.c_e = np.concatenate([self.c_e[left:], np.asarray(experts, np.int64)])
+        self.s["ints"][0] = 0
+        s = self.s
+        step = _step if self.use_jit else getattr(_step, "py_func", _step)  # NUMBA_DISABLE_JIT: a plain function
+        chunk = CHUNK_EVENTS if self.chunk is None else self.chunk
+        while True:
+            status = step(self.c_t, self.c_e, final, *self.args, s["s_arr"], s["s_enq"], s["s_nxt"], s["s_ttft"],
+                          s["s_exp"], s["s_done"], s["head"], s["tail"], s["count"], s["active"], s["where"],
+                          s["resident"], s["res_list"], s["res_pos"], s["last_use"], s["uses"], s["pinned"],
+                          s["fresh"], s["stats"], s["batch"], s["hist"], s["out"], s["fs"], s["ints"], chunk)
+            # back in Python between chunks: a pending KeyboardInterrupt is raised here
+            if status == _NEED_ROOM:
+                i, j = int(s["ints"][0]), int(s["ints"][0])
+                while j < self.c_t.size and self.c_t[j] <= self.c_t[i]:
+                    j += 1
+                _grow(s, int(s["ints"][1]) - int(s["ints"][10]) + (j - i) + 1)
+            elif status in (_NEED_ARRIVALS, _OVER):
+                return status
+
+
+def _run(arrival, expert, loop, marks, use_jit=True, chunk=CHUNK_EVENTS):
+    """Run ``loop`` (:class:`_Loop`) over a whole trace (numba, or its pure-Python twin when the loop or
+    ``use_jit`` says so), fed in chunks of :data:`FEED_REQUESTS` arrivals, ``chunk`` events per kernel call.
+    Returns the loop's state."""
+    loop.use_jit = loop.use_jit and use_jit
+    loop.chunk = chunk
+    loop.marks(*marks)
+    n = arrival.shape[0]
+    for a in range(0, n, FEED_REQUESTS):
+        b = min(n, a + FEED_REQUESTS)
+        loop.feed(arrival[a:b], expert[a:b], final=b >= n)
+    return loop.s
 
 
 @dataclass(frozen=True)
@@ -394,29 +607,63 @@ def zipf_popularity(experts: int, skew: float) -> np.ndarray:
     return w / w.sum()
 
 
-def poisson_requests(rate: float, requests: int, experts: int, skew: float = 0.0, locality: float = 0.0,
-                     seed: int = 0, weights=None) -> pd.DataFrame:
-    """Synthetic trace: Poisson arrivals at ``rate``/s, experts drawn from Zipf(``skew``) or ``weights``;
-    with ``locality`` in [0, 1) a request repeats the previous request's expert with that probability
-    (bursts of the same expert)."""
-    requests = whole("requests", requests, 1, MAX_REQUESTS, "the per-request arrays grow with it; split longer runs")
+def _check_poisson(rate, requests, experts, locality, seed, max_requests):
+    requests = whole("requests", requests, 1, max_requests, "requests of one run")
     rate = number("rate", rate, 0, above=True, what="requests per second")
     if requests / rate > MAX_TIME_S:
         raise ConfigError("rate", rate, f"at least {requests / MAX_TIME_S:g} requests/s: {requests:,} requests must "
                           f"arrive within {MAX_TIME_S:g} s, where times still resolve microseconds")
     locality = number("locality", locality, 0, 1, below=True, what="probability of repeating the previous expert")
-    seed = whole("seed", seed, 0)
-    experts = whole("experts", experts, 1, MAX_EXPERTS)
-    rng = np.random.default_rng(seed)
+    return requests, rate, locality, whole("seed", seed, 0), whole("experts", experts, 1, MAX_EXPERTS)
+
+
+def poisson_chunks(rate: float, requests: int, experts: int, skew: float = 0.0, locality: float = 0.0,
+                   seed: int = 0, weights=None, chunk: int = FEED_REQUESTS):
+    """:func:`poisson_requests` generated ``chunk`` requests at a time: yields ``(arrival_s, expert)`` arrays,
+    together the same numbers as :func:`poisson_requests` (the random stream is read in the same order: a
+    first pass over the inter-arrival draws finds where the expert draws start). Up to
+    :data:`MAX_STREAM_REQUESTS` requests, in memory of ``chunk``."""
+    requests, rate, locality, seed, experts = _check_poisson(rate, requests, experts, locality, seed,
+                                                             MAX_STREAM_REQUESTS)
     p = zipf_popularity(experts, skew) if weights is None else _weights("weights", weights, experts)
-    arrival = np.cumsum(rng.exponential(1.0 / rate, requests))
-    picks = rng.choice(experts, size=requests, p=p)
+    rng = np.random.default_rng(seed)
+    start = rng.bit_generator.state
+    for a in range(0, requests, chunk):
+        rng.exponential(1.0 / rate, min(chunk, requests - a))
+    picks_at = rng.bit_generator.state
     if locality > 0:
-        repeat = rng.random(requests) < locality
-        for i in range(1, requests):
-            if repeat[i]:
-                picks[i] = picks[i - 1]
-    return pd.DataFrame({"arrival_s": arrival, "expert": picks})
+        for a in range(0, requests, chunk):
+            rng.random(min(chunk, requests - a))
+    repeat_at = rng.bit_generator.state
+    gaps, picks, repeats = (np.random.default_rng(seed) for _ in range(3))
+    for g, state in ((gaps, start), (picks, picks_at), (repeats, repeat_at)):
+        g.bit_generator.state = state
+    carry, last = np.zeros(1), -1
+    for a in range(0, requests, chunk):
+        k = min(chunk, requests - a)
+        arrival = np.cumsum(np.concatenate([carry, gaps.exponential(1.0 / rate, k)]))[1:]  # as one cumsum
+        carry = arrival[-1:]
+        ids = picks.choice(experts, size=k, p=p)
+        if locality > 0:
+            rep = repeats.random(k) < locality
+            if a == 0:
+                rep[0] = False  # the first request repeats nothing
+            ids = np.concatenate([[last], ids])
+            keep = np.where(np.concatenate([[True], ~rep]), np.arange(k + 1), 0)
+            ids = ids[np.maximum.accumulate(keep)][1:]
+        last = ids[-1]
+        yield arrival, ids
+
+
+def poisson_requests(rate: float, requests: int, experts: int, skew: float = 0.0, locality: float = 0.0,
+                     seed: int = 0, weights=None) -> pd.DataFrame:
+    """Synthetic trace: Poisson arrivals at ``rate``/s, experts drawn from Zipf(``skew``) or ``weights``;
+    with ``locality`` in [0, 1) a request repeats the previous request's expert with that probability
+    (bursts of the same expert). At most :data:`MAX_REQUESTS` (a table in memory; :func:`simulate_poisson`
+    streams longer runs)."""
+    requests = _check_poisson(rate, requests, experts, locality, seed, MAX_REQUESTS)[0]
+    parts = list(poisson_chunks(rate, requests, experts, skew, locality, seed, weights, chunk=max(requests, 1)))
+    return pd.DataFrame({"arrival_s": parts[0][0], "expert": parts[0][1]})
 
 
 def _weights(field: str, values, experts: int) -> np.ndarray:
@@ -506,14 +753,27 @@ def saturation(arrival: np.ndarray, finish: np.ndarray, busy: float = 0.0) -> tu
     times its backlog at the arrival of the first fifth of the requests plus :data:`SATURATION_SLACK`, or
     the server was busy a fraction ``busy`` of at least :data:`SATURATION_BUSY` of the run."""
     n = arrival.shape[0]
-    span = float(arrival[-1] - arrival[0]) if n > 1 else 0.0
+    early_t, end_t = saturation_marks(arrival)
+    return saturation_counts(n, float(arrival[0]) if n else 0.0, float(arrival[-1]) if n else 0.0,
+                             int(np.count_nonzero(finish <= early_t)), int(np.count_nonzero(finish <= end_t)), busy)
+
+
+def saturation_marks(arrival: np.ndarray) -> tuple[float, float]:
+    """The two times at which :func:`saturation` counts the backlog: the arrival of the first fifth of the
+    requests, and the last arrival."""
+    n = arrival.shape[0]
+    return (float(arrival[n // 5]), float(arrival[-1])) if n else (np.inf, np.inf)
+
+
+def saturation_counts(n: int, first: float, last: float, done_early: int, done_end: int,
+                      busy: float = 0.0) -> tuple[float, bool]:
+    """:func:`saturation` from counts: ``n`` requests arriving from ``first`` to ``last``, of which ``done_early``
+    and ``done_end`` finished by the two marks of :func:`saturation_marks` (a streamed run counts them)."""
+    span = last - first if n > 1 else 0.0
     offered = (n - 1) / span if span > 0 else float("nan")
     grew = False
     if n >= 10:
-        early_t, end_t = arrival[n // 5], arrival[-1]
-        early = n // 5 + 1 - int(np.count_nonzero(finish <= early_t))
-        end = n - int(np.count_nonzero(finish <= end_t))
-        grew = end > SATURATION_GROWTH * early + SATURATION_SLACK
+        grew = n - done_end > SATURATION_GROWTH * (n // 5 + 1 - done_early) + SATURATION_SLACK
     return offered, bool(grew or busy >= SATURATION_BUSY)
 
 
@@ -537,7 +797,8 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
     """Serve ``trace`` (sorted by arrival) on ``platform``; returns (summary, per-request frame; empty with
     ``per_request=False``, which saves building it). The summary has TTFT, TPOT and end-to-end latency
     percentiles in ms (as :mod:`rdusim.scenarios.serve_model`) and goodput: requests/s within both
-    ``ttft_slo_s`` and ``tpot_slo_s``.
+    ``ttft_slo_s`` and ``tpot_slo_s``. Percentiles are read from streaming histograms, within
+    :data:`HIST_RESOLUTION` (0.049%) of the exact ones; means, counts and rates are exact.
 
     Placement (``groups``): 1, every expert over all the node's devices (tensor-parallel), one batch at a
     time (the article's TP8); ``g`` > 1, the devices split into ``g`` groups of ``devices / g`` (GPUs, or
@@ -550,96 +811,170 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
 
     Every argument is checked first (:class:`ConfigError` naming it); a deployment that cannot run
     (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
-    if not isinstance(policy, str) or policy not in POLICIES:
-        raise ConfigError("policy", policy if isinstance(policy, str) else type(policy).__name__, ", ".join(POLICIES))
-    for name, flag in (("overlap", overlap), ("use_jit", use_jit)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise ConfigError(name, type(flag).__name__, "True or False")
-    if dep is not None and not isinstance(dep, CoEDeployment):
-        raise ConfigError("dep", type(dep).__name__, "a CoEDeployment or None (the defaults of coe_defaults.yaml)")
-    load_platform(platform)  # a clear error for a platform that is not a name or path
-    load_profile(profile)
-    experts = whole("experts", experts, 1, MAX_EXPERTS)
-    max_batch = whole("max_batch", max_batch, 1, MAX_BATCH, "requests per expert batch")
-    max_wait_s = number("max_wait_s", max_wait_s, 0, MAX_WAIT_S, what="seconds a request waits for its batch")
-    prompt = whole("prompt", prompt, 1, 2**31)
-    gen = whole("gen", gen, 1, 2**31)
-    ttft_slo_s = number("ttft_slo", ttft_slo_s, 0, above=True, what="seconds")
-    tpot_slo_s = number("tpot_slo", tpot_slo_s, 0, above=True, what="seconds")
-    dep = dep or CoEDeployment.from_config()
-    for model, tokens in ((dep.expert_model, prompt + gen), (dep.router_model, prompt + 1)):
-        window = get_model(model).context_window
-        if window and tokens > window:
-            raise ConfigError("prompt + gen", tokens, f"at most {window:,} tokens (the context window of {model})")
-    check_trace(trace, experts)
-    devices = load_platform(platform).devices
-    groups = whole("groups", groups, 1, devices)
-    if devices % groups:
-        raise ConfigError("groups", groups, f"a divisor of the {devices} devices of {platform}")
+    run = _Deployment(platform, experts, policy, max_batch, max_wait_s, prompt, gen, profile, overlap, popularity,
+                      dep, use_jit, groups, ttft_slo_s, tpot_slo_s)
+    check_trace(trace, run.experts)
+    if run.failed:
+        return run.failed, pd.DataFrame()
     arrival = _numbers(trace["arrival_s"])
     if np.any(np.diff(arrival) < 0):
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
-    p = zipf_popularity(experts, 0.0) if popularity is None else _weights("popularity", popularity, experts)
-    tables = service_tables(platform, experts, max_batch, prompt, gen, profile, dep)
-    if experts > tables.max_experts:
-        return {"platform": platform, "experts": experts, "fits": False,
-                "reason": f"{experts} experts > {tables.max_experts} that fit"}, pd.DataFrame()
-    if tables.reason:
-        return {"platform": platform, "experts": experts, "fits": False, "reason": tables.reason}, pd.DataFrame()
-    rank = np.empty(experts, np.int64)
-    rank[np.argsort(-p, kind="stable")] = np.arange(experts)
     expert = _numbers(trace["expert"]).astype(np.int64)
     n = len(trace)
-    start, finish, ttft = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    stats = np.zeros(N_STATS)
-    placed = _group_tables(platform, experts, max_batch, prompt, gen, profile, dep, groups)
-    if placed[0][1].reason:
-        return {"platform": platform, "experts": experts, "fits": False,
-                "reason": f"groups of {devices // groups} devices: {placed[0][1].reason}"}, pd.DataFrame()
-    for g, (slots, tab) in enumerate(placed):
-        hosted = rank % groups == g  # experts of group g, renumbered 0.. in id order
-        local = np.cumsum(hosted) - 1
-        mine = np.flatnonzero(hosted[expert]) if groups > 1 else np.arange(n)
-        if mine.size == 0:
+    out = np.full((3, n if per_request else 0), np.nan)
+    marks = saturation_marks(arrival)
+    for g, loop in enumerate(run.loops(n if per_request else 0)):
+        mine = np.flatnonzero(run.group_of[expert] == g) if groups > 1 else slice(None)
+        times = arrival[mine]
+        if times.size == 0:
             continue
-        sub_rank = np.empty(int(hosted.sum()), np.int64)
-        sub_rank[np.argsort(rank[hosted], kind="stable")] = np.arange(sub_rank.size)
-        s0, f0, t0, st = _run(arrival[mine], local[expert[mine]], np.zeros(mine.size, np.int64), int(hosted.sum()),
-                              slots, _POLICY_CODE[policy], sub_rank, max_batch, max_wait_s, tab.router, tab.expert,
-                              tab.expert_ttft, tab.copy_s, overlap, use_jit=use_jit)
-        start[mine], finish[mine], ttft[mine] = s0, f0, t0
-        stats += st
-    stats[0] = float(np.max(finish) - arrival[0]) if n else 0.0
-    stats[1] /= groups  # busy: the mean over groups
-    lat = finish - arrival
-    frame = pd.DataFrame({"arrival_s": arrival, "expert": expert, "start_s": start, "finish_s": finish,
-                          "ttft_s": ttft - arrival, "latency_s": lat}) if per_request else pd.DataFrame()
-    makespan = stats[0]
-    offered, saturated = saturation(arrival, finish, stats[1] / makespan if makespan > 0 else 0.0)
-    if not (np.all(np.isfinite(lat)) and makespan > 0):
-        return {"platform": platform, "experts": experts, "fits": False,
-                "reason": "the simulation left requests unserved or times unresolved"}, frame
-    p50, p90, p95, p99 = (float(v) for v in np.percentile(lat, [50, 90, 95, 99]))
-    tpot = (finish - ttft) / (gen - 1) if gen > 1 else np.full(n, np.nan)
-    good = (ttft - arrival <= ttft_slo_s) & ~(tpot > tpot_slo_s)
-    summary = {
-        "platform": platform, "experts": experts, "policy": policy, "fits": True, "reason": "",
-        "requests": len(trace), "p50_s": p50, "p95_s": p95, "p99_s": p99, "mean_s": float(lat.mean()),
-        "mean_ttft_s": float((ttft - arrival).mean()),
-        "throughput_rps": len(trace) / makespan,
-        "switches_per_s": stats[2] / makespan,
-        # a rate and a share: within [0, 1] by definition (guards; the counts themselves are the loop's)
-        "hbm_hit_rate": min(1.0, max(0.0, 1.0 - stats[4] / stats[3])) if stats[3] else 1.0,
-        "utilisation": min(1.0, max(0.0, stats[1] / makespan)),
-        "mean_in_system": stats[5] / makespan,
-        "expert_batches": int(stats[3]), "copies": int(stats[4]), "copies_started": int(stats[2]),
-        "wasted_copies": int(stats[7]), "wasted_copy_bytes": float(stats[7] * dep.expert_bytes),
-        "slots": sum(sl for sl, _ in placed),
-        "groups": groups, "tp": load_platform(platform).devices // groups,
-        "offered_rps": offered, "saturated": bool(saturated),
-        **latency_summary("ttft", ttft - arrival), **latency_summary("tpot", tpot),
-        "e2e_ms_mean": float(lat.mean()) * 1e3, "e2e_ms_p50": p50 * 1e3, "e2e_ms_p90": p90 * 1e3, "e2e_ms_p99": p99 * 1e3,
-        "ttft_slo_ms": ttft_slo_s * 1e3, "tpot_slo_ms": tpot_slo_s * 1e3,
-        "goodput_rps": float(np.sum(good)) / makespan, "slo_attainment": float(np.mean(good)),
-    }
-    return summary, frame
+        st = _run(times, run.local[expert[mine]] if groups > 1 else expert, loop, marks)
+        if per_request:
+            out[:, mine] = st["out"][:, :times.size]
+    frame = pd.DataFrame({"arrival_s": arrival, "expert": expert, "start_s": out[0], "finish_s": out[1],
+                          "ttft_s": out[2] - arrival, "latency_s": out[1] - arrival}) if per_request else pd.DataFrame()
+    return run.summary(n, float(arrival[0]), float(arrival[-1])), frame
+
+
+def simulate_poisson(platform: str, experts: int, rate: float, requests: int, skew: float = 0.0,
+                     locality: float = 0.0, seed: int = 0, policy: str = "lru", max_batch: int = 8,
+                     max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20, profile: str = "paper",
+                     overlap: bool = True, popularity=None, dep=None, use_jit: bool = True, groups: int = 1,
+                     ttft_slo_s: float = 1.0, tpot_slo_s: float = 0.1, chunk: int = FEED_REQUESTS) -> dict:
+    """:func:`simulate` of :func:`poisson_requests` (``rate``, ``requests``, ``skew``, ``locality``, ``seed``;
+    popularity Zipf(``skew``) unless given), streamed: the arrivals are generated ``chunk`` at a time and fed
+    to the loop, and the summary is kept in histograms, so memory does not grow with ``requests`` (only with
+    the requests in the system at once). The summary is the one :func:`simulate` returns for that trace."""
+    requests, rate, locality, seed, experts = _check_poisson(rate, requests, experts, locality, seed,
+                                                             MAX_STREAM_REQUESTS)
+    pop = zipf_popularity(experts, skew) if popularity is None else popularity
+    run = _Deployment(platform, experts, policy, max_batch, max_wait_s, prompt, gen, profile, overlap, pop,
+                      dep, use_jit, groups, ttft_slo_s, tpot_slo_s)
+    if run.failed:
+        return run.failed
+    loops = run.loops(0)
+    early_i = requests // 5
+    first = last = None
+    for a, (arrival, expert) in zip(range(0, requests, chunk),
+                                    poisson_chunks(rate, requests, experts, skew, locality, seed, chunk=chunk)):
+        first = arrival[0] if first is None else first
+        final = a + arrival.size >= requests
+        early = arrival[early_i - a] if a <= early_i < a + arrival.size else None
+        for g, loop in enumerate(loops):
+            if early is not None:
+                loop.marks(early, np.inf)
+            if final:
+                loop.marks(loop.s["fs"][4], arrival[-1])
+            mine = run.group_of[expert] == g if groups > 1 else slice(None)
+            loop.feed(arrival[mine], run.local[expert[mine]], final=final)
+        last = arrival[-1]
+    return run.summary(requests, float(first), float(last))
+
+
+class _Deployment:
+    """A checked CoE deployment (:func:`simulate`'s arguments): its device groups' loops and the summary."""
+
+    def __init__(self, platform, experts, policy, max_batch, max_wait_s, prompt, gen, profile, overlap, popularity,
+                 dep, use_jit, groups, ttft_slo_s, tpot_slo_s):
+        if not isinstance(policy, str) or policy not in POLICIES:
+            raise ConfigError("policy", policy if isinstance(policy, str) else type(policy).__name__, ", ".join(POLICIES))
+        for name, flag in (("overlap", overlap), ("use_jit", use_jit)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ConfigError(name, type(flag).__name__, "True or False")
+        if dep is not None and not isinstance(dep, CoEDeployment):
+            raise ConfigError("dep", type(dep).__name__, "a CoEDeployment or None (the defaults of coe_defaults.yaml)")
+        load_platform(platform)  # a clear error for a platform that is not a name or path
+        load_profile(profile)
+        experts = whole("experts", experts, 1, MAX_EXPERTS)
+        max_batch = whole("max_batch", max_batch, 1, MAX_BATCH, "requests per expert batch")
+        max_wait_s = number("max_wait_s", max_wait_s, 0, MAX_WAIT_S, what="seconds a request waits for its batch")
+        prompt = whole("prompt", prompt, 1, 2**31)
+        gen = whole("gen", gen, 1, 2**31)
+        ttft_slo_s = number("ttft_slo", ttft_slo_s, 0, above=True, what="seconds")
+        tpot_slo_s = number("tpot_slo", tpot_slo_s, 0, above=True, what="seconds")
+        dep = dep or CoEDeployment.from_config()
+        for model, tokens in ((dep.expert_model, prompt + gen), (dep.router_model, prompt + 1)):
+            window = get_model(model).context_window
+            if window and tokens > window:
+                raise ConfigError("prompt + gen", tokens, f"at most {window:,} tokens (the context window of {model})")
+        devices = load_platform(platform).devices
+        groups = whole("groups", groups, 1, devices)
+        if devices % groups:
+            raise ConfigError("groups", groups, f"a divisor of the {devices} devices of {platform}")
+        p = zipf_popularity(experts, 0.0) if popularity is None else _weights("popularity", popularity, experts)
+        self.platform, self.experts, self.policy, self.groups, self.gen, self.dep = platform, experts, policy, groups, gen, dep
+        self.settings = (max_batch, max_wait_s, overlap, ttft_slo_s, tpot_slo_s, use_jit)
+        self.failed = None
+        tables = service_tables(platform, experts, max_batch, prompt, gen, profile, dep)
+        if experts > tables.max_experts:
+            self.failed = {"platform": platform, "experts": experts, "fits": False,
+                           "reason": f"{experts} experts > {tables.max_experts} that fit"}
+            return
+        if tables.reason:
+            self.failed = {"platform": platform, "experts": experts, "fits": False, "reason": tables.reason}
+            return
+        self.placed = _group_tables(platform, experts, max_batch, prompt, gen, profile, dep, groups)
+        if self.placed[0][1].reason:
+            self.failed = {"platform": platform, "experts": experts, "fits": False,
+                           "reason": f"groups of {devices // groups} devices: {self.placed[0][1].reason}"}
+            return
+        rank = np.empty(experts, np.int64)
+        rank[np.argsort(-p, kind="stable")] = np.arange(experts)
+        self.rank = rank
+        self.group_of = rank % groups  # experts of group g, renumbered 0.. in id order
+        self.local = np.zeros(experts, np.int64)
+        for g in range(groups):
+            hosted = self.group_of == g
+            self.local[hosted] = np.arange(int(hosted.sum()))
+
+    def loops(self, n_out: int) -> list:
+        """One event loop per device group (``n_out`` > 0: each keeps per-request times for that many)."""
+        max_batch, max_wait_s, overlap, ttft_slo_s, tpot_slo_s, use_jit = self.settings
+        self._loops = []
+        for g, (slots, tab) in enumerate(self.placed):
+            hosted = self.group_of == g
+            sub_rank = np.empty(int(hosted.sum()), np.int64)
+            sub_rank[np.argsort(self.rank[hosted], kind="stable")] = np.arange(sub_rank.size)
+            self._loops.append(_Loop(int(hosted.sum()), slots, _POLICY_CODE[self.policy], sub_rank, max_batch,
+                                     max_wait_s, tab, overlap, self.gen, ttft_slo_s, tpot_slo_s, n_out, use_jit))
+        return self._loops
+
+    def summary(self, n: int, first: float, last: float) -> dict:
+        """The run's summary from its loops' counters and histograms (see :func:`simulate`)."""
+        states = [lp.s for lp in self._loops]
+        stats = np.sum([st["stats"] for st in states], axis=0)
+        hist = np.sum([st["hist"] for st in states], axis=0)
+        done = sum(int(st["ints"][2]) for st in states)
+        makespan = max(st["stats"][15] for st in states) - first
+        stats[1] /= self.groups  # busy: the mean over groups
+        if done < n or not makespan > 0:
+            return {"platform": self.platform, "experts": self.experts, "fits": False,
+                    "reason": "the simulation left requests unserved or times unresolved"}
+        offered, saturated = saturation_counts(n, first, last, int(stats[8]), int(stats[9]), stats[1] / makespan)
+        p50, p90, p95, p99 = hist_percentiles(hist[0], [50, 90, 95, 99])
+        mean = stats[11] / n
+        pct = {}
+        for k, name in ((1, "ttft"), (2, "tpot")):
+            counted = stats[14] if k == 2 else n
+            pct[f"{name}_ms_mean"] = stats[11 + k] / counted * 1e3 if counted else float("nan")
+            pct.update({f"{name}_ms_p{q}": v * 1e3 for q, v in zip(PERCENTILES, hist_percentiles(hist[k], PERCENTILES))})
+        return {
+            "platform": self.platform, "experts": self.experts, "policy": self.policy, "fits": True, "reason": "",
+            "requests": n, "p50_s": p50, "p95_s": p95, "p99_s": p99, "mean_s": mean,
+            "mean_ttft_s": stats[12] / n,
+            "throughput_rps": n / makespan,
+            "switches_per_s": stats[2] / makespan,
+            # a rate and a share: within [0, 1] by definition (guards; the counts themselves are the loop's)
+            "hbm_hit_rate": min(1.0, max(0.0, 1.0 - stats[4] / stats[3])) if stats[3] else 1.0,
+            "utilisation": min(1.0, max(0.0, stats[1] / makespan)),
+            "mean_in_system": stats[5] / makespan,
+            "expert_batches": int(stats[3]), "copies": int(stats[4]), "copies_started": int(stats[2]),
+            "wasted_copies": int(stats[7]), "wasted_copy_bytes": float(stats[7] * self.dep.expert_bytes),
+            "slots": sum(sl for sl, _ in self.placed),
+            "groups": self.groups, "tp": load_platform(self.platform).devices // self.groups,
+            "offered_rps": offered, "saturated": bool(saturated),
+            **pct,
+            "e2e_ms_mean": mean * 1e3, "e2e_ms_p50": p50 * 1e3, "e2e_ms_p90": p90 * 1e3, "e2e_ms_p99": p99 * 1e3,
+            "ttft_slo_ms": self.settings[3] * 1e3, "tpot_slo_ms": self.settings[4] * 1e3,
+            "goodput_rps": float(stats[10]) / makespan, "slo_attainment": float(stats[10]) / n,
+        }

@@ -160,6 +160,22 @@ def test_serve_cli_ten_million_requests(benchmark):
     benchmark.extra_info["requests"] = n
 
 
+def test_serving_hundred_million_streamed(benchmark):
+    """100,000,000 CoE requests streamed (:func:`simulate_poisson`: arrivals generated in chunks, summaries in
+    histograms), SN40L node, 150 experts, Zipf 1, 20 requests/s: issue 22's bounded-memory row (the peak
+    resident memory of the process is recorded)."""
+    import resource
+
+    from rdusim.scenarios.serve import simulate_poisson
+
+    n = _size(benchmark, 100_000_000)
+    simulate_poisson("sn40l-node", 150, 20.0, 1000, 1.0)  # warm-up
+    summary = benchmark.pedantic(simulate_poisson, args=("sn40l-node", 150, 20.0, n, 1.0), rounds=1, iterations=1)
+    benchmark.extra_info["requests"] = n
+    benchmark.extra_info["peak_rss_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert summary["requests"] == n and 0 <= summary["hbm_hit_rate"] <= 1
+
+
 def test_engine_million_requests(benchmark):
     """Continuous batching of one model: 1,000,000 requests of Llama-2-7B on one H100 instance (prefill-first,
     lengths drawn from the Azure conversation slice, 5 requests/s): issue 22's row (target < 5 s)."""
