@@ -45,8 +45,13 @@ SLURM_COMMANDS = ("scontrol", "sinfo", "squeue", "sacct", "sacctmgr", "sbatch", 
 def no_slurm_controller(tmp_path_factory):
     """No test talks to a SLURM cluster, even where one answers: the SLURM client commands are replaced on
     PATH (for the session and its subprocesses) by stubs that fail at once, and SLURM job variables are
-    removed. The SLURM profile test is a dry run, which needs no cluster."""
+    removed. The SLURM profile test is a dry run, which needs no cluster. The one exception is the real
+    cluster run (tests/test_slurm.py), which CI starts in a pytest process of its own with RDUSIM_SLURM=1
+    after starting the cluster: only that opt-in reaches the SLURM commands."""
     stubs = tmp_path_factory.mktemp("slurm-stubs")
+    if os.environ.get("RDUSIM_SLURM") == "1":
+        yield stubs
+        return
     for name in SLURM_COMMANDS:
         path = stubs / name
         path.write_text("#!/bin/sh\necho 'tests: no SLURM cluster' >&2\nexit 1\n")
