@@ -18,13 +18,15 @@ from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import claims_fig7
 from rdusim.report.sn40l_runtime import RATE_2024
 from rdusim.report.speculative import load_checks
+from rdusim.report.validation import paper_value
 from rdusim.scenarios.coe import load_profile, switch_bandwidth
 from rdusim.scenarios.predict import predict_one
 
 COLUMNS = ("source", "quantity", "platform", "model", "stack", "unit", "published", "predicted", "rel_err",
            "basis", "note")
-# [P] Table IV / [B]: Llama 3.1 on sn40l-16, output tokens/s per user, BF16, 8K sequence
-RATES_2024 = (("llama3.1-8b", 1042.0, False), ("llama3.1-70b", 457.0, True), ("llama3.1-405b", 129.0, True))
+# [P] Table IV / [B]: Llama 3.1 on sn40l-16, output tokens/s per user, BF16; the published rates are read
+# from public_checks.yaml (their one home), by model and with or without speculative decoding
+RATE_MODELS = (("llama3.1-8b", False), ("llama3.1-70b", True), ("llama3.1-405b", True))
 SWITCH_2024 = ("llama3.1-8b", 0.01)  # [HC] "0.01 s for llama3.1 8B"
 PREDICT_RATIO = ("llama2-7b", 8, 128, 20, "dgx-h100", 1.5)  # the article's measured 1.5x for this run (Table 2)
 
@@ -50,13 +52,17 @@ def public_rows(table2: pd.DataFrame, fig7: pd.DataFrame, inferred: pd.DataFrame
     for r in claims_fig7(fig7).itertuples():
         base = "dgx-" + r.id.rsplit("_", 1)[1]
         rows.append(_row("[A] 'Under 50 experts' (Fig. 7)", f"CoE latency of {base} over SN40L Node, BS 1, 20 out",
-                         "sn40l-node", "llama2-7b", "sambaflow-2023", "x", {"dgx-a100": 2.0, "dgx-h100": 1.5}[base],
+                         "sn40l-node", "llama2-7b", "sambaflow-2023", "x", float(paper_value(r.id)),
                          r.reproduced, "predicted", r.note))
-    for model, rate, speculative in RATES_2024:
+    checks = load_checks()
+    for model, speculative in RATE_MODELS:
+        rate = float(next(c["published"] for c in checks if c["request"]["model"] == model
+                          and c["request"]["platform"] == RATE_2024["platform"]
+                          and bool(c["request"].get("draft")) == speculative))
         out = predict_one(RATE_2024["platform"], model, 1, RATE_2024["tp"], RATE_2024["prompt"], RATE_2024["gen"])
         plain = 1e3 / out["decode_ms_per_token"] if out["fits"] else np.nan
         if speculative:  # the draft, its length and the fitted acceptance rate of public_checks.yaml (issue 21)
-            check = next(c for c in load_checks() if c["request"]["model"] == model and c["request"].get("draft"))
+            check = next(c for c in checks if c["request"]["model"] == model and c["request"].get("draft"))
             spec = predict_one(**check["request"])
             rows.append(_row("[P] Table IV, [B]", "output tokens/s per user, 16 sockets, TP16, BF16",
                              RATE_2024["platform"], model, spec["stack"], "tokens/s", rate,
