@@ -209,6 +209,7 @@ class GpuDevice:
     collective_bandwidth: float = 0.0  # bytes/s an all-reduce moves per GPU (measured bus bandwidth, else NVLink's)
     engine_gemm: float = 0.0      # FLOP/s an engine's (fused) matmuls reach
     clock_scale: float = 1.0      # reference (H100) SM clock / this GPU's: carries per-kernel host-side times
+    fp32_rate: float = 0.0        # FLOP/s of the CUDA cores in FP32 (datasheet; 0 where the file gives none)
 
     @classmethod
     def from_platform(cls, platform: Platform | str, const: GpuConstants | None = None) -> "GpuDevice":
@@ -254,7 +255,7 @@ class GpuDevice:
             kernel_fixed=fixed, stream_rate=stream, engine_stream_rate=engine, gemm_effective=gemm_eff,
             engine_gemm=engine_gemm if "gemm" not in used else gemm_eff,
             curve_source=", ".join(used), allreduce_latency=c.allreduce_latency * clock_scale,
-            eager_host=c.eager_host, own_constants=own,
+            eager_host=c.eager_host, own_constants=own, fp32_rate=d.get("peak_fp32", 0.0),
         )
 
     def rates(self, mode: str) -> tuple[float, float, float]:
@@ -262,6 +263,24 @@ class GpuDevice:
         if mode == "fused":
             return self.kernel_fixed, self.engine_gemm or self.gemm_effective, self.engine_stream_rate
         return self.kernel_fixed, self.gemm_effective, self.stream_rate
+
+    def decode_attention_rates(self, mode: str, fp32_efficiency: float | None = None,
+                               kv_stream_efficiency: float | None = None) -> tuple[float, float]:
+        """``(FLOP/s, bytes/s)`` of a kernel of attention over the KV cache (decode) under ``mode``.
+
+        By default the kernel is costed as any other (the GEMM rate, the mode's streaming rate). A serving
+        stack whose decode attention runs on the CUDA cores (TensorRT-LLM's masked multi-head attention,
+        vLLM's PagedAttention, DeepSpeed's blocked attention: FP32 dot products per query head, no tensor
+        cores) gives ``fp32_efficiency``, the share of the GPU's FP32 peak (``peak_fp32``) those kernels
+        reach; with grouped-query attention each KV byte serves ``heads / kv_heads`` query heads, so the
+        arithmetic grows with the group and such a kernel turns compute-bound. ``kv_stream_efficiency``
+        is the rate at which it streams the KV cache, as a share of the copy rate (many independent
+        contiguous blocks, unlike a weight GEMV). A GPU without ``peak_fp32`` keeps the GEMM rate.
+        """
+        _, gemm, bw = self.rates(mode)
+        rate = self.fp32_rate * fp32_efficiency if fp32_efficiency and self.fp32_rate > 0 else gemm
+        stream = self.copy_bandwidth * kv_stream_efficiency if kv_stream_efficiency else bw
+        return rate, stream
 
     def stream_time(self, nbytes, mode: str = "cuda-graph"):
         """Time of a streaming kernel moving ``nbytes``: ``t_fixed + bytes / rate`` (the cost curve)."""
@@ -279,6 +298,7 @@ class GpuKernels:
     coll_bytes: np.ndarray
     collectives: np.ndarray
     ops: np.ndarray
+    kv_attention: np.ndarray | None = None  # 1.0 for a kernel holding attention over the KV cache (decode)
 
     @property
     def n_kernels(self) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 
 from rdusim.core.accounting import graph_footprint, summarise_partition
 from rdusim.core.errors import ConfigError
-from rdusim.core.graph import Graph, Kind
+from rdusim.core.graph import Graph, Kind, Role
 from rdusim.core.optable import OpTable, build_optable
 
 from baselines.gpu import GPU_MODES, GpuConstants, GpuDevice, GpuKernels, GpuResult, total_time
@@ -67,7 +67,15 @@ def lower(graph: Graph, mode: str) -> GpuKernels:
     mm = np.add.reduceat(np.where(is_mm, tab.flops, 0.0), bounds[:-1])
     is_coll = (tab.kind == _CODES[Kind.COLLECTIVE]).astype(float)
     return GpuKernels(mode=mode, mm_flops=mm, bytes=k.weight_bytes + k.act_bytes, coll_bytes=k.coll_bytes,
-                      collectives=np.add.reduceat(is_coll, bounds[:-1]), ops=np.diff(bounds))
+                      collectives=np.add.reduceat(is_coll, bounds[:-1]), ops=np.diff(bounds),
+                      kv_attention=np.minimum(np.add.reduceat(_kv_attention(graph), bounds[:-1]), 1.0))
+
+
+def _kv_attention(graph: Graph) -> np.ndarray:
+    """1.0 for each fused attention op that reads the KV cache (decode: one query token per sequence against
+    the cached keys and values), else 0.0."""
+    return np.array([float(op.kind == Kind.ATTENTION and any(t.role == Role.KV_CACHE for t in op.inputs))
+                     for op in graph.ops])
 
 
 def evaluate(graph: Graph, dev: GpuDevice, mode: str, const: GpuConstants | None = None) -> GpuResult:

@@ -143,3 +143,38 @@ def test_cli_incompatible_pair_exits_2(capsys):
                  "--execution", "eager"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "execution" in err and "vllm" in err
+
+
+def _decode_ms(model, stack, ctx, platform="a100-sxm-40gb", batch=16):
+    return predict_one(platform, model, batch=batch, prompt=ctx, gen=1, stack=stack)["decode_ms_per_token"]
+
+
+def test_decode_attention_of_the_2024_engines_runs_on_cuda_cores():
+    """Issue 19: trtllm, vllm, deepspeed-mii and vllm-eager cost attention over the KV cache at their FP32 share
+    of the CUDA cores and at the copy rate, one value for all four. Grouped-query Mistral-7B (32 query heads
+    on 8 KV heads) is then compute-bound: each added cached position costs 4 FLOPs per query head and head
+    dimension per layer at 0.15 x 19.5 TFLOP/s; multi-head Llama-2-7B stays bound by its KV bytes at the copy
+    rate (the A100-40GB's 1555 GB/s x the H100's copy/datasheet ratio)."""
+    from baselines.gpu import GpuDevice
+    stacks = ["trtllm", "vllm", "deepspeed-mii", "vllm-eager"]
+    assert {load_stack(s).kernel for s in stacks} == {(("attention_fp32_efficiency", 0.15), ("kv_stream_efficiency", 1.0))}
+    assert all(dict(load_stack(s).basis)["attention_fp32_efficiency_fraction"].startswith("fitted:") for s in stacks)
+    dev = GpuDevice.from_platform("a100-sxm-40gb")
+    layers, heads, d, b, dc = 32, 32, 128, 16, 1024
+    flops = layers * 4 * heads * d * b * dc
+    mistral = _decode_ms("mistral-7b", "trtllm", 2048) - _decode_ms("mistral-7b", "trtllm", 1024)
+    assert mistral == pytest.approx(flops / (0.15 * 19.5e12) * 1e3, rel=1e-6)
+    kv = layers * 2 * heads * d * 2 * b * dc  # Llama-2-7B: 32 KV heads
+    llama = _decode_ms("llama2-7b", "vllm", 2048) - _decode_ms("llama2-7b", "vllm", 1024)
+    assert llama == pytest.approx(kv / dev.copy_bandwidth * 1e3, rel=1e-6)
+    # the stacks without the term (NeMo 2023, kernel time) keep the GEMM and engine streaming rates
+    plain = _decode_ms("llama2-7b", "kernels", 2048) - _decode_ms("llama2-7b", "kernels", 1024)
+    assert plain == pytest.approx(kv / dev.engine_stream_rate * 1e3, rel=1e-6)
+
+
+def test_decode_attention_on_a_gpu_without_fp32_rate_keeps_the_gemm_rate():
+    from baselines.gpu import GpuDevice
+    dev = GpuDevice.from_platform("b200")
+    assert dev.fp32_rate == 0.0
+    assert dev.decode_attention_rates("fused", 0.15, None) == (dev.engine_gemm, dev.engine_stream_rate)
+    assert GpuDevice.from_platform("h100-sxm").decode_attention_rates("fused", 0.15, 1.0)[0] == pytest.approx(0.15 * 67e12)

@@ -35,6 +35,7 @@ DEVICE_FIELDS: dict[str, str] = {
     # both kinds
     "hbm_capacity": "bytes", "hbm_bandwidth": "bytes/s", "peak_bf16": "FLOP/s", "host_link": "bytes/s",
     "peak_fp8": "FLOP/s", "peak_int8": "FLOP/s",   # dense FP8 / INT8 tensor rates (issue 21; INT8 ops counted as FLOPs)
+    "peak_fp32": "FLOP/s",   # GPUs: FP32 rate of the CUDA cores (no tensor cores): engines' decode attention
     # GPUs (published, and measured by rdusim calibrate-gpu)
     "nvlink_bandwidth": "bytes/s", "hbm_copy": "bytes/s", "gemm_bf16": "FLOP/s", "launch_eager": "s",
     "launch_graph": "s", "h2d_pinned": "bytes/s", "h2d_pageable": "bytes/s", "sm_clock": "Hz",
@@ -73,7 +74,8 @@ FIELD_BOUNDS: dict[str, tuple[float, float, str]] = {
     "sram": (1e3, 1e11, "1 kB to 100 GB"), "op_config": (1.0, 1e9, "1 byte to 1 GB"),
     "hbm_bandwidth": _RATE, "host_link": _RATE, "nvlink_bandwidth": _RATE, "hbm_copy": _RATE, "h2d_pinned": _RATE,
     "h2d_pageable": _RATE, "pmu_bandwidth": _RATE, "ddr_bandwidth": _RATE, "p2p_bandwidth": _RATE, "ddr_to_hbm": _RATE,
-    "peak_bf16": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"), "gemm_bf16": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"),
+    "peak_bf16": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"), "peak_fp32": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"),
+    "gemm_bf16": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"),
     "sm_clock": (1e7, 1e10, "10 MHz to 10 GHz"), "clock": (1e7, 1e10, "10 MHz to 10 GHz"),
     "launch_eager": _LAUNCH, "launch_graph": _LAUNCH, "p2p_latency": _LAUNCH, "so_launch": (0.0, 1.0, "0 to 1 s"),
     "ho_launch": (0.0, 1.0, "0 to 1 s"), "runtime_call": (0.0, 10.0, "0 to 10 s"), "runtime_token": (0.0, 1.0, "0 to 1 s"),

@@ -77,13 +77,19 @@ def _features(d: pd.DataFrame) -> np.ndarray:
     return np.where((metric == "total_ms")[:, None], ttft + (g - 1)[:, None] * step, out)
 
 
-def _stack_file(stack: Stack, values: dict[str, float], where: Path) -> str:
-    """A stack file with ``values`` (SI) in place of the stack's terms, for one prediction pass."""
+def _stack_file(stack: Stack, values: dict[str, float], where: Path, kernel: dict[str, float] | None = None) -> str:
+    """A stack file with ``values`` (SI) in place of the stack's runtime terms and ``kernel`` in place of its
+    kernel terms (SI names, fractions), for one prediction pass."""
     terms = {**{t: getattr(stack, t) for t in LINEAR + ("launch",)}, **values}
     lines = [f"name: {stack.name}", "applies_to: [gpu]", f"execution: {stack.execution}", "runtime:"]
     for key, value in terms.items():
         if value:
             lines.append(f"  {key}_us: {{value: {float(value) * 1e6!r}, meaning: fit, basis: 'fitted: trial'}}")
+    kterms = {**dict(stack.kernel), **(kernel or {})}
+    if kterms:
+        lines.append("kernel:")
+        lines += [f"  {key}_fraction: {{value: {float(value)!r}, meaning: fit, basis: 'fitted: trial'}}"
+                  for key, value in sorted(kterms.items())]
     text = "\n".join(lines) + "\n"
     path = where / f"{stack.name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.yaml"
     path.write_text(text)
@@ -106,11 +112,16 @@ def fitted_terms(stack: Stack) -> list[str]:
     return [key[:-3] for key, basis in stack.basis if basis.startswith("fitted:") and key[:-3] in LINEAR + ("launch",)]
 
 
-def fit_stack(name: str, rows: pd.DataFrame) -> dict[str, float]:
+def fitted_kernel_terms(stack: Stack) -> list[str]:
+    """The kernel terms (SI names, fractions) of ``stack`` whose basis says ``fitted:``."""
+    return [key[:-9] for key, basis in stack.basis if basis.startswith("fitted:") and key.endswith("_fraction")]
+
+
+def fit_stack(name: str, rows: pd.DataFrame, kernel: dict[str, float] | None = None) -> dict[str, float]:
     """Fitted values (SI) of ``name``'s ``fitted:`` runtime terms on ``rows``: the linear terms by
     non-negative least squares on relative error over the kernel time without them; ``launch`` (if
     fitted) by the grid :data:`LAUNCH_GRID_US`, keeping the value whose linear fit has the smallest
-    sum of squared relative errors."""
+    sum of squared relative errors. ``kernel``: the stack's kernel terms to fit with (default its own)."""
     stack = load_stack(name)
     terms = fitted_terms(stack)
     linear = [t for t in terms if t in LINEAR]
@@ -124,19 +135,60 @@ def fit_stack(name: str, rows: pd.DataFrame) -> dict[str, float]:
             values = dict(zero)
             if launch is not None:
                 values["launch"] = launch * 1e-6
-            kernel = _predict_ms(rows, _stack_file(stack, values, Path(tmp)))
-            res = lsq_linear(feats / measured[:, None], 1 - kernel / measured, bounds=(0.0, np.inf))
-            cost = float(np.sum(((kernel + feats @ res.x) / measured - 1) ** 2))
+            base = _predict_ms(rows, _stack_file(stack, values, Path(tmp), kernel))
+            res = lsq_linear(feats / measured[:, None], 1 - base / measured, bounds=(0.0, np.inf))
+            cost = float(np.sum(((base + feats @ res.x) / measured - 1) ** 2))
             if best is None or cost < best[0]:
                 best = (cost, {**values, **dict(zip(linear, map(float, res.x)))})
     return best[1]
 
 
-def fit_all(d: pd.DataFrame | None = None) -> dict[str, dict[str, float]]:
-    """Fitted terms of every stack with ``fitted:`` terms, each on its own ``fitted`` rows."""
+def fit_all(d: pd.DataFrame | None = None, kernel: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """Fitted terms of every stack with ``fitted:`` terms, each on its own ``fitted`` rows (with the kernel
+    terms ``kernel`` in place of those its file fits, when given)."""
     d = measurements() if d is None else d
-    return {name: fit_stack(name, rows[rows.split == "fitted"]) for name, rows in d.groupby("stack", sort=True)
-            if fitted_terms(load_stack(name))}
+    out = {}
+    for name, rows in d.groupby("stack", sort=True):
+        stack = load_stack(name)
+        if fitted_terms(stack):
+            own = {k: v for k, v in (kernel or {}).items() if k in fitted_kernel_terms(stack)}
+            out[name] = fit_stack(name, rows[rows.split == "fitted"], own)
+    return out
+
+
+# The grid of a fitted kernel fraction (coarse, then 0.01 steps around the best coarse value).
+KERNEL_GRID = np.round(np.arange(0.05, 0.501, 0.05), 2)
+
+
+def _kernel_cost(d: pd.DataFrame, kernel: dict[str, float]) -> float:
+    """Sum of squared relative errors on the ``fitted`` rows of the stacks that fit ``kernel``'s terms, with
+    their runtime terms refitted."""
+    names = [n for n in sorted(d["stack"].unique()) if set(kernel) & set(fitted_kernel_terms(load_stack(n)))]
+    runtime = fit_all(d[d["stack"].isin(names)], kernel)
+    cost = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            rows = d[(d["stack"] == name) & (d.split == "fitted")]
+            path = _stack_file(load_stack(name), runtime[name], Path(tmp), kernel)
+            cost += float(np.sum((_predict_ms(rows, path) / rows.measured_ms.to_numpy(float) - 1) ** 2))
+    return cost
+
+
+def fit_kernel_terms(d: pd.DataFrame | None = None) -> dict[str, float]:
+    """The kernel fractions that stacks' files say are ``fitted:`` (one value shared by every stack that
+    names the term: a property of the engines' kernel class, not of one engine), on the ``fitted`` rows of
+    all those stacks together: the value of :data:`KERNEL_GRID`, then of 0.01 steps around it, whose stacks,
+    each with its runtime terms refitted, have the smallest sum of squared relative errors."""
+    d = measurements() if d is None else d
+    terms = sorted({t for n in d["stack"].unique() for t in fitted_kernel_terms(load_stack(n))})
+    out: dict[str, float] = {}
+    for term in terms:  # one term at a time, the others at their current values
+        def cost(v):
+            return _kernel_cost(d, {**out, term: float(v)})
+        coarse = min(KERNEL_GRID, key=cost)
+        fine = np.round(np.arange(max(0.01, coarse - 0.04), min(1.0, coarse + 0.04) + 1e-9, 0.01), 2)
+        out[term] = float(min(fine, key=cost))
+    return out
 
 
 def validation_table(d: pd.DataFrame | None = None, stacks: dict[str, str] | None = None) -> pd.DataFrame:
@@ -194,12 +246,16 @@ def cross_validation(d: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.DataFrame(parts)
 
 
-def rewrite_stack(name: str, values: dict[str, float]) -> str:
-    """The text of stack ``name``'s file with its fitted values replaced (microseconds, 4 decimals)."""
-    path = Path(load_stack(name).path)
-    text = path.read_text()
+def rewrite_stack(name: str, values: dict[str, float], kernel: dict[str, float] | None = None) -> str:
+    """The text of stack ``name``'s file with its fitted values replaced (runtime terms in microseconds,
+    4 decimals; the fitted kernel fractions of ``kernel``, 2 decimals)."""
+    stack = load_stack(name)
+    text = Path(stack.path).read_text()
     for key, value in values.items():
         text = re.sub(rf"(\n  {key}_us:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{value * 1e6:.4f}", text)
+    for key in fitted_kernel_terms(stack):
+        if key in (kernel or {}):
+            text = re.sub(rf"(\n  {key}_fraction:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{kernel[key]:.2f}", text)
     return text
 
 
@@ -212,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     d = measurements()
     if args.write:
-        for name, values in fit_all(d).items():
-            Path(load_stack(name).path).write_text(rewrite_stack(name, values))
+        kernel = fit_kernel_terms(d)
+        for name, values in fit_all(d, kernel).items():
+            Path(load_stack(name).path).write_text(rewrite_stack(name, values, kernel))
         load_stack.cache_clear()
     table = validation_table(d)
     summary = summarise(table)

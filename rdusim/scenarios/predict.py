@@ -138,16 +138,18 @@ def build_gpu_template(model: str, tp: int, mode: str) -> GpuTemplate:
             k = lower(workload_graph(m, phase, b, n, tp, attention_impl="sdpa"), mode)
             samples.append(np.vstack([k.mm_flops, k.bytes, k.coll_bytes]))
             bases.append(basis(b, n))
-        out[phase] = (_fit_coefficients(samples, bases), k.collectives.copy(), k.ops.astype(float))
+        out[phase] = (_fit_coefficients(samples, bases), k.collectives.copy(), k.ops.astype(float), k.kv_attention.copy())
     return GpuTemplate(out["prefill"][0], out["decode"][0], out["prefill"][1], out["decode"][1],
-                       out["prefill"][2], out["decode"][2])
+                       out["prefill"][2], out["decode"][2], out["decode"][3])
 
 
 @njit(cache=True)
-def _gpu_time(coef, collectives, ops, basis, gemm, bw, fixed, nvlink, allreduce_lat, host, eager):
+def _gpu_time(coef, collectives, ops, attn, basis, gemm, bw, attn_gemm, attn_bw, fixed, nvlink, allreduce_lat, host,
+              eager):
     """Time of one pass: sum over kernels of fixed + max(FLOPs/gemm, bytes/bw) (+ all-reduce), eager
-    overlapping host time per op (the numba twin of :func:`baselines.gpu.total_time`; its numpy
-    reference is :func:`~rdusim.scenarios.predict_light.gpu_rows_reference`)."""
+    overlapping host time per op; a kernel of attention over the KV cache (``attn[k] > 0``) at its own rates
+    (the numba twin of :func:`baselines.gpu.total_time`; its numpy reference is
+    :func:`~rdusim.scenarios.predict_light.gpu_rows_reference`)."""
     total = 0.0
     for k in range(coef.shape[1]):
         flops = 0.0
@@ -157,7 +159,10 @@ def _gpu_time(coef, collectives, ops, basis, gemm, bw, fixed, nvlink, allreduce_
             flops += coef[0, k, j] * basis[j]
             nbytes += coef[1, k, j] * basis[j]
             coll += coef[2, k, j] * basis[j]
-        t = fixed + max(flops / gemm, nbytes / bw)
+        if attn[k] > 0.0:
+            t = fixed + max(flops / attn_gemm, nbytes / attn_bw)
+        else:
+            t = fixed + max(flops / gemm, nbytes / bw)
         if nvlink > 0.0:
             t += collectives[k] * allreduce_lat + coll / nvlink
         if eager:
@@ -167,19 +172,22 @@ def _gpu_time(coef, collectives, ops, basis, gemm, bw, fixed, nvlink, allreduce_
 
 
 @njit(cache=True)
-def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, bw, fixed, nvlink,
-              allreduce_lat, host, eager):
+def _gpu_rows(pcoef, pcoll, pops, dcoef, dcoll, dops, dattn, batch, prompt, ctx, gemm, bw, attn_gemm, attn_bw, fixed,
+              nvlink, allreduce_lat, host, eager):
     n = batch.shape[0]
     ttft = np.empty(n)
     dec = np.empty(n)
     pb = np.empty(6)
     db = np.empty(4)
+    pattn = np.zeros(pcoef.shape[1])  # a prompt pass has no attention over a KV cache
     for i in range(n):
         b, length, c = batch[i], prompt[i], ctx[i]
         pb[0], pb[1], pb[2], pb[3], pb[4], pb[5] = 1.0, b, length, b * length, length * length, b * length * length
         db[0], db[1], db[2], db[3] = 1.0, b, c, b * c
-        ttft[i] = _gpu_time(pcoef, pcoll, pops, pb, gemm, bw, fixed, nvlink, allreduce_lat, host, eager)
-        dec[i] = _gpu_time(dcoef, dcoll, dops, db, gemm, bw, fixed, nvlink, allreduce_lat, host, eager)
+        ttft[i] = _gpu_time(pcoef, pcoll, pops, pattn, pb, gemm, bw, attn_gemm, attn_bw, fixed, nvlink, allreduce_lat,
+                            host, eager)
+        dec[i] = _gpu_time(dcoef, dcoll, dops, dattn, db, gemm, bw, attn_gemm, attn_bw, fixed, nvlink, allreduce_lat,
+                           host, eager)
     return ttft, dec
 
 

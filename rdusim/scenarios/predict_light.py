@@ -190,13 +190,14 @@ class GpuTemplate:
     decode_collectives: np.ndarray
     prefill_ops: np.ndarray
     decode_ops: np.ndarray
+    decode_attention: np.ndarray  # 1.0 for a decode kernel of attention over the KV cache, else 0.0
 
 
 # What a GPU template is computed from, besides the model's configuration, tp and mode: the graph
 # builders and model zoo, the op table and its accounting, the GPU lowering, and the template fit.
 TEMPLATE_SOURCES = ("benchmarks", "baselines", "rdusim/core", "rdusim/scenarios/predict.py",
                     "rdusim/scenarios/predict_light.py")
-CACHE_FORMAT = "gpu-template-2"  # 2: with a SHA-256 of the arrays
+CACHE_FORMAT = "gpu-template-3"  # 2: with a SHA-256 of the arrays; 3: decode attention kernels marked
 
 
 @lru_cache(maxsize=None)
@@ -250,7 +251,8 @@ def _valid_template(arrays: dict) -> bool:
         coef = arrays[phase]
         if coef.ndim != 3 or coef.shape[0] != 3 or coef.shape[2] != terms or coef.shape[1] < 1:
             return False
-        if any(arrays[f"{phase}_{part}"].shape != (coef.shape[1],) for part in ("collectives", "ops")):
+        parts = ("collectives", "ops", "attention") if phase == "decode" else ("collectives", "ops")
+        if any(arrays[f"{phase}_{part}"].shape != (coef.shape[1],) for part in parts):
             return False
     return all(np.all(np.isfinite(arrays[n])) for n in names)
 
@@ -310,7 +312,8 @@ def store_gpu_template(model: str, tp: int, mode: str, tpl: GpuTemplate) -> None
 
 
 # ------------------------------------------------------------------------------- GPU rows
-def _pass_times_reference(coef, collectives, ops, basis, gemm, bw, fixed, nvlink, allreduce_lat, host, eager):
+def _pass_times_reference(coef, collectives, ops, attn, basis, gemm, bw, attn_gemm, attn_bw, fixed, nvlink,
+                          allreduce_lat, host, eager):
     """Kernel-time sums of one pass for rows x basis terms ``basis`` (a list of row arrays): the numpy
     twin of :func:`rdusim.scenarios.predict._gpu_time`, the same operations in the same order."""
     flops = nbytes = coll = 0.0
@@ -318,7 +321,7 @@ def _pass_times_reference(coef, collectives, ops, basis, gemm, bw, fixed, nvlink
         flops = flops + coef[0, :, j] * x
         nbytes = nbytes + coef[1, :, j] * x
         coll = coll + coef[2, :, j] * x
-    t = fixed + np.maximum(flops / gemm, nbytes / bw)
+    t = fixed + np.where(attn > 0.0, np.maximum(flops / attn_gemm, nbytes / attn_bw), np.maximum(flops / gemm, nbytes / bw))
     if nvlink > 0.0:
         t = t + (collectives * allreduce_lat + coll / nvlink)
     if eager:
@@ -326,16 +329,19 @@ def _pass_times_reference(coef, collectives, ops, basis, gemm, bw, fixed, nvlink
     return np.cumsum(t, axis=1)[:, -1]  # summed kernel after kernel, as the numba loop does
 
 
-def gpu_rows_reference(pcoef, pcoll, pops, dcoef, dcoll, dops, batch, prompt, ctx, gemm, bw, fixed, nvlink,
-                       allreduce_lat, host, eager):
+def gpu_rows_reference(pcoef, pcoll, pops, dcoef, dcoll, dops, dattn, batch, prompt, ctx, gemm, bw, attn_gemm, attn_bw,
+                       fixed, nvlink, allreduce_lat, host, eager):
     """``(prefill, decode)`` kernel-time sums of rows ``(batch[i], prompt[i], ctx[i])``: the numpy twin of
     :func:`rdusim.scenarios.predict._gpu_rows` (rows x kernels arrays: for a few rows)."""
     b, length, c = (np.asarray(v, dtype=float)[:, None] for v in (batch, prompt, ctx))
     one = np.ones_like(b)
     pb = [one, b, length, b * length, length * length, b * length * length]
     db = [one, b, c, b * c]
-    return (_pass_times_reference(pcoef, pcoll, pops, pb, gemm, bw, fixed, nvlink, allreduce_lat, host, eager),
-            _pass_times_reference(dcoef, dcoll, dops, db, gemm, bw, fixed, nvlink, allreduce_lat, host, eager))
+    pattn = np.zeros(pcoef.shape[1])
+    return (_pass_times_reference(pcoef, pcoll, pops, pattn, pb, gemm, bw, attn_gemm, attn_bw, fixed, nvlink,
+                                  allreduce_lat, host, eager),
+            _pass_times_reference(dcoef, dcoll, dops, dattn, db, gemm, bw, attn_gemm, attn_bw, fixed, nvlink,
+                                  allreduce_lat, host, eager))
 
 
 def gpu_times(tpl: GpuTemplate, rows, platform: str, model: str, tp: int, mode: str, const: GpuConstants,
@@ -361,9 +367,11 @@ def gpu_times(tpl: GpuTemplate, rows, platform: str, model: str, tp: int, mode: 
         host = stack.launch * dev.clock_scale
         pops, dops, eager = np.ones_like(pops), np.ones_like(dops), True
     fixed, gemm, bw = dev.rates(mode)
+    attn_gemm, attn_bw = dev.decode_attention_rates(mode, stack.kernel_term("attention_fp32_efficiency", None),
+                                                    stack.kernel_term("kv_stream_efficiency", None))
     batch = np.asarray(batch, dtype=float)
     ttft, dec = rows(tpl.prefill, tpl.prefill_collectives, pops, tpl.decode, tpl.decode_collectives,
-                     dops, batch, prompt.astype(float), ctx, gemm, bw, fixed,
+                     dops, tpl.decode_attention, batch, prompt.astype(float), ctx, gemm, bw, attn_gemm, attn_bw, fixed,
                      dev.collective_bandwidth if tp > 1 else 0.0, dev.allreduce_latency + stack.collective, host,
                      eager)
     step = stack.pass_time(batch, tp)  # the stack's runtime work per pass
