@@ -39,7 +39,10 @@ def test_every_term_states_meaning_and_basis():
 
 
 def test_platforms_name_their_default_stack():
-    assert load_platform("dgx-h100").default_stack == "nemo-2023"
+    """The DGX nodes run the 2024 TensorRT-LLM unless told (the article's scenarios name nemo-2023); single
+    GPUs keep NeMo 2023 (the power model's H100 anchor is a default prediction of h100-sxm)."""
+    assert {load_platform(p).default_stack for p in ("dgx-a100", "dgx-h100", "dgx-h200")} == {"trtllm"}
+    assert load_platform("h100-sxm").default_stack == "nemo-2023"
     assert load_platform("sn40l-node").default_stack == "sambaflow-2024"  # issue 20
 
 
@@ -123,7 +126,7 @@ def test_frame_stack_column_names_each_rows_stack():
     frame = pd.DataFrame({"platform": ["dgx-h100", "dgx-h100", "sn40l-node"], "model": "llama2-7b",
                           "tp": [8, 8, 8], "stack": [None, "vllm", None]})
     out = predict(frame)
-    assert list(out["stack"]) == ["nemo-2023", "vllm", "sambaflow-2024"]
+    assert list(out["stack"]) == ["trtllm", "vllm", "sambaflow-2024"]
     assert list(out["execution"]) == ["fused", "fused", "fused-ho"]
 
 
