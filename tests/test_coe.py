@@ -179,3 +179,32 @@ def test_cli_coe_json_and_errors():
     bad = subprocess.run([sys.executable, "-m", "rdusim.cli", "coe", "--platform", "sn40l-node", "--experts", "10",
                           "--profile", "optimistic"], capture_output=True, text=True)
     assert bad.returncode == 2 and "paper, model, measured" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_gh200_node_in_the_sensitivity_changes_the_switching_arithmetic():
+    """Issue 19: eight GH200s (96 GB HBM3 + 480 GB LPDDR5X each, NVLink-C2C) host 284 Llama-2-7B experts (DGX
+    H100: 148) and keep 54 in HBM (45); at its own link the SN40L's lead over it is smaller than over the DGX,
+    and where all 50 experts are resident no host link matters."""
+    import yaml
+    from rdusim.report.coe_tables import sensitivity, sensitivity_default
+    from rdusim.scenarios.coe import experts_in_hbm, max_experts
+    from rdusim.scenarios.footprint import CoEDeployment
+    dep = CoEDeployment.from_config()
+    gh, dgx = load_platform("gh200-x8"), load_platform("dgx-h100")
+    assert (max_experts(gh, dep), experts_in_hbm(gh, dep)) == (284, 54)
+    assert (max_experts(dgx, dep), experts_in_hbm(dgx, dep)) == (148, 45)
+    cfg = yaml.safe_load(open("config/config.yaml"))
+    t = sensitivity(cfg)
+    assert set(t.gpu) == {"dgx-h100", "gh200-x8"} and set(t[t.gpu == "dgx-h100"].experts) == {50, 100, 148}
+    assert 250 in set(t[t.gpu == "gh200-x8"].experts)
+    default = sensitivity_default(cfg)
+    assert default["gh200-x8"]["host_link_GBps"] == 450 and default["dgx-h100"]["host_link_GBps"] == 64
+
+    def at(gpu, link):
+        d = default[gpu]
+        row = t[(t.gpu == gpu) & (t.experts == d["experts"]) & (t.host_link_GBps == link)
+                & (t.ddr_to_hbm_node_GBps == d["ddr_to_hbm_node_GBps"])]
+        return float(row.speedup_vs_gpu.iloc[0])
+    assert at("gh200-x8", 450) < at("dgx-h100", 64) / 2
+    resident = t[(t.gpu == "gh200-x8") & (t.experts == 50)]
+    assert resident.groupby("ddr_to_hbm_node_GBps").speedup_vs_gpu.nunique().eq(1).all()

@@ -236,41 +236,59 @@ def _energy_columns(r, dep: CoEDeployment) -> dict:
     return {k: e[k] for k in FIG7_ENERGY}
 
 
-def sensitivity_default(config: dict) -> dict:
-    """The cell of :func:`sensitivity` that the shipped platform files and Table 2 give: the DGX H100's
-    host link and the SN40L node's DDR-to-HBM rate under the paper profile, at Table 2's expert count."""
+SENSITIVITY_GPUS = ["dgx-h100"]  # GPU systems of the sensitivity sweep unless the config names others
+
+
+def _sensitivity_gpus(config: dict) -> list[str]:
+    return list((config.get("sensitivity") or {}).get("gpus", SENSITIVITY_GPUS))
+
+
+def sensitivity_default(config: dict) -> dict[str, dict]:
+    """Per GPU system of :func:`sensitivity`, the cell that the shipped platform files give: that system's
+    host-to-HBM rate and the SN40L node's DDR-to-HBM rate under the paper profile, at Table 2's expert count
+    (the DGX H100's is Table 2's cell)."""
     dep = _dep(config)
     prof = load_profile("paper")
-    gpu_p, rdu_p = load_platform("dgx-h100"), load_platform(config["platforms"]["rdu"][0])
-    return {"host_link_GBps": switch_bandwidth(gpu_p, prof, min(dep.tensor_parallel, gpu_p.devices)) / 1e9,
-            "ddr_to_hbm_node_GBps": switch_bandwidth(rdu_p, prof, min(dep.tensor_parallel, rdu_p.devices)) / 1e9,
-            "experts": table2_experts(config, dep)}
+    rdu_p = load_platform(config["platforms"]["rdu"][0])
+    out = {}
+    for gpu in _sensitivity_gpus(config):
+        gpu_p = load_platform(gpu)
+        out[gpu] = {"host_link_GBps": switch_bandwidth(gpu_p, prof, min(dep.tensor_parallel, gpu_p.devices)) / 1e9,
+                    "ddr_to_hbm_node_GBps": switch_bandwidth(rdu_p, prof, min(dep.tensor_parallel, rdu_p.devices)) / 1e9,
+                    "experts": table2_experts(config, dep)}
+    return out
 
 
 def sensitivity(config: dict) -> pd.DataFrame:
-    """Overall BS 8, 20-token speedup of the SN40L node over DGX H100 as host-link bandwidth, DDR->HBM
-    bandwidth and the number of experts vary (paper profile otherwise)."""
+    """Overall BS 8, 20-token speedup of the SN40L node over each GPU system of ``sensitivity.gpus`` (DGX
+    H100 by default; the pipeline adds ``gh200-x8``, whose GPUs hold 96 GB of HBM each and reach their own
+    480 GB of LPDDR5X over a 450 GB/s NVLink-C2C) as the GPU node's host-to-HBM rate, the SN40L's DDR-to-HBM
+    rate and the number of experts vary (paper profile otherwise). An expert count a system cannot hold is
+    left out for that system."""
     dep = _dep(config)
     sens = config.get("sensitivity", {})
     host_links = sens.get("host_link_GBps", [16, 32, 64, 128, 256, 512])
     ddr = sens.get("ddr_to_hbm_node_GBps", [200, 400, 600, 800, 1000, 1600, 2400])
     experts = sens.get("experts", [50, 75, 100, 148])
-    rdu, gpu = config["platforms"]["rdu"][0], "dgx-h100"
+    rdu = config["platforms"]["rdu"][0]
     prof = load_profile("paper")
-    gpu_p, rdu_p = load_platform(gpu), load_platform(rdu)
+    rdu_p = load_platform(rdu)
+    tp_r = min(dep.tensor_parallel, rdu_p.devices)
     rows = []
-    for n in experts:
-        base_g = coe_latency(gpu, n, 8, 20, "paper", dep)
-        base_r = coe_latency(rdu, n, 8, 20, "paper", dep)
-        if not (base_g.fits and base_r.fits):
-            continue
-        tp_g, tp_r = min(dep.tensor_parallel, gpu_p.devices), min(dep.tensor_parallel, rdu_p.devices)
-        for link in host_links:
-            sw_g = base_g.switching_s * switch_bandwidth(gpu_p, prof, tp_g) / (link * 1e9)
-            t_g = base_g.router_s + base_g.execution_s + sw_g
-            for bw in ddr:
-                sw_r = base_r.switching_s * switch_bandwidth(rdu_p, prof, tp_r) / (bw * 1e9)
-                t_r = base_r.router_s + base_r.execution_s + sw_r
-                rows.append({"experts": n, "host_link_GBps": link, "ddr_to_hbm_node_GBps": bw,
-                             "speedup_vs_dgx_h100": t_g / t_r})
+    for gpu in _sensitivity_gpus(config):
+        gpu_p = load_platform(gpu)
+        tp_g = min(dep.tensor_parallel, gpu_p.devices)
+        for n in experts:
+            base_g = coe_latency(gpu, n, 8, 20, "paper", dep)
+            base_r = coe_latency(rdu, n, 8, 20, "paper", dep)
+            if not (base_g.fits and base_r.fits):
+                continue
+            for link in host_links:
+                sw_g = base_g.switching_s * switch_bandwidth(gpu_p, prof, tp_g) / (link * 1e9)
+                t_g = base_g.router_s + base_g.execution_s + sw_g
+                for bw in ddr:
+                    sw_r = base_r.switching_s * switch_bandwidth(rdu_p, prof, tp_r) / (bw * 1e9)
+                    t_r = base_r.router_s + base_r.execution_s + sw_r
+                    rows.append({"gpu": gpu, "experts": n, "host_link_GBps": link, "ddr_to_hbm_node_GBps": bw,
+                                 "speedup_vs_gpu": t_g / t_r})
     return pd.DataFrame(rows)

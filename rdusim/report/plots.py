@@ -30,6 +30,7 @@ PLATFORM_LABELS = {
     "dgx-a100": "DGX A100 (8x A100 80 GB)",
     "dgx-h100": "DGX H100 (8x H100 80 GB)",
     "dgx-h200": "DGX H200 (8x H200 141 GB)",
+    "gh200-x8": "8x GH200 (96 GB HBM3 + 480 GB LPDDR5X each)",
 }
 
 
@@ -461,35 +462,46 @@ def plot_table2(table: pd.DataFrame, outputs: list[str]) -> None:
 
 
 def plot_sensitivity(table: pd.DataFrame, outputs: list[str], default: dict | None = None) -> None:
-    """Overall BS 8 speedup over DGX H100 vs host-link and DDR-to-HBM bandwidth, one panel per expert
-    count; a diverging colour scale on the log of the speedup, centred on 1.5x (cells under it marked
-    *), shared by every panel, with one colour bar. ``default`` (host_link_GBps, ddr_to_hbm_node_GBps,
-    experts: :func:`rdusim.report.coe_tables.sensitivity_default`) is outlined: Table 2's cell."""
+    """Overall BS 8 speedup over each GPU system vs its host-to-HBM rate and the SN40L's DDR-to-HBM rate,
+    one row of panels per GPU system and one panel per expert count; a diverging colour scale on the log of
+    the speedup, centred on 1.5x (cells under it marked *), shared by every panel, with one colour bar.
+    ``default`` ({gpu: {host_link_GBps, ddr_to_hbm_node_GBps, experts}}:
+    :func:`rdusim.report.coe_tables.sensitivity_default`) is outlined: the shipped platforms' cell."""
     sns.set_theme(style="white", context="notebook")
+    gpus = list(dict.fromkeys(table["gpu"]))
     counts = sorted(table["experts"].unique())
-    fig, axes = plt.subplots(1, len(counts), figsize=(4.8 * len(counts) + 1.0, 4.8), squeeze=False)
-    values = table["speedup_vs_dgx_h100"]
+    fig, axes = plt.subplots(len(gpus), len(counts), figsize=(4.8 * len(counts) + 1.0, 4.8 * len(gpus)), squeeze=False)
+    values = table["speedup_vs_gpu"]
     threshold = 1.5
     lo, hi = min(values.min(), threshold / 1.2), max(values.max(), threshold * 1.2)
     norm = TwoSlopeNorm(vcenter=np.log(threshold), vmin=np.log(lo), vmax=np.log(hi))
-    marked = None
-    for ax, n in zip(axes[0], counts):
-        grid = table[table.experts == n].pivot(index="ddr_to_hbm_node_GBps", columns="host_link_GBps",
-                                               values="speedup_vs_dgx_h100").sort_index(ascending=False)
-        annot = grid.map(lambda v: f"{v:.1f}" + ("*" if v < threshold else ""))
-        sns.heatmap(np.log(grid), ax=ax, annot=annot, fmt="", cmap="RdBu", norm=norm, cbar=False,
-                    annot_kws={"fontsize": 8.5}, linewidths=0.3, linecolor="white")
-        if default and default.get("experts") == n:
-            row, col = default["ddr_to_hbm_node_GBps"], default["host_link_GBps"]
-            if mark_cell(ax, grid, row, col):
-                marked = (n, col, row, grid.loc[row, col])
-        ax.set_title(f"{n} experts", fontsize=10)
-        ax.tick_params(axis="y", rotation=0)
-        ax.set_xlabel("DGX H100 host link, node (GB/s)")
-        ax.set_ylabel(axis_name("ddr_to_hbm_node_GBps") if ax is axes[0][0] else "")
-    note = (f"; outlined: the shipped platforms, Table 2's cell ({marked[0]} experts, {marked[1]:g} and "
-            f"{marked[2]:g} GB/s: {marked[3]:.2f}x)" if marked else "")
-    figure_title(fig, "Table 2", "sensitivity of the SN40L node's BS 8, 20-token speedup over DGX H100\n"
+    marked = []
+    for row_axes, gpu in zip(axes, gpus):
+        label = PLATFORM_LABELS.get(gpu, gpu).split(" (")[0]
+        cell = (default or {}).get(gpu, {})
+        for ax, n in zip(row_axes, counts):
+            part = table[(table.gpu == gpu) & (table.experts == n)]
+            if part.empty:  # more experts than this system holds
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{label}:\n{n} experts do not fit", ha="center", va="center", fontsize=10,
+                        transform=ax.transAxes)
+                continue
+            grid = part.pivot(index="ddr_to_hbm_node_GBps", columns="host_link_GBps",
+                              values="speedup_vs_gpu").sort_index(ascending=False)
+            annot = grid.map(lambda v: f"{v:.1f}" + ("*" if v < threshold else ""))
+            sns.heatmap(np.log(grid), ax=ax, annot=annot, fmt="", cmap="RdBu", norm=norm, cbar=False,
+                        annot_kws={"fontsize": 8.5}, linewidths=0.3, linecolor="white")
+            if cell.get("experts") == n:
+                row, col = cell["ddr_to_hbm_node_GBps"], cell["host_link_GBps"]
+                if mark_cell(ax, grid, row, col):
+                    marked.append(f"{label} {col:g} GB/s: {grid.loc[row, col]:.2f}x")
+            ax.set_title(f"vs {label}, {n} experts", fontsize=10)
+            ax.tick_params(axis="y", rotation=0)
+            ax.set_xlabel(f"{label} host-to-HBM, node (GB/s)")
+            ax.set_ylabel(axis_name("ddr_to_hbm_node_GBps") if ax is row_axes[0] else "")
+    note = ("; outlined: the shipped platforms at Table 2's expert count (" + ", ".join(marked) + ")") if marked else ""
+    vs = " and ".join(PLATFORM_LABELS.get(g, g).split(" (")[0] for g in gpus)
+    figure_title(fig, "Table 2", f"sensitivity of the SN40L node's BS 8, 20-token speedup over {vs}\n"
                  f"(* = under 1.5x; red under, blue over{note})", size=10.5)
     fig.tight_layout(rect=(0, 0, 0.93, 1))
     cax = fig.add_axes((0.94, 0.18, 0.012, 0.6))

@@ -50,7 +50,7 @@ rule coe_figures:
                           category="Table 2: CoE speedups"),
         vs_experts_svg="results/figures/table2_vs_experts.svg",
     params:
-        cfg=cfg("platforms", "coe"),  # the default cell outlined in the sensitivity figure
+        cfg=cfg("platforms", "coe", "sensitivity"),  # the default cells outlined in the sensitivity figure
         code=CODE_VERSION,
     conda:
         "../../environment.yml"
