@@ -40,6 +40,13 @@ H100, carried to other GPUs by SM clock).
   replace the packaged ones for that GPU, and take precedence over its curves: they were fitted to whole
   model runs, which is what a prediction is, with the curves left out.
 
+Decode attention of a serving stack (issue 19): a stack file's ``kernel`` block may cost the kernels of
+attention over the KV cache at its own rates (:meth:`GpuDevice.decode_attention_rates`: a share of the
+CUDA cores' FP32 peak, the KV cache at a share of the copy rate); :mod:`rdusim.scenarios.predict_light`
+applies it to the kernels its templates mark (``GpuKernels.kv_attention``). :func:`kernel_times` and
+:func:`total_time` (the full-graph evaluation, the calibration's NeMo and PyTorch paths) and the closed-form
+MoE / non-BF16 rows keep the plain cost.
+
 Constants: ``baselines/data/gpu_constants.yaml``.
 """
 from __future__ import annotations
