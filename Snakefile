@@ -84,6 +84,8 @@ rule all:
         "results/validation/public_checks_draft_tokens.csv",
         expand("results/figures/coe_vs_moe.{ext}", ext=["png", "svg"]),
         expand("results/figures/{fig}.{ext}", fig=["serving_engines", "serving_placement"], ext=["png", "svg"]),
+        "results/validation/online_serving_summary.csv",
+        expand("results/figures/online_serving.{ext}", ext=["png", "svg"]),
         "results/tables/sweep_default.csv",
         expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",
