@@ -182,7 +182,8 @@ def _cmd_serve_model(args) -> int:
                                           ttft / 1e3, tpot / 1e3,
                                           max_batch=whole("max-batch", args.max_batch, 1, 4096),
                                           max_wait_s=number("max-wait", args.max_wait, 0, 3600, what="seconds"),
-                                          stack=args.stack, precision=args.precision or DEFAULT_PRECISION,
+                                          stack=args.stack, settings=_engine_settings(args),
+                                          precision=args.precision or DEFAULT_PRECISION,
                                           kv_precision=args.kv_precision or DEFAULT_PRECISION, concurrency=concurrency)
     _write_requests(args, per_request)
     summary = json_safe(summary)
@@ -208,6 +209,14 @@ def _cmd_serve_model(args) -> int:
     return 0
 
 
+def _engine_settings(args) -> dict | None:
+    """``--token-budget``: tokens per step of ``chunked`` (and the prompt tokens of a ``prefill-first`` step)."""
+    if args.token_budget is None:
+        return None
+    budget = whole("token-budget", args.token_budget, 1, 2**31)
+    return {"chunk_token_budget": budget, "prefill_token_budget": budget}  # over serving_engine.yaml's
+
+
 def _write_requests(args, per_request) -> None:
     if args.requests_csv and len(per_request):
         try:
@@ -225,7 +234,7 @@ def _cmd_serve(args) -> int:
     if args.experts is None:
         raise ConfigError("experts", None, "a number of Llama-2-7B experts (a CoE), or --model M for one model")
     for flag, value in (("concurrency", args.concurrency), ("precision", args.precision),
-                        ("kv-precision", args.kv_precision)):
+                        ("kv-precision", args.kv_precision), ("token-budget", args.token_budget)):
         if value is not None:
             raise ConfigError(flag, value, "absent without --model (a CoE serves BF16 Llama-2-7B experts to Poisson "
                               "arrivals or a trace)")
@@ -373,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--rate", default=None, help="Poisson arrival rate, requests/s (default 2)")
     sv.add_argument("--concurrency", default=None, help="--model: a closed loop of N clients instead of Poisson "
                     "arrivals: each sends its next request when the last one finishes (as genai-perf --concurrency)")
+    sv.add_argument("--token-budget", default=None, help="--model: tokens per step (chunked: decode tokens first, then "
+                    "prompt chunks; default 512, Sarathi-Serve; TensorRT-LLM's max_num_tokens is 8192)")
     sv.add_argument("--precision", default=None, help="--model: weight format: bf16 (default), fp8, int8, int4")
     sv.add_argument("--kv-precision", dest="kv_precision", default=None,
                     help="--model: KV-cache format: bf16 (default), fp8, int8")

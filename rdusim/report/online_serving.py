@@ -164,7 +164,7 @@ def online_serving_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _summary_golden(config: dict) -> pd.DataFrame:
+def summary_for_golden(config: dict) -> pd.DataFrame:
     """The summary as the golden test computes it (it does not depend on the config)."""
     return online_serving_summary(online_serving_table())
 
