@@ -116,15 +116,19 @@ def test_replayed_errors(table):
     by_conc = table[table.prompt == 5000].set_index("concurrency")
     assert by_conc.ttft_ms_predicted[1] == pytest.approx(295.0, rel=0.02)
     assert by_conc.tpot_ms_predicted[1] == pytest.approx(20.16, rel=0.02)
-    assert by_conc.ttft_ms_predicted[50] == pytest.approx(762.0, rel=0.02)
+    assert by_conc.tpot_ms_predicted[50] == pytest.approx(58.8, rel=0.02)
+    # once the closed loop has settled its clients are staggered: a request waits for the step in flight only,
+    # so TTFT stays about one mixed step (a 5,000-token context beside the decodes) from 5 to 50 clients
+    steady = by_conc.ttft_ms_predicted[[5, 25, 50]].to_numpy()
+    assert steady == pytest.approx(np.full(3, 320.0), rel=0.03)
     # the prompt pass of 5,000 tokens is under the published TTFT at one client: the model's FP8 GEMMs run
     # at the BF16 efficiency of the H100 fit scaled to the FP8 peak
     assert table.ttft_error.iloc[0] < -0.2
     summary = online_serving_summary(table).set_index(["metric", "split"])
-    assert summary.loc[("ttft", "below saturation"), "median_abs_error"] <= TTFT_TARGET
-    assert summary.loc[("tpot", "below saturation"), "median_abs_error"] <= TPOT_TARGET
-    assert summary.loc[("tpot", "below saturation"), "max_abs_error"] <= TPOT_TARGET
-    assert summary.loc[("ttft", "below saturation"), "max_abs_error"] > TTFT_TARGET  # two points miss: said so
+    below = summary.xs("below saturation", level="split")
+    assert below.loc["tpot", "median_abs_error"] <= TPOT_TARGET and below.loc["tpot", "max_abs_error"] <= TPOT_TARGET
+    assert below.loc["ttft", "median_abs_error"] > TTFT_TARGET and not below.loc["ttft", "met"]  # missed: said so
+    assert below.loc["ttft", "points_within_target"] == 1 and below.loc["tpot", "points_within_target"] == 5
 
 
 def test_below_saturation_rule():
