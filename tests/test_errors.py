@@ -1,9 +1,7 @@
 """One regression test per defect of issue 12 ("Every bad input gets a clear error"), in the issue's order."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import signal
 from pathlib import Path
@@ -13,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rdusim.cli import main
+from cli_run import cli
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.report.configcheck import check_config
@@ -26,16 +24,6 @@ from rdusim.scenarios.sweep import run_shard
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(list(argv))
-        except SystemExit as exc:
-            rc = exc.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 def bad_input(*argv: str, names: str) -> str:
