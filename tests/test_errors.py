@@ -271,3 +271,16 @@ def test_8_sweeps_follow_config_coe():
 def test_9_default_workflow_profile_reruns_incomplete_jobs():
     profile = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
     assert profile == {"rerun-incomplete": True}
+
+
+def test_unknown_model_lists_the_mixture_of_experts_models_too():
+    """An unknown model's error lists the dense zoo and the MoE zoo, and suggests the nearest name."""
+    err = bad_input("predict", "--platform", "h100-sxm", "--model", "mixtrl-8x7b", names="model")
+    assert "llama3.1-70b" in err and "mixture of experts: mixtral-8x7b" in err and "deepseek-v3" in err
+    assert "did you mean 'mixtral-8x7b'" in err
+
+
+def test_serving_a_mixture_of_experts_says_it_is_not_modelled_there():
+    err = bad_input("serve", "--platform", "dgx-h100", "--model", "mixtral-8x7b", "--tp", "8", "--rate", "1",
+                    "--requests", "10", names="model")
+    assert "does not model mixtures of experts" in err and "rdusim predict" in err
