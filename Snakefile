@@ -91,7 +91,7 @@ rule all:
         "results/validation/claims.csv",
         "results/tables/table2_energy.csv",
         expand("results/figures/energy_comparison.{ext}", ext=["png", "svg"]),
-        expand("results/report/{name}.html", name=[n for n in REPORT_TABLES if not n.startswith("sweep_")]),
+        expand("results/report/{name}.html", name=TABLE_PAGES),
         "results/report/sweep_default.html",
         "results/report/summary.html",
     default_target: True
