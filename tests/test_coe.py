@@ -13,7 +13,7 @@ from baselines.published import NEMO_FILE
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.core.stacks import load_stack
-from rdusim.report.coe_tables import table2_coe_speedups, table2_experts
+from rdusim.report.coe_tables import sensitivity, sensitivity_default, table2_coe_speedups, table2_experts
 from rdusim.scenarios.coe import (
     coe_latency,
     expert_source,
@@ -185,10 +185,6 @@ def test_gh200_node_in_the_sensitivity_changes_the_switching_arithmetic():
     """Issue 19: eight GH200s (96 GB HBM3 + 480 GB LPDDR5X each, NVLink-C2C) host 284 Llama-2-7B experts (DGX
     H100: 148) and keep 54 in HBM (45); at its own link the SN40L's lead over it is smaller than over the DGX,
     and where all 50 experts are resident no host link matters."""
-    import yaml
-    from rdusim.report.coe_tables import sensitivity, sensitivity_default
-    from rdusim.scenarios.coe import experts_in_hbm, max_experts
-    from rdusim.scenarios.footprint import CoEDeployment
     dep = CoEDeployment.from_config()
     gh, dgx = load_platform("gh200-x8"), load_platform("dgx-h100")
     assert (max_experts(gh, dep), experts_in_hbm(gh, dep)) == (284, 54)

@@ -8,6 +8,7 @@ from rdusim.core.stacks import load_stack
 from rdusim.report.gpu_validation import (
     CONFIG,
     _features,
+    fitted_kernel_terms,
     fitted_terms,
     measurements,
     summarise,
@@ -63,7 +64,6 @@ def test_fitted_rows_are_within_five_percent_median(table):
 
 
 def test_kernel_terms_fitted_jointly_are_one_value_per_term():
-    from rdusim.report.gpu_validation import fitted_kernel_terms
     fitted = {n: fitted_kernel_terms(load_stack(n)) for n in ("trtllm", "vllm", "deepspeed-mii", "vllm-eager")}
     assert all(v == ["attention_fp32_efficiency"] for v in fitted.values())
     assert fitted_kernel_terms(load_stack("nemo-2023")) == [] and fitted_kernel_terms(load_stack("kernels")) == []

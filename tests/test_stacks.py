@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from baselines.gpu import GpuConstants
+from baselines.gpu import GpuConstants, GpuDevice
 from rdusim.cli import main
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
@@ -158,7 +158,6 @@ def test_decode_attention_of_the_2024_engines_runs_on_cuda_cores():
     on 8 KV heads) is then compute-bound: each added cached position costs 4 FLOPs per query head and head
     dimension per layer at 0.15 x 19.5 TFLOP/s; multi-head Llama-2-7B stays bound by its KV bytes at the copy
     rate (the A100-40GB's 1555 GB/s x the H100's copy/datasheet ratio)."""
-    from baselines.gpu import GpuDevice
     stacks = ["trtllm", "vllm", "deepspeed-mii", "vllm-eager"]
     assert {load_stack(s).kernel for s in stacks} == {(("attention_fp32_efficiency", 0.15), ("kv_stream_efficiency", 1.0))}
     assert all(dict(load_stack(s).basis)["attention_fp32_efficiency_fraction"].startswith("fitted:") for s in stacks)
@@ -176,7 +175,6 @@ def test_decode_attention_of_the_2024_engines_runs_on_cuda_cores():
 
 
 def test_decode_attention_on_a_gpu_without_fp32_rate_keeps_the_gemm_rate():
-    from baselines.gpu import GpuDevice
     dev = GpuDevice.from_platform("b200")
     assert dev.fp32_rate == 0.0
     assert dev.decode_attention_rates("fused", 0.15, None) == (dev.engine_gemm, dev.engine_stream_rate)
