@@ -104,14 +104,15 @@ HIST_RESOLUTION = 2.0 ** -11
 N_STATS = 16
 # ints of the loop: 0 position in the arrival chunk, 1 requests arrived, 2 done, 3 in system, 4 active queues,
 # 5 batch length, 6 batch queue, 7 copy target, 8 ended, 9 experts resident, 10 oldest unfinished request,
-# 11 queues with requests whose expert is not resident
-N_INTS = 12
+# 11 queues with requests whose expert is not resident, 12 and 13 the least and the most recently used resident
+# expert (the ends of the LRU list)
+N_INTS = 14
 _NEED_ARRIVALS, _OVER, _PAUSED, _NEED_ROOM = 0, 1, 2, 3
 RING_SLOTS = 1 << 12  # request slots a loop starts with (doubled whenever more requests are in the system)
 FEED_REQUESTS = 1 << 20  # arrivals handed to the loop at a time (the trace is generated in chunks of this size)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bin(x):
     """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`)."""
     if not x > 0.0:
@@ -162,11 +163,12 @@ def _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity, n
         s_arr=np.zeros(capacity), s_enq=np.zeros(capacity), s_nxt=np.full(capacity, -1, np.int64),
         s_ttft=np.zeros(capacity), s_exp=np.zeros(capacity, np.int64), s_done=np.ones(capacity, np.bool_),
         head=np.full(nq, -1, np.int64), tail=np.full(nq, -1, np.int64), count=np.zeros(nq, np.int64),
-        active=np.empty(nq, np.int64), where=np.full(nq, -1, np.int64),
+        active=np.empty(nq, np.int64), where=np.full(nq, -1, np.int64), act_h=np.zeros(nq),
         resident=np.zeros(n_experts, np.bool_), res_list=np.empty(n_experts, np.int64),
         res_pos=np.full(n_experts, -1, np.int64), last_use=np.zeros(n_experts), uses=np.zeros(n_experts),
         pinned=np.zeros(n_experts, np.bool_), fresh=np.zeros(n_experts, np.bool_), stats=np.zeros(N_STATS),
         batch=np.empty(max_batch, np.int64), hist=np.zeros((3, HIST_BINS), np.int64),
+        lru_prev=np.full(n_experts, -1, np.int64), lru_next=np.full(n_experts, -1, np.int64),
         out=np.full((3, n_out), np.nan),
     )
     n_res = min(slots, n_experts)
@@ -182,6 +184,10 @@ def _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity, n
     s["ints"] = np.zeros(N_INTS, np.int64)
     s["ints"][5:8] = 0, -1, -1
     s["ints"][9] = res.size
+    # the LRU list of the resident experts, by (last use, id): all last used at 0, so by id
+    s["ints"][12:14] = (res[0], res[-1]) if res.size else (-1, -1)
+    s["lru_next"][res[:-1]] = res[1:]
+    s["lru_prev"][res[1:]] = res[:-1]
     return s
 
 
@@ -203,11 +209,15 @@ def _grow(s, need):
 
 @njit(cache=True)
 def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec, t_ttft, copy_time,
-          overlap, s_arr, s_enq, s_nxt, s_ttft, s_exp, s_done, head, tail, count, active, where, resident, res_list,
-          res_pos, last_use, uses, pinned, fresh, stats, batch, hist, out, fs, ints, max_events):
+          overlap, s_arr, s_enq, s_nxt, s_ttft, s_exp, s_done, head, tail, count, active, where, act_h, resident,
+          res_list, res_pos, last_use, uses, pinned, fresh, stats, batch, hist, lru_prev, lru_next, out, fs, ints,
+          max_events):
     """Up to ``max_events`` events of the loop (queue 0 is the router, queue e + 1 expert e) over the arrivals
     ``c_t``/``c_e`` (times, experts; ``final``: no more follow); the loop's state lives in the arrays and in
-    ``fs``/``ints``. Queues link request ids (``s_nxt``), whose data sit in ring slots ``id % capacity``.
+    ``fs``/``ints``. Queues link request ids (``s_nxt``), whose data sit in ring slots ``id % capacity``; the
+    queues with requests are listed in ``active`` (``act_h``: the time their oldest request joined; ``where``:
+    a queue's place in the list), the resident experts in ``res_list`` and, by (last use, id), in the LRU list
+    (``lru_prev``/``lru_next``) from which LRU and pinned eviction take their victim.
     Returns 0 when it needs the next arrivals, 1 when the simulation is over, 2 after ``max_events`` events,
     3 when the ring has no free slot for the next arrivals."""
     m = c_t.shape[0]
@@ -220,7 +230,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
     # the counters in locals (registers) during the loop, back in ``stats`` at the end
     st_busy, st_copies, st_runs, st_miss, st_area, st_router, st_wasted = stats[1:8]
     st_early, st_end, st_good, st_lat, st_ttft, st_tpot, st_ntpot, st_last = stats[8:16]
-    n_res = ints[9]
+    n_res, lru_head, lru_tail = ints[9], ints[12], ints[13]
     events = 0
     status = _PAUSED
     while True:
@@ -241,7 +251,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             for a in range(n_active):
                 q = active[a]
                 if count[q] < max_batch:
-                    d = s_enq[head[q] & mask] + max_wait
+                    d = act_h[a] + max_wait
                     if d > t and d < t_next:
                         t_next = d
         # the arrivals of this event must all be known, and have free slots
@@ -273,6 +283,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                 head[0] = r
                 where[0] = n_active
                 active[n_active] = 0
+                act_h[n_active] = c_t[i_arr]
                 n_active += 1
             else:
                 s_nxt[tail[0] & mask] = r
@@ -291,6 +302,21 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             n_res += 1
             fresh[copy_target] = True
             last_use[copy_target] = t
+            # into the LRU list after the experts used before, or at the same time with a lower id
+            p = lru_tail
+            while p >= 0 and last_use[p] == t and p > copy_target:
+                p = lru_prev[p]
+            n = lru_next[p] if p >= 0 else lru_head
+            lru_prev[copy_target] = p
+            lru_next[copy_target] = n
+            if p >= 0:
+                lru_next[p] = copy_target
+            else:
+                lru_head = copy_target
+            if n >= 0:
+                lru_prev[n] = copy_target
+            else:
+                lru_tail = copy_target
             copy_end = np.inf
             copy_target = -1
         # ---- batch completion
@@ -306,6 +332,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         head[q] = r
                         where[q] = n_active
                         active[n_active] = q
+                        act_h[n_active] = t
                         n_active += 1
                         if not resident[q - 1]:
                             n_miss += 1
@@ -354,7 +381,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             all_in = final and i_arr >= m
             for a in range(n_active):
                 q = active[a]
-                h = s_enq[head[q] & mask]
+                h = act_h[a]
                 ready = count[q] >= max_batch or t >= h + max_wait or (all_in and server_end == np.inf)
                 if not ready:
                     continue
@@ -376,6 +403,17 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                     # run are never evicted; experts with requests waiting are spared while others can go
                     victim = -1
                     for spare_waiting in (True, False):
+                        if policy != 1:  # LRU order: the first that may go is the one of the lowest (key, id)
+                            x = lru_head
+                            while x >= 0:
+                                if not ((batch_q > 0 and x == batch_q - 1) or pinned[x] or fresh[x] or
+                                        (spare_waiting and count[x + 1] > 0)):
+                                    victim = x
+                                    break
+                                x = lru_next[x]
+                            if victim >= 0:
+                                break
+                            continue
                         best = np.inf
                         for i in range(n_res):
                             x = res_list[i]
@@ -399,6 +437,16 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         res_list[pos] = last
                         res_pos[last] = pos
                         res_pos[victim] = -1
+                        # out of the LRU list
+                        p, n = lru_prev[victim], lru_next[victim]
+                        if p >= 0:
+                            lru_next[p] = n
+                        else:
+                            lru_head = n
+                        if n >= 0:
+                            lru_prev[n] = p
+                        else:
+                            lru_tail = p
                         if fresh[victim]:  # copied in and evicted before it ran: a wasted copy
                             st_wasted += 1
                             fresh[victim] = False
@@ -426,8 +474,11 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                     n_active -= 1
                     last = active[n_active]
                     active[pos] = last
+                    act_h[pos] = act_h[n_active]
                     where[last] = pos
                     where[q] = -1
+                else:
+                    act_h[where[q]] = s_enq[head[q] & mask]
                 batch_len = b
                 batch_q = q
                 if q == 0:
@@ -441,6 +492,32 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         st_miss += 1
                         fresh[e] = False
                     last_use[e] = t
+                    if resident[e]:  # (not when the copy decision above has just evicted it: it runs all the same)
+                        # out of the LRU list
+                        p, n = lru_prev[e], lru_next[e]
+                        if p >= 0:
+                            lru_next[p] = n
+                        else:
+                            lru_head = n
+                        if n >= 0:
+                            lru_prev[n] = p
+                        else:
+                            lru_tail = p
+                        # into the LRU list after the experts used before, or at the same time with a lower id
+                        p = lru_tail
+                        while p >= 0 and last_use[p] == t and p > e:
+                            p = lru_prev[p]
+                        n = lru_next[p] if p >= 0 else lru_head
+                        lru_prev[e] = p
+                        lru_next[e] = n
+                        if p >= 0:
+                            lru_next[p] = e
+                        else:
+                            lru_head = e
+                        if n >= 0:
+                            lru_prev[n] = e
+                        else:
+                            lru_tail = e
                     uses[e] += 1
                     first = t + t_ttft[b, 0]
                     for k in range(b):
@@ -457,7 +534,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                                                                           st_router, st_wasted)
     stats[8], stats[9], stats[10], stats[11] = st_early, st_end, st_good, st_lat
     stats[12], stats[13], stats[14], stats[15] = st_ttft, st_tpot, st_ntpot, st_last
-    ints[9] = n_res
+    ints[9], ints[12], ints[13] = n_res, lru_head, lru_tail
     return status
 
 
@@ -491,8 +568,9 @@ class _Loop:
         while True:
             status = step(self.c_t, self.c_e, final, *self.args, s["s_arr"], s["s_enq"], s["s_nxt"], s["s_ttft"],
                           s["s_exp"], s["s_done"], s["head"], s["tail"], s["count"], s["active"], s["where"],
-                          s["resident"], s["res_list"], s["res_pos"], s["last_use"], s["uses"], s["pinned"],
-                          s["fresh"], s["stats"], s["batch"], s["hist"], s["out"], s["fs"], s["ints"], chunk)
+                          s["act_h"], s["resident"], s["res_list"], s["res_pos"], s["last_use"], s["uses"],
+                          s["pinned"], s["fresh"], s["stats"], s["batch"], s["hist"], s["lru_prev"], s["lru_next"],
+                          s["out"], s["fs"], s["ints"], chunk)
             # back in Python between chunks: a pending KeyboardInterrupt is raised here
             if status == _NEED_ROOM:
                 i, j = int(s["ints"][0]), int(s["ints"][0])
