@@ -782,6 +782,12 @@ def read_trace(path: str, experts: int) -> pd.DataFrame:
 def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None:
     """A trace has 1 to :data:`MAX_REQUESTS` rows; ``arrival_s`` finite seconds in [0, :data:`MAX_TIME_S`];
     ``expert`` whole ids 0 to experts - 1. The error names the first bad row (0-based, after the header)."""
+    _checked_columns(trace, experts, where)
+
+
+def _checked_columns(trace: pd.DataFrame, experts: int, where: str = "trace") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check_trace`, returning the checked ``(arrival_s, expert)`` as float64 and int64 arrays (read-only
+    use: they may be the trace's own memory)."""
     if not isinstance(trace, pd.DataFrame):
         raise ConfigError(where, type(trace).__name__, "a table with columns arrival_s, expert")
     if trace.columns.duplicated().any():
@@ -795,22 +801,33 @@ def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None
     if not 1 <= len(trace) <= MAX_REQUESTS:
         raise ConfigError(f"{where} rows", len(trace), f"1 to {MAX_REQUESTS:,} requests")
     arrival = _numbers(trace["arrival_s"])
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(arrival) | (arrival < 0) | (arrival > MAX_TIME_S)
-    if bad.any():
+    if not (arrival.min() >= 0 and arrival.max() <= MAX_TIME_S):  # (NaN fails both) find the first bad row
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arrival) | (arrival < 0) | (arrival > MAX_TIME_S)
         i = int(np.argmax(bad))
         raise ConfigError(f"{where} row {i}: arrival_s", trace["arrival_s"].iloc[i],
                           f"a finite time in seconds from 0 to {MAX_TIME_S:g}")
-    ids = _numbers(trace["expert"])
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(ids) | (ids < 0) | (ids > experts - 1) | (ids != np.round(ids))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
+    column = trace["expert"]
+    whole_ids = isinstance(column.dtype, np.dtype) and column.dtype.kind in ("i", "u")
+    ids = column.to_numpy() if whole_ids else _numbers(column)
+    if not (whole_ids and ids.min() >= 0 and ids.max() <= experts - 1):
+        ids = ids.astype(float)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(ids) | (ids < 0) | (ids > experts - 1) | (ids != np.round(ids))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ConfigError(f"{where} row {i}: expert", column.iloc[i], f"a whole expert id from 0 to {experts - 1}")
+    return arrival, ids.astype(np.int64, copy=False)
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
-    """A trace column as float64 (NaN where a value is missing, not a number, or a boolean)."""
+    """A trace column as float64 (NaN where a value is missing, not a number, or a boolean). A plain float64
+    column is returned as it is (no copy), a plain integer column converted directly."""
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+    if kind == "f" and column.dtype.itemsize == 8:
+        return column.to_numpy()
+    if kind in ("i", "u"):
+        return column.to_numpy().astype(float)
     if column.dtype == object:  # mixed values: a bool among numbers is not an id or a time
         column = column.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
     values = pd.to_numeric(column, errors="coerce")
@@ -891,13 +908,11 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
     (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
     run = _Deployment(platform, experts, policy, max_batch, max_wait_s, prompt, gen, profile, overlap, popularity,
                       dep, use_jit, groups, ttft_slo_s, tpot_slo_s)
-    check_trace(trace, run.experts)
+    arrival, expert = _checked_columns(trace, run.experts)
     if run.failed:
         return run.failed, pd.DataFrame()
-    arrival = _numbers(trace["arrival_s"])
-    if np.any(np.diff(arrival) < 0):
+    if np.any(arrival[1:] < arrival[:-1]):
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
-    expert = _numbers(trace["expert"]).astype(np.int64)
     n = len(trace)
     out = np.full((3, n if per_request else 0), np.nan)
     marks = saturation_marks(arrival)
