@@ -164,6 +164,7 @@ def _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity, n
         s_ttft=np.zeros(capacity), s_exp=np.zeros(capacity, np.int64), s_done=np.ones(capacity, np.bool_),
         head=np.full(nq, -1, np.int64), tail=np.full(nq, -1, np.int64), count=np.zeros(nq, np.int64),
         active=np.empty(nq, np.int64), where=np.full(nq, -1, np.int64), act_h=np.zeros(nq),
+        act_n=np.zeros(nq, np.int64), act_res=np.zeros(nq, np.bool_),
         resident=np.zeros(n_experts, np.bool_), res_list=np.empty(n_experts, np.int64),
         res_pos=np.full(n_experts, -1, np.int64), last_use=np.zeros(n_experts), uses=np.zeros(n_experts),
         pinned=np.zeros(n_experts, np.bool_), fresh=np.zeros(n_experts, np.bool_), stats=np.zeros(N_STATS),
@@ -209,14 +210,16 @@ def _grow(s, need):
 
 @njit(cache=True)
 def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec, t_ttft, copy_time,
-          overlap, s_arr, s_enq, s_nxt, s_ttft, s_exp, s_done, head, tail, count, active, where, act_h, resident,
+          overlap, s_arr, s_enq, s_nxt, s_ttft, s_exp, s_done, head, tail, count, active, where, act_h, act_n,
+          act_res, resident,
           res_list, res_pos, last_use, uses, pinned, fresh, stats, batch, hist, lru_prev, lru_next, out, fs, ints,
           max_events):
     """Up to ``max_events`` events of the loop (queue 0 is the router, queue e + 1 expert e) over the arrivals
     ``c_t``/``c_e`` (times, experts; ``final``: no more follow); the loop's state lives in the arrays and in
     ``fs``/``ints``. Queues link request ids (``s_nxt``), whose data sit in ring slots ``id % capacity``; the
-    queues with requests are listed in ``active`` (``act_h``: the time their oldest request joined; ``where``:
-    a queue's place in the list), the resident experts in ``res_list`` and, by (last use, id), in the LRU list
+    queues with requests are listed in ``active`` (``where``: a queue's place in the list), and by place in
+    the list ``act_h`` (the time its oldest request joined), ``act_n`` (its requests) and ``act_res`` (router
+    queue, or its expert resident), the resident experts in ``res_list`` and, by (last use, id), in the LRU list
     (``lru_prev``/``lru_next``) from which LRU and pinned eviction take their victim.
     Returns 0 when it needs the next arrivals, 1 when the simulation is over, 2 after ``max_events`` events,
     3 when the ring has no free slot for the next arrivals."""
@@ -249,8 +252,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             t_next = copy_end
         if server_end == np.inf:
             for a in range(n_active):
-                q = active[a]
-                if count[q] < max_batch:
+                if act_n[a] < max_batch:
                     d = act_h[a] + max_wait
                     if d > t and d < t_next:
                         t_next = d
@@ -284,11 +286,14 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                 where[0] = n_active
                 active[n_active] = 0
                 act_h[n_active] = c_t[i_arr]
+                act_n[n_active] = 0
+                act_res[n_active] = True
                 n_active += 1
             else:
                 s_nxt[tail[0] & mask] = r
             tail[0] = r
             count[0] += 1
+            act_n[where[0]] += 1
             in_system += 1
             i_arr += 1
             arrived += 1
@@ -297,6 +302,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             resident[copy_target] = True
             if count[copy_target + 1] > 0:
                 n_miss -= 1
+                act_res[where[copy_target + 1]] = True
             res_pos[copy_target] = n_res
             res_list[n_res] = copy_target
             n_res += 1
@@ -333,6 +339,8 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         where[q] = n_active
                         active[n_active] = q
                         act_h[n_active] = t
+                        act_n[n_active] = 0
+                        act_res[n_active] = resident[q - 1]
                         n_active += 1
                         if not resident[q - 1]:
                             n_miss += 1
@@ -340,6 +348,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         s_nxt[tail[q] & mask] = r
                     tail[q] = r
                     count[q] += 1
+                    act_n[where[q]] += 1
                 else:
                     done += 1
                     in_system -= 1
@@ -375,23 +384,27 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
         # ---- pick the next batch and start copies (a busy server only starts a copy: none without a miss)
         if server_end == np.inf or (overlap and copy_end == np.inf and n_miss > 0):
             best_res = -1
-            best_res_t = np.inf
+            best_res_t = np.inf if server_end == np.inf else -np.inf  # a busy server looks for a copy only
             best_miss = -1
             best_miss_t = np.inf
             all_in = final and i_arr >= m
+            flush = all_in and server_end == np.inf
             for a in range(n_active):
-                q = active[a]
                 h = act_h[a]
-                ready = count[q] >= max_batch or t >= h + max_wait or (all_in and server_end == np.inf)
-                if not ready:
-                    continue
-                if q == 0 or resident[q - 1]:
-                    if h < best_res_t:
-                        best_res_t = h
-                        best_res = q
-                elif q - 1 != copy_target and h < best_miss_t:
+                res = act_res[a]
+                if h >= (best_res_t if res else best_miss_t):
+                    continue  # not older than the oldest ready queue of its kind found so far
+                if not (act_n[a] >= max_batch or t >= h + max_wait or flush):
+                    continue  # not ready
+                if res:
+                    best_res_t = h
+                    best_res = a
+                elif active[a] - 1 != copy_target:
                     best_miss_t = h
-                    best_miss = q
+                    best_miss = a
+            # queue ids from places in the list
+            best_res = active[best_res] if best_res >= 0 else -1
+            best_miss = active[best_miss] if best_miss >= 0 else -1
             # a copy for the oldest ready non-resident expert
             if best_miss >= 0 and copy_end == np.inf and (overlap or server_end == np.inf) and \
                     (best_res < 0 or best_miss_t < best_res_t or overlap):
@@ -431,6 +444,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         resident[victim] = False
                         if count[victim + 1] > 0:
                             n_miss += 1
+                            act_res[where[victim + 1]] = False
                         n_res -= 1
                         pos = res_pos[victim]
                         last = res_list[n_res]
@@ -475,10 +489,13 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                     last = active[n_active]
                     active[pos] = last
                     act_h[pos] = act_h[n_active]
+                    act_n[pos] = act_n[n_active]
+                    act_res[pos] = act_res[n_active]
                     where[last] = pos
                     where[q] = -1
                 else:
                     act_h[where[q]] = s_enq[head[q] & mask]
+                    act_n[where[q]] = count[q]
                 batch_len = b
                 batch_q = q
                 if q == 0:
@@ -568,7 +585,7 @@ class _Loop:
         while True:
             status = step(self.c_t, self.c_e, final, *self.args, s["s_arr"], s["s_enq"], s["s_nxt"], s["s_ttft"],
                           s["s_exp"], s["s_done"], s["head"], s["tail"], s["count"], s["active"], s["where"],
-                          s["act_h"], s["resident"], s["res_list"], s["res_pos"], s["last_use"], s["uses"],
+                          s["act_h"], s["act_n"], s["act_res"], s["resident"], s["res_list"], s["res_pos"], s["last_use"], s["uses"],
                           s["pinned"], s["fresh"], s["stats"], s["batch"], s["hist"], s["lru_prev"], s["lru_next"],
                           s["out"], s["fs"], s["ints"], chunk)
             # back in Python between chunks: a pending KeyboardInterrupt is raised here
