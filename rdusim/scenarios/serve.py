@@ -91,7 +91,8 @@ CHUNK_EVENTS = 200_000
 # octave is split into HIST_PER_OCTAVE equal bins, so a bin is at most 2^-10 = 0.098% of its lower edge wide and
 # a percentile read at bin midpoints is within HIST_RESOLUTION = 2^-11 (0.049%) of the exact one. The bins cover
 # 2^-30 s (1 ns) to 2^30 s (beyond MAX_TIME_S); values outside are counted in the first or the last bin.
-HIST_PER_OCTAVE = 1024
+HIST_OCTAVE_BITS = 10
+HIST_PER_OCTAVE = 1 << HIST_OCTAVE_BITS
 HIST_MIN_EXP = -29
 HIST_MAX_EXP = 31
 HIST_BINS = (HIST_MAX_EXP - HIST_MIN_EXP) * HIST_PER_OCTAVE
@@ -112,13 +113,28 @@ RING_SLOTS = 1 << 12  # request slots a loop starts with (doubled whenever more 
 FEED_REQUESTS = 1 << 20  # arrivals handed to the loop at a time (the trace is generated in chunks of this size)
 
 
-@njit(cache=True, inline="always")
-def _bin(x):
-    """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`)."""
+def bin_reference(x: float) -> int:
+    """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`), from :func:`math.frexp`: the definition
+    that :func:`_bin` computes from the bits of ``x``."""
     if not x > 0.0:
         return 0
+    if x == math.inf:
+        return HIST_BINS - 1
     m, e = math.frexp(x)
     k = (e - HIST_MIN_EXP) * HIST_PER_OCTAVE + int((m - 0.5) * (2 * HIST_PER_OCTAVE))
+    return min(max(k, 0), HIST_BINS - 1)
+
+
+@njit(cache=True, inline="always")
+def _bin(x):
+    """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`; :func:`bin_reference`), read from the
+    IEEE 754 bits of ``x`` > 0: its biased exponent E is frexp's e + 1022 and the top HIST_OCTAVE_BITS bits
+    of its fraction are floor((m - 0.5) * 2 * HIST_PER_OCTAVE), exactly (subnormals fall below the first bin,
+    infinity above the last). No call to frexp: three of these run for every request."""
+    if not x > 0.0:
+        return 0
+    bits = np.float64(x).view(np.int64)
+    k = ((bits >> 52) - 1022 - HIST_MIN_EXP) * HIST_PER_OCTAVE + ((bits >> (52 - HIST_OCTAVE_BITS)) & (HIST_PER_OCTAVE - 1))
     if k < 0:
         return 0
     if k >= HIST_BINS:
