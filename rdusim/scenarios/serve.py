@@ -143,7 +143,8 @@ def _bin(x):
     if not x > 0.0:
         return 0
     bits = np.float64(x).view(np.int64)
-    k = ((bits >> 52) - 1022 - HIST_MIN_EXP) * HIST_PER_OCTAVE + ((bits >> (52 - HIST_OCTAVE_BITS)) & (HIST_PER_OCTAVE - 1))
+    octave = (bits >> 52) - 1022 - HIST_MIN_EXP
+    k = octave * HIST_PER_OCTAVE + ((bits >> (52 - HIST_OCTAVE_BITS)) & (HIST_PER_OCTAVE - 1))
     if k < 0:
         return 0
     if k >= HIST_BINS:
@@ -610,9 +611,9 @@ class _Loop:
         while True:
             status = step(self.c_t, self.c_e, final, *self.args, s["s_arr"], s["s_enq"], s["s_nxt"], s["s_ttft"],
                           s["s_exp"], s["s_done"], s["head"], s["tail"], s["count"], s["active"], s["where"],
-                          s["act_h"], s["act_n"], s["act_res"], s["resident"], s["res_list"], s["res_pos"], s["last_use"], s["uses"],
-                          s["pinned"], s["fresh"], s["stats"], s["batch"], s["hist"], s["lru_prev"], s["lru_next"],
-                          s["out"], s["fs"], s["ints"], chunk)
+                          s["act_h"], s["act_n"], s["act_res"], s["resident"], s["res_list"], s["res_pos"],
+                          s["last_use"], s["uses"], s["pinned"], s["fresh"], s["stats"], s["batch"], s["hist"],
+                          s["lru_prev"], s["lru_next"], s["out"], s["fs"], s["ints"], chunk)
             # back in Python between chunks: a pending KeyboardInterrupt is raised here
             if status == _NEED_ROOM:
                 i, j = int(s["ints"][0]), int(s["ints"][0])
