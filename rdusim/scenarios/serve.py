@@ -299,7 +299,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
         st_area += (t_next - t) * in_system
         t = t_next
         # ---- arrivals
-        while i_arr < m and c_t[i_arr] <= t:
+        while i_arr < j:  # (the arrivals at t, counted above)
             r = arrived
             x = r & mask
             s_arr[x] = c_t[i_arr]
