@@ -563,7 +563,8 @@ def measured_values(measurement: dict) -> dict[str, float]:
 
 def platform_yaml(measurement: dict, name: str, hbm_capacity_GB: float | None = None,
                   hbm_bandwidth_GBps: float | None = None, peak_bf16_TFLOPs: float | None = None,
-                  host_link_GBps: float | None = None, nvlink_bandwidth_GBps: float = 0) -> dict:
+                  host_link_GBps: float | None = None, nvlink_bandwidth_GBps: float = 0,
+                  board_power_W: float | None = None, idle_power_W: float | None = None) -> dict:
     """Build a one-device ``kind: gpu`` platform mapping from a :func:`measure` result.
 
     The datasheet values given by the caller go to ``device.published``; the measured ones to
@@ -574,8 +575,9 @@ def platform_yaml(measurement: dict, name: str, hbm_capacity_GB: float | None = 
     properties (published) or, on a CPU run, the host RAM (assumed); ``hbm_bandwidth_GBps``,
     ``peak_bf16_TFLOPs`` and ``host_link_GBps`` from the matching measured value, under
     ``device.assumed`` (``host_link_GBps`` is left out when no host link was measured).
-    ``nvlink_bandwidth_GBps`` is written only when above 0. Raises ``ValueError`` when a required
-    value can be neither taken nor filled in.
+    ``nvlink_bandwidth_GBps`` is written only when above 0. With ``board_power_W`` (the datasheet limit)
+    the file gets a ``power`` block (:func:`power_block`), so that ``--energy`` works on it. Raises
+    ``ValueError`` when a required value can be neither taken nor filled in.
     """
     measured = measured_values(measurement)
     published: dict[str, float] = {}
@@ -622,13 +624,42 @@ def platform_yaml(measurement: dict, name: str, hbm_capacity_GB: float | None = 
     curves = measured_curves(measurement)
     if curves:
         device["curves"] = curves
-    return {
+    mapping = {
         "name": name,
         "kind": "gpu",
         "description": description,
         "devices": 1,
         "device": device,
     }
+    if board_power_W is not None:
+        mapping["power"] = power_block(board_power_W, idle_power_W)
+    elif idle_power_W is not None:
+        raise ValueError("idle_power_W needs board_power_W (--board-power-W): the power block needs the board limit")
+    return mapping
+
+
+IDLE_SHARE = 0.10  # assumed idle draw as a share of the board limit, as the packaged GPUs assume it
+
+
+def power_block(board_power_W: float, idle_power_W: float | None = None) -> dict:
+    """A platform's ``power`` block from the datasheet board limit given on the command line and the idle
+    draw (given, or assumed at :data:`IDLE_SHARE` of the limit, the packaged GPU files' assumption); the
+    activity model's fractions stay rdusim/data/power_model.yaml's defaults (nothing is fitted here)."""
+    for key, value in (("board_power_W", board_power_W), ("idle_power_W", idle_power_W)):
+        if value is not None and not _usable(value):
+            raise ValueError(f"{key}: got {value!r}; allowed: a finite number > 0")
+    if idle_power_W is not None and idle_power_W >= board_power_W:
+        raise ValueError(f"idle_power_W: got {idle_power_W:g}; allowed: below board_power_W ({board_power_W:g})")
+    given = {"board_power_W": float(board_power_W)}
+    sources = {"board_power_W": "datasheet value given to rdusim calibrate-gpu (--board-power-W)"}
+    if idle_power_W is not None:
+        given["idle_power_W"] = float(idle_power_W)
+        sources["idle_power_W"] = "given to rdusim calibrate-gpu (--idle-power-W)"
+        return {"published": given, "sources": sources}
+    sources["idle_power_W"] = (f"assumed: {IDLE_SHARE:.0%} of the board limit (no --idle-power-W given), "
+                               "as the packaged GPU platforms assume it")
+    return {"published": given, "assumed": {"idle_power_W": round(IDLE_SHARE * float(board_power_W), 1)},
+            "sources": sources}
 
 
 def measured_curves(measurement: dict) -> dict:
@@ -750,6 +781,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="datasheet host link bandwidth per direction (default: measured pinned H2D, marked assumed)")
     p.add_argument("--nvlink-GBps", type=number_arg("nvlink-GBps", 0, 1e5), default=0.0, dest="nvlink_GBps",
                    help="datasheet NVLink bandwidth per GPU (default: none)")
+    p.add_argument("--board-power-W", type=number_arg("board-power-W", 1, 1e5), dest="board_power_W",
+                   help="datasheet board power limit (TDP); writes a power block so that --energy works "
+                        "(default: none, no power block)")
+    p.add_argument("--idle-power-W", type=number_arg("idle-power-W", 0.1, 1e5), dest="idle_power_W",
+                   help="idle draw with a CUDA context, with --board-power-W (default: assumed 10%% of the limit)")
     return p
 
 
@@ -785,7 +821,8 @@ def main(argv: list[str] | None = None) -> int:
                                 hbm_bandwidth_GBps=args.hbm_bandwidth_GBps,
                                 peak_bf16_TFLOPs=args.peak_bf16_TFLOPs,
                                 host_link_GBps=args.host_link_GBps,
-                                nvlink_bandwidth_GBps=args.nvlink_GBps)
+                                nvlink_bandwidth_GBps=args.nvlink_GBps,
+                                board_power_W=args.board_power_W, idle_power_W=args.idle_power_W)
         table = None
         if any(isinstance(v, dict) and "error" not in v for v in (result.get("models") or {}).values()):
             mapping, table = fit_platform(result, mapping)

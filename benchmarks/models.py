@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from benchmarks.hf_config import model_fields, read_config
+from benchmarks.moe import load_moe_models
 from rdusim.core.checks import check_keys, number, plain_key, whole
 from rdusim.core.errors import ConfigError, Described
 from rdusim.core.loader import load_yaml, mapping, string
@@ -168,6 +169,9 @@ def get_model(name: str) -> ModelConfig:
             raise ConfigError("model", name, "a zoo model name or an existing Hugging Face config.json") from None
         return _config_model(name, str(path.resolve()), stamp)
     models = load_models()
+    if isinstance(name, str) and name in load_moe_models():
+        raise ConfigError("model", name, "a dense model (" + ", ".join(models) + ", or a Hugging Face config.json): "
+                          "this command does not model mixtures of experts; `rdusim predict` does")
     if not isinstance(name, str) or name not in models:
         raise ConfigError("model", name, ", ".join(models) + " or a path to a Hugging Face config.json")
     return models[name]

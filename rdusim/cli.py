@@ -16,6 +16,7 @@ from rdusim.core.errors import ConfigError, RdusimError
 from rdusim.core.helpformat import DefaultsHelpFormatter
 from rdusim.core.loader import writable_file
 from rdusim.core.platforms import builtin_names, load_platform
+from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.core.stacks import list_stacks, load_stack
 
 # Exit status: 0 a result (including fits: false), 1 an internal error (a bug: please report it),
@@ -149,13 +150,23 @@ def _cmd_coe(args) -> int:
 
 def _cmd_serve_model(args) -> int:
     """``rdusim serve --model``: one model served by iteration-level engines (issue 22)."""
-    from rdusim.scenarios.serve_model import simulate_model
-    from rdusim.scenarios.traces import MAX_TRACE_ROWS, poisson_with_lengths, read_request_trace, retime
+    from rdusim.scenarios.serve_model import MAX_CONCURRENCY, simulate_model
+    from rdusim.scenarios.traces import (
+        MAX_TRACE_ROWS, closed_loop_requests, poisson_with_lengths, read_request_trace, retime)
 
     seed = whole("seed", args.seed, 0)
     rate = number("rate", args.rate, 0, above=True, what="requests per second")
     requests = whole("requests", args.requests, 1, MAX_TRACE_ROWS)
-    if args.trace:
+    concurrency = None
+    if args.concurrency is not None:
+        concurrency = whole("concurrency", args.concurrency, 1, MAX_CONCURRENCY)
+        if args.trace or args.rate_given:
+            raise ConfigError("concurrency", args.concurrency, "without --trace and --rate (a closed loop sets the "
+                              "arrival times; lengths come from --prompt/--gen or --lengths-from)")
+        lengths = read_request_trace(args.lengths_from) if args.lengths_from else None
+        trace = closed_loop_requests(requests, whole("prompt", args.prompt, 1, 2**31), whole("gen", args.gen, 1, 2**31),
+                                     lengths, seed=seed)
+    elif args.trace:
         trace = read_request_trace(args.trace)
         if args.retime:
             trace = retime(trace, rate)
@@ -172,7 +183,9 @@ def _cmd_serve_model(args) -> int:
                                           ttft / 1e3, tpot / 1e3,
                                           max_batch=whole("max-batch", args.max_batch, 1, 4096),
                                           max_wait_s=number("max-wait", args.max_wait, 0, 3600, what="seconds"),
-                                          stack=args.stack)
+                                          stack=args.stack, settings=_engine_settings(args),
+                                          precision=args.precision or DEFAULT_PRECISION,
+                                          kv_precision=args.kv_precision or DEFAULT_PRECISION, concurrency=concurrency)
     _write_requests(args, per_request)
     summary = json_safe(summary)
     if args.json:
@@ -189,12 +202,20 @@ def _cmd_serve_model(args) -> int:
         print(f"  goodput {summary['goodput_rps']:.2f} req/s within TTFT {summary['ttft_slo_ms']:g} ms and TPOT "
               f"{summary['tpot_slo_ms']:g} ms ({summary['slo_attainment']:.0%} of requests); mean batch "
               f"{summary['mean_batch']:.1f}, KV cache {summary['kv_cache_tokens']:,} tokens per instance")
-        if summary["saturated"]:
+        if summary["saturated"] and concurrency is None:
             print(f"saturated: {summary['offered_rps']:.2f} req/s offered, {summary['throughput_rps']:.2f} served; "
                   f"the queue grows for the whole run (lower --rate to measure a steady state)")
     else:
         print(f"{args.platform}, {args.model}: does not fit ({summary['reason']})")
     return 0
+
+
+def _engine_settings(args) -> dict | None:
+    """``--token-budget``: tokens per step of ``chunked`` (and the prompt tokens of a ``prefill-first`` step)."""
+    if args.token_budget is None:
+        return None
+    budget = whole("token-budget", args.token_budget, 1, 2**31)
+    return {"chunk_token_budget": budget, "prefill_token_budget": budget}  # over serving_engine.yaml's
 
 
 def _write_requests(args, per_request) -> None:
@@ -213,6 +234,11 @@ def _cmd_serve(args) -> int:
         return _cmd_serve_model(args)
     if args.experts is None:
         raise ConfigError("experts", None, "a number of Llama-2-7B experts (a CoE), or --model M for one model")
+    for flag, value in (("concurrency", args.concurrency), ("precision", args.precision),
+                        ("kv-precision", args.kv_precision), ("token-budget", args.token_budget)):
+        if value is not None:
+            raise ConfigError(flag, value, "absent without --model (a CoE serves BF16 Llama-2-7B experts to Poisson "
+                              "arrivals or a trace)")
     from rdusim.scenarios.serve import (
         MAX_EXPERTS,
         MAX_REQUESTS,
@@ -354,7 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-batch", default="8", help="--model --batching static: requests per batch (default 8)")
     sv.add_argument("--ttft-slo-ms", default="1000", help="--model: TTFT bound of goodput, ms (default 1000)")
     sv.add_argument("--tpot-slo-ms", default="100", help="--model: TPOT bound of goodput, ms (default 100)")
-    sv.add_argument("--rate", default="2", help="Poisson arrival rate, requests/s (default 2)")
+    sv.add_argument("--rate", default=None, help="Poisson arrival rate, requests/s (default 2)")
+    sv.add_argument("--concurrency", default=None, help="--model: a closed loop of N clients instead of Poisson "
+                    "arrivals: each sends its next request when the last one finishes (as genai-perf --concurrency)")
+    sv.add_argument("--token-budget", default=None, help="--model: tokens per step (chunked: decode tokens first, then "
+                    "prompt chunks; default 512, Sarathi-Serve; TensorRT-LLM's max_num_tokens is 8192)")
+    sv.add_argument("--precision", default=None, help="--model: weight format: bf16 (default), fp8, int8, int4")
+    sv.add_argument("--kv-precision", dest="kv_precision", default=None,
+                    help="--model: KV-cache format: bf16 (default), fp8, int8")
     sv.add_argument("--requests", default=None, help="requests to simulate (default 10000; with --trace: its first N)")
     sv.add_argument("--zipf", default="0", help="Zipf skew of expert popularity (default 0: uniform)")
     sv.add_argument("--locality", default="0", help="probability a request repeats the previous expert (bursts)")
@@ -393,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "command", None) == "serve":
         args.requests_given = args.requests is not None
         args.requests = "10000" if args.requests is None else args.requests
+        args.rate_given = args.rate is not None
+        args.rate = "2" if args.rate is None else args.rate
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

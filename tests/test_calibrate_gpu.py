@@ -4,6 +4,7 @@ import io
 import json
 import math
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -311,3 +312,31 @@ def test_bad_fitted_constant_is_a_config_error(tmp_path):
                     "peak_bf16_TFLOPs: 989}\n  fitted: {stream_efficiency_fraction: 0}\n")
     with pytest.raises(ConfigError, match="bad.device.fitted.stream_efficiency_fraction"):
         GpuDevice.from_platform(load_platform(str(path)))
+
+
+EXAMPLE_MEASUREMENT = Path(__file__).resolve().parents[1] / "examples" / "h100-measurement.json"
+
+
+def test_board_power_writes_a_power_block_that_energy_reads(tmp_path):
+    """--board-power-W gives the written platform a power block (idle assumed at 10% unless given), so
+    that `rdusim predict --energy` works on it; without it the file has none."""
+    example = str(EXAMPLE_MEASUREMENT)
+    out = tmp_path / "g.yaml"
+    assert calibrate.main(["--from-json", example, "--out", str(out), "--board-power-W", "700"]) == 0
+    power = yaml.safe_load(out.read_text())["power"]
+    assert power["published"] == {"board_power_W": 700.0} and power["assumed"] == {"idle_power_W": 70.0}
+    assert set(power["sources"]) == {"board_power_W", "idle_power_W"}
+    p = load_platform(str(out))
+    assert p.power["board_power"] == pytest.approx(700.0) and p.power["idle_power"] == pytest.approx(70.0)
+    assert calibrate.main(["--from-json", example, "--out", str(out), "--board-power-W", "700",
+                           "--idle-power-W", "60"]) == 0
+    assert yaml.safe_load(out.read_text())["power"]["published"] == {"board_power_W": 700.0, "idle_power_W": 60.0}
+    assert calibrate.main(["--from-json", example, "--out", str(out)]) == 0
+    assert "power" not in yaml.safe_load(out.read_text())
+
+
+@pytest.mark.parametrize("extra, names", [(["--idle-power-W", "70"], "needs board_power_W"),
+                                          (["--board-power-W", "700", "--idle-power-W", "800"], "below board_power_W")])
+def test_power_options_refuse_what_cannot_hold(tmp_path, capsys, extra, names):
+    rc = calibrate.main(["--from-json", str(EXAMPLE_MEASUREMENT), "--out", str(tmp_path / "g.yaml"), *extra])
+    assert rc == 2 and names in capsys.readouterr().err

@@ -1,9 +1,7 @@
 """One regression test per defect of issue 12 ("Every bad input gets a clear error"), in the issue's order."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import signal
 from pathlib import Path
@@ -13,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rdusim.cli import main
+from cli_run import cli
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.report.configcheck import check_config
@@ -26,16 +24,6 @@ from rdusim.scenarios.sweep import run_shard
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(list(argv))
-        except SystemExit as exc:
-            rc = exc.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 def bad_input(*argv: str, names: str) -> str:
@@ -283,3 +271,16 @@ def test_8_sweeps_follow_config_coe():
 def test_9_default_workflow_profile_reruns_incomplete_jobs():
     profile = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
     assert profile == {"rerun-incomplete": True}
+
+
+def test_unknown_model_lists_the_mixture_of_experts_models_too():
+    """An unknown model's error lists the dense zoo and the MoE zoo, and suggests the nearest name."""
+    err = bad_input("predict", "--platform", "h100-sxm", "--model", "mixtrl-8x7b", names="model")
+    assert "llama3.1-70b" in err and "mixture of experts: mixtral-8x7b" in err and "deepseek-v3" in err
+    assert "did you mean 'mixtral-8x7b'" in err
+
+
+def test_serving_a_mixture_of_experts_says_it_is_not_modelled_there():
+    err = bad_input("serve", "--platform", "dgx-h100", "--model", "mixtral-8x7b", "--tp", "8", "--rate", "1",
+                    "--requests", "10", names="model")
+    assert "does not model mixtures of experts" in err and "rdusim predict" in err

@@ -23,7 +23,7 @@ import yaml
 
 import rdusim
 from baselines import calibrate
-from rdusim.cli import main
+from cli_run import cli
 from rdusim.core.errors import ConfigError
 from rdusim.core.loader import MAX_ALIASES, parse_json, parse_yaml
 from rdusim.core.platforms import load_platform
@@ -41,16 +41,6 @@ MEASUREMENT = {"device": "cuda", "name": "Test GPU", "memory_GB": 80.0, "hbm": {
                "gemm": {"bf16_TFLOPs": 700.0, "dtype": "bfloat16"},
                "launch": {"eager_us_per_kernel": 8.0, "graph_us_per_kernel": 1.2},
                "sweep": {"stream_copy": {"bytes": [1e6, 1e7, 1e8], "time_us": [3.0, 6.0, 36.0]}}}
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(list(argv))
-        except SystemExit as exc:
-            rc = exc.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 def refused(*argv: str, names: str) -> str:

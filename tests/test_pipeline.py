@@ -62,7 +62,9 @@ def test_pipeline_writes_results_contract(small_run):
                 "results/report/claims.html", "results/report/fig7_latency_vs_experts.html",
                 "results/tables/serving_engines.csv", "results/tables/serving_capacity.csv",
                 "results/tables/serving_placement.csv", "results/figures/serving_engines.png",
-                "results/figures/serving_placement.svg", "results/report/serving_capacity.html"):
+                "results/figures/serving_placement.svg", "results/report/serving_capacity.html",
+                "results/validation/online_serving_summary.csv", "results/figures/online_serving.png",
+                "results/report/online_serving.html"):
         assert (small_run / rel).stat().st_size > 0, rel
     table1 = pd.read_csv(small_run / "results/tables/table1_benchmarks.csv")
     assert table1["benchmark"].tolist() == ["llama2-7b", "flashfftconv"]

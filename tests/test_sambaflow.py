@@ -13,6 +13,8 @@ from rdusim.core.platforms import load_platform
 from rdusim.core.stacks import load_stack
 from rdusim.report.coe_tables import table2_coe_speedups
 from rdusim.report.sn40l_public import public_rows
+from rdusim.core.errors import ConfigError
+from rdusim.report import sn40l_runtime
 from rdusim.report.sn40l_runtime import (
     BATCH_RATIO,
     RATE_2024,
@@ -111,3 +113,22 @@ def test_public_sn40l_table_labels_every_row():
     predicted = t[t.basis == "predicted"]
     assert predicted.rel_err.abs().max() < 0.15  # Table 2, Fig. 7, the 8B switch and predict's 1.5x
     assert (t[t.model == "llama3.1-405b"].basis == "predicted").all()  # speculative decoding (issue 21)
+
+
+def test_fit_targets_come_from_the_data_files():
+    """The 8B rate is public_checks.yaml's row and the batch ratio the targets file's (one home each)."""
+    targets = yaml.safe_load(sn40l_runtime.TARGETS_FILE.read_text())
+    checks = {r["id"]: r for r in yaml.safe_load((sn40l_runtime.DATA_DIR / "public_checks.yaml").read_text())["rows"]}
+    assert RATE_2024["tokens_per_s"] == checks[targets["rate_check"]]["published"] == 1042
+    assert BATCH_RATIO == targets["batch_ratio"]["ratio"] == 2.5
+
+
+@pytest.mark.parametrize("drop", ["rate_check", "batch_ratio", "switch_time", "predicted_ratio"])
+def test_fit_targets_file_missing_a_key_names_it(tmp_path, monkeypatch, drop):
+    targets = yaml.safe_load(sn40l_runtime.TARGETS_FILE.read_text())
+    del targets[drop]
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(targets))
+    monkeypatch.setattr(sn40l_runtime, "TARGETS_FILE", path)
+    with pytest.raises(ConfigError, match=f"sn40l_fit_targets.{drop}"):
+        sn40l_runtime.load_fit_targets()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI helper: stop the daemons that .ci/slurm/up.sh started, by the PIDs it wrote, each only while
-# that PID still runs the daemon of that name (never by name).
+# that PID still runs the daemon of that name (never by name), and put back the SLURM config it replaced
+# (or remove the one it wrote).
 set -uo pipefail
 state=${RDUSIM_SLURM_DIR:-/run/rdusim-slurm}
 for daemon in slurmd slurmctld munged; do   # compute node, controller, then authentication
@@ -16,3 +17,13 @@ for daemon in slurmd slurmctld munged; do   # compute node, controller, then aut
     fi
     rm -f "$pidfile"
 done
+if [ -e "$state/conf-installed" ]; then
+    if [ -e "$state/slurm.conf.before" ]; then
+        mv "$state/slurm.conf.before" /etc/slurm/slurm.conf
+        echo "slurm-down: restored the earlier /etc/slurm/slurm.conf"
+    else
+        rm -f /etc/slurm/slurm.conf
+        echo "slurm-down: removed /etc/slurm/slurm.conf (up.sh wrote it)"
+    fi
+    rm -f "$state/conf-installed"
+fi

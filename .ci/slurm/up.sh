@@ -61,8 +61,15 @@ ReturnToService=2
 ${node} NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=${partition} Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 CONF
+# The config goes where the SLURM tools look; what was there before is kept, and down.sh puts it back
+# (a config left behind makes every `scontrol`, and so every Snakemake start with the SLURM executor
+# installed, wait 9 s for a controller that is gone).
 mkdir -p /etc/slurm
-cmp -s "$state/slurm.conf" "$conf" || cp "$state/slurm.conf" "$conf"
+if ! cmp -s "$state/slurm.conf" "$conf"; then
+    if [ -e "$conf" ] && [ ! -e "$state/conf-installed" ]; then cp -p "$conf" "$state/slurm.conf.before"; fi
+    cp "$state/slurm.conf" "$conf"
+fi
+touch "$state/conf-installed"
 
 running() {  # running NAME: the PID in $state/NAME.pid is a live process called NAME
     local pid

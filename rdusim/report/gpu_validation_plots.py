@@ -10,15 +10,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from rdusim.report.plots import _save  # noqa: E402  (the label checks and the byte-stable SVG)
+
 METRIC_MARKERS = {"ttft_ms": "o", "decode_ms_per_token": "s", "total_ms": "^"}
 METRIC_LABELS = {"ttft_ms": "time to first token", "decode_ms_per_token": "decode step", "total_ms": "end to end"}
 SPLIT_COLOURS = {"fitted": "#9aa5b1", "predicted": "#d1495b"}
-
-
-def _save(fig, outputs: list[str]) -> None:
-    for out in outputs:
-        fig.savefig(out, dpi=150 if str(out).endswith(".png") else None)
-    plt.close(fig)
 
 
 def plot_predicted_vs_measured(table: pd.DataFrame, outputs: list[str]) -> None:

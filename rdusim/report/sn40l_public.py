@@ -16,7 +16,7 @@ import pandas as pd
 from benchmarks.models import get_model, weight_bytes
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import claims_fig7
-from rdusim.report.sn40l_runtime import RATE_2024
+from rdusim.report.sn40l_runtime import RATE_2024, TARGETS
 from rdusim.report.speculative import load_checks
 from rdusim.report.validation import paper_value
 from rdusim.scenarios.coe import load_profile, switch_bandwidth
@@ -27,8 +27,8 @@ COLUMNS = ("source", "quantity", "platform", "model", "stack", "unit", "publishe
 # [P] Table IV / [B]: Llama 3.1 on sn40l-16, output tokens/s per user, BF16; the published rates are read
 # from public_checks.yaml (their one home), by model and with or without speculative decoding
 RATE_MODELS = (("llama3.1-8b", False), ("llama3.1-70b", True), ("llama3.1-405b", True))
-SWITCH_2024 = ("llama3.1-8b", 0.01)  # [HC] "0.01 s for llama3.1 8B"
-PREDICT_RATIO = ("llama2-7b", 8, 128, 20, "dgx-h100", 1.5)  # the article's measured 1.5x for this run (Table 2)
+# [HC]'s 8B switch time and Table 2's measured run: rdusim/data/sn40l_fit_targets.yaml
+SWITCH_2024 = (TARGETS["switch_time"]["model"], float(TARGETS["switch_time"]["seconds"]))
 
 
 def _row(source, quantity, platform, model, stack, unit, published, predicted, basis, note=""):
@@ -79,7 +79,9 @@ def public_rows(table2: pd.DataFrame, fig7: pd.DataFrame, inferred: pd.DataFrame
     seconds = weight_bytes(get_model(model)) / switch_bandwidth(p, load_profile("paper"), RATE_2024["tp"])
     rows.append(_row("[HC]", "model switch time (DDR to HBM)", p.name, model, "-", "s", published, seconds, "predicted",
                      f"weights over {RATE_2024['tp']} sockets' DDR-to-HBM copies at {p.dev('ddr_to_hbm') / 1e9:.0f} GB/s each"))
-    model, tp, prompt, gen, gpu, ratio = PREDICT_RATIO
+    run = TARGETS["predicted_ratio"]
+    model, tp, prompt, gen, gpu = (run[k] for k in ("model", "tp", "prompt", "gen", "gpu"))
+    ratio = float(paper_value(run["claim"]))
     sn = predict_one("sn40l-node", model, 1, tp, prompt, gen)
     dgx = predict_one(gpu, model, 1, tp, prompt, gen)
     rows.append(_row("[A] Table 2 (the measured run)", f"rdusim predict total, {gpu} over sn40l-node, TP{tp}, "

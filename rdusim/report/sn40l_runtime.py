@@ -23,7 +23,8 @@ that batch-16 runs of an 8-socket system take 2.5x the batch-1 time: the stack's
 (:data:`BATCH_GRID`) is 2.5, and its per-pass work (``step_us``) so that the 8B rate holds with it. No
 2024 time to first token is published: ``request_us`` is sambaflow-2023's.
 
-``python -m rdusim.report.sn40l_runtime --write`` refits and rewrites the values in both stack files.
+The published numbers the fit targets are read from ``rdusim/data/sn40l_fit_targets.yaml`` and
+``public_checks.yaml``. ``python -m rdusim.report.sn40l_runtime --write`` refits and rewrites the values in both stack files.
 """
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq, lsq_linear
 
+from rdusim.core.errors import ConfigError
+from rdusim.core.loader import load_yaml, mapping
+from rdusim.core.paths import DATA_DIR
 from rdusim.core.stacks import STACK_DIR, load_stack
+from rdusim.report.speculative import load_checks
 from rdusim.report.validation import load_claims
 from rdusim.scenarios.coe import expert_latency_s, expert_source, expert_times_ms, load_profile
 from rdusim.scenarios.footprint import CoEDeployment
@@ -48,14 +53,38 @@ CELLS = (  # (claim id, DGX, output tokens): Table 2's expert-only cells, batch 
     ("table2_expert_bs1_200tok_a100", "dgx-a100", 200),
     ("table2_expert_bs1_200tok_h100", "dgx-h100", 200),
 )
-# [P] Table IV / [B]: Llama-3.1-8B on 16 sockets, output tokens/s per user (a decode step's rate)
-RATE_2024 = {"platform": "sn40l-16", "model": "llama3.1-8b", "tp": 16, "prompt": 1000, "gen": 500,
-             "batch": 1, "tokens_per_s": 1042.0}
-# Issue 20: batch-16 runs of an 8-socket system take 2.5x the batch-1 time (Llama-2-7B, Mistral-7B,
-# Llama-3-8B, Llama-3-70B; TP8; 128 to 2048 tokens in and out): the grid the median ratio is taken over
-BATCH_RATIO = 2.5
-BATCH_GRID = {"platform": RDU, "tp": 8, "models": ("llama2-7b", "mistral-7b", "llama3-8b", "llama3-70b"),
-              "lengths": (128, 256, 512, 1024, 2048), "batches": (1, 16)}
+TARGETS_FILE = DATA_DIR / "sn40l_fit_targets.yaml"
+
+
+def load_fit_targets() -> dict:
+    """The published SN40L statements of ``rdusim/data/sn40l_fit_targets.yaml`` (the fit's targets and
+    the public checks beside them), checked for the keys this module and :mod:`sn40l_public` read."""
+    targets = mapping("SN40L fit targets", load_yaml(TARGETS_FILE, "SN40L fit targets"),
+                      "a mapping with rate_check, batch_ratio, switch_time and predicted_ratio")
+    for key in ("rate_check", "batch_ratio", "switch_time", "predicted_ratio"):
+        if key not in targets:
+            raise ConfigError(f"sn40l_fit_targets.{key}", None, "present (see the file's comments)")
+    return targets
+
+
+def _rate_check(check_id: str) -> dict:
+    rows = [r for r in load_checks() if r["id"] == check_id]
+    if len(rows) != 1:
+        raise ConfigError("sn40l_fit_targets.rate_check", check_id, "the id of one public_checks.yaml row")
+    return {**rows[0]["request"], "tokens_per_s": float(rows[0]["published"])}
+
+
+TARGETS = load_fit_targets()
+# [P] Table IV / [B]: Llama-3.1-8B on 16 sockets, output tokens/s per user (a decode step's rate), as
+# public_checks.yaml holds it: the request's columns and ``tokens_per_s``
+RATE_2024 = _rate_check(TARGETS["rate_check"])
+# Issue 20: batch-16 runs of an 8-socket system take BATCH_RATIO times the batch-1 time; the grid the
+# median ratio is taken over
+BATCH_RATIO = float(TARGETS["batch_ratio"]["ratio"])
+BATCH_GRID = {"platform": TARGETS["batch_ratio"]["platform"], "tp": int(TARGETS["batch_ratio"]["tp"]),
+              "models": tuple(TARGETS["batch_ratio"]["models"]),
+              "lengths": tuple(TARGETS["batch_ratio"]["lengths_tokens"]),
+              "batches": tuple(TARGETS["batch_ratio"]["batches"])}
 
 
 def inferred_table(dep: CoEDeployment | None = None) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from benchmarks.table1 import table1_frame
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import fig2_breakdown, table2_coe_speedups
 from rdusim.report.gpu_validation import summarise, validation_table
+from rdusim.report.online_serving import summary_for_golden
 from rdusim.report.validation import load_claims, passes
 from rdusim.scenarios.footprint import CoEDeployment, footprint_claims, footprint_frame
 from rdusim.sn40l.chip import RduChip
@@ -253,3 +254,7 @@ def _gpu_validation_summary(config: dict) -> pd.DataFrame:
 
 
 GOLDEN_TABLES.update({"gpu_validation_summary": _gpu_validation_summary})
+
+
+# ----------------------------------------------------------------------------- online serving (issue 22)
+GOLDEN_TABLES.update({"online_serving_summary": summary_for_golden})

@@ -23,7 +23,14 @@ Model (issue 22), after Orca (Yu et al., OSDI 2022), vLLM (Kwon et al., SOSP 202
   at their mean context; a prompt pass of ``k`` whole prompts at their mean length; a prompt chunk of
   ``l`` tokens after ``o`` already in the cache as ``l / (o + l)`` of a prompt pass of ``o + l`` tokens
   (exact for the linear layers and for attention). A chunked step runs its chunks and its decode batch
-  as two passes (an upper bound: a fused hybrid pass reads the weights once).
+  as two passes (an upper bound: a fused hybrid pass reads the weights once). Weights or a KV cache in
+  another format than BF16 (``precision``, ``kv_precision``: ``rdusim/data/precisions.yaml``) take their
+  per-step costs from ``predict``'s closed form for those rows (:func:`rdusim.scenarios.closed_form.pass_cost`,
+  GPU platforms), and their KV cache holds the tokens that format's bytes leave room for.
+* Arrivals: open loop (each request at its ``arrival`` time), or closed loop (``closed = N``): N requests
+  in flight from the start, and each finished request lets the next one in at that moment (no think time),
+  as a benchmark client with a fixed concurrency does (genai-perf/AIPerf ``--concurrency``, vLLM's
+  ``--max-concurrency``); the kernel writes the arrival times it gave them into ``arrival``.
 
 The numba kernel :func:`_engine` runs the loop in chunks of :data:`CHUNK_STEPS` steps (Ctrl-C stops
 between chunks); ``_engine.py_func`` (``use_jit=False``) is its pure-Python twin, compared in the tests.
@@ -41,6 +48,10 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
+from rdusim.core.precision import DEFAULT_PRECISION
+from rdusim.core.stacks import load_stack
+from rdusim.scenarios.closed_form import arch_of, check_closed_form, pass_cost, place
+from rdusim.scenarios.extended import device_bytes
 from rdusim.scenarios.predict import clears_with_gpu_constants, memory_need, step_times
 
 POLICIES = ("prefill-first", "chunked", "static")
@@ -73,12 +84,19 @@ class StepCosts:
     capacity_bytes: float
 
 
-def kv_capacity_tokens(platform: str, model: str, tp: int, fraction: float) -> tuple[int, float, float]:
+def kv_capacity_tokens(platform: str, model: str, tp: int, fraction: float, precision: str = DEFAULT_PRECISION,
+                       kv_precision: str = DEFAULT_PRECISION) -> tuple[int, float, float]:
     """``(tokens, weights, capacity)``: KV-cache tokens one instance of ``tp`` devices holds in ``fraction``
-    of its memory after the weights (per device: :func:`~rdusim.scenarios.predict_light.memory_need`;
-    on an SN40L the KV cache lives in HBM, weights in the rest of HBM and DDR)."""
+    of its memory after the weights (per device: :func:`~rdusim.scenarios.predict_light.memory_need`, or
+    :func:`~rdusim.scenarios.extended.device_bytes` for other formats than BF16; on an SN40L the KV cache
+    lives in HBM, weights in the rest of HBM and DDR)."""
     p = load_platform(platform)
-    weights, kv_one, capacity = memory_need(platform, model, tp, 1, 1, 0)
+    if precision == DEFAULT_PRECISION and kv_precision == DEFAULT_PRECISION:
+        weights, kv_one, capacity = memory_need(platform, model, tp, 1, 1, 0)
+    else:
+        weights = device_bytes(platform, model, tp, precision, kv_precision, 0, 0)
+        kv_one = device_bytes(platform, model, tp, precision, kv_precision, 1, 1) - weights
+        capacity = p.dev("hbm_capacity") + (p.device.get("ddr_capacity", 0.0) if p.kind == "rdu" else 0.0)
     per_token = float(kv_one)
     if p.kind == "rdu":
         hbm = p.dev("hbm_capacity")
@@ -89,21 +107,45 @@ def kv_capacity_tokens(platform: str, model: str, tp: int, fraction: float) -> t
 
 
 def step_costs(platform: str, model: str, tp: int, execution: str | None = None, max_num_seqs: int = 256,
-               fraction: float = 0.9, grid: int = 65, stack: str | None = None) -> StepCosts:
+               fraction: float = 0.9, grid: int = 65, stack: str | None = None, precision: str = DEFAULT_PRECISION,
+               kv_precision: str = DEFAULT_PRECISION) -> StepCosts:
     """Tabulated per-step costs of ``model`` on ``tp`` devices of ``platform`` under a serving ``stack``
-    (default: the platform's; see the module docstring)."""
-    return _step_costs(platform, model, int(tp), execution, int(max_num_seqs), float(fraction), int(grid), stack)
+    (default: the platform's), weights in ``precision`` and the KV cache in ``kv_precision`` (see the
+    module docstring)."""
+    return _step_costs(platform, model, int(tp), execution, int(max_num_seqs), float(fraction), int(grid), stack,
+                       str(precision), str(kv_precision))
+
+
+def closed_form_step_times(platform: str, model: str, tp: int, execution: str | None, batch, seq, stack: str | None,
+                           precision: str, kv_prec: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(prefill_s, decode_s)`` as :func:`~rdusim.scenarios.predict.step_times`, for weights in ``precision``
+    and a KV cache in ``kv_prec``: ``predict``'s closed form for such rows (a prompt pass of ``batch[i]``
+    prompts of ``seq[i]`` tokens, a decode step of ``batch[i]`` sequences at context ``seq[i]``; GPU only)."""
+    if load_platform(platform).kind != "gpu":
+        raise ConfigError("precision", f"{precision} weights, {kv_prec} KV cache",
+                          "bf16 and bf16 when serving on an SN40L platform (other formats: GPU platforms)")
+    mode, used = check_closed_form(platform, model, tp, execution, precision, kv_prec, stack)
+    s = load_stack(used)
+    placement = place(platform, arch_of(model), tp, precision, kv_prec, 1, 1)
+    pre = np.array([pass_cost(platform, model, tp, mode, precision, kv_prec, int(c), int(b), int(c), placement, stack=s).time_s
+                    for b, c in zip(batch, seq)])
+    dec = np.array([pass_cost(platform, model, tp, mode, precision, kv_prec, 1, int(b), int(c), placement, stack=s).time_s
+                    for b, c in zip(batch, seq)])
+    return pre, dec
 
 
 @clears_with_gpu_constants
 @lru_cache(maxsize=64)
-def _step_costs(platform, model, tp, execution, max_num_seqs, fraction, grid, stack) -> StepCosts:
+def _step_costs(platform, model, tp, execution, max_num_seqs, fraction, grid, stack, precision, kv_prec) -> StepCosts:
     window = get_model(model).context_window or 32768
     step = (window - 1) / (grid - 1)
     ctx = np.rint(1 + step * np.arange(grid)).astype(np.int64)
     b = np.repeat(np.arange(1, max_num_seqs + 1), grid)
     c = np.tile(ctx, max_num_seqs)
-    pre, dec = step_times(platform, model, tp, execution, b, c, stack)
+    if precision == DEFAULT_PRECISION and kv_prec == DEFAULT_PRECISION:
+        pre, dec = step_times(platform, model, tp, execution, b, c, stack)
+    else:
+        pre, dec = closed_form_step_times(platform, model, tp, execution, b, c, stack, precision, kv_prec)
     prefill = np.vstack([np.full(grid, np.nan), pre.reshape(max_num_seqs, grid)])
     decode = np.vstack([np.full(grid, np.nan), dec.reshape(max_num_seqs, grid)])
     for table in (prefill, decode):  # SN40L passes that do not place: the last placed cost, scaled by context
@@ -113,7 +155,7 @@ def _step_costs(platform, model, tp, execution, max_num_seqs, fraction, grid, st
             if not ok.all() and ok.any():
                 last = int(np.flatnonzero(ok)[-1])
                 row[last + 1:] = row[last] * ctx[last + 1:] / ctx[last]
-    kv, weights, capacity = kv_capacity_tokens(platform, model, tp, fraction)
+    kv, weights, capacity = kv_capacity_tokens(platform, model, tp, fraction, precision, kv_prec)
     return StepCosts(prefill, decode, float(step), kv, window, weights, capacity)
 
 
@@ -133,12 +175,14 @@ def _lookup(table, b, c, ctx_step):
 
 @njit(cache=True)
 def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, max_wait, pre, dec, ctx_step,
-            first, finish, run_id, run_pre, run_gen, fs, ints, stats, max_steps):
+            first, finish, run_id, run_pre, run_gen, fs, ints, stats, max_steps, closed):
     """Up to ``max_steps`` steps of one instance (see the module docstring); state in ``fs`` (t) and ``ints``
-    (next request to admit, running, done, KV tokens reserved). Returns True when every request is done."""
+    (next request to admit, running, done, KV tokens reserved, next request to let in under a closed loop).
+    ``closed > 0``: a closed loop (``arrival[ints[4]:]`` are set as requests finish). Returns True when every
+    request is done."""
     n = arrival.shape[0]
     t = fs[0]
-    w, n_run, done, kv_used = ints[0], ints[1], ints[2], ints[3]
+    w, n_run, done, kv_used, nxt = ints[0], ints[1], ints[2], ints[3], ints[4]
     steps = 0
     while done < n and steps < max_steps:
         steps += 1
@@ -239,6 +283,9 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                 finish[r] = t
                 done += 1
                 kv_used -= prompt[r] + gen[r]
+                if closed > 0 and nxt < n:  # its client sends the next request now
+                    arrival[nxt] = t
+                    nxt += 1
                 n_run -= 1
                 run_id[k] = run_id[n_run]
                 run_pre[k] = run_pre[n_run]
@@ -246,15 +293,18 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                 continue
             k += 1
     fs[0] = t
-    ints[0], ints[1], ints[2], ints[3] = w, n_run, done, kv_used
+    ints[0], ints[1], ints[2], ints[3], ints[4] = w, n_run, done, kv_used, nxt
     stats[7] = t
     return done >= n
 
 
 def run_instance(arrival, prompt, gen, policy: str, costs: StepCosts, max_num_seqs: int, budget: int,
-                 max_batch: int = 8, max_wait_s: float = 0.05, use_jit: bool = True, chunk: int = CHUNK_STEPS):
+                 max_batch: int = 8, max_wait_s: float = 0.05, use_jit: bool = True, chunk: int = CHUNK_STEPS,
+                 concurrency: int = 0):
     """Serve one instance's requests (sorted by arrival, each fitting the KV cache): returns
-    ``(first_token_s, finish_s, stats)`` (see :data:`N_STATS`)."""
+    ``(first_token_s, finish_s, stats)`` (see :data:`N_STATS`). ``concurrency > 0``: a closed loop of that
+    many clients (see the module docstring): the first ``concurrency`` requests arrive at ``arrival[0]``, each
+    later one when an earlier one finishes, and ``arrival`` (a float array) is overwritten with those times."""
     if policy not in _POLICY_CODE:
         raise ConfigError("batching", policy, ", ".join(POLICIES))
     n = arrival.shape[0]
@@ -265,15 +315,24 @@ def run_instance(arrival, prompt, gen, policy: str, costs: StepCosts, max_num_se
     run_pre = np.zeros(seqs, np.int64)
     run_gen = np.zeros(seqs, np.int64)
     fs = np.array([arrival[0] if n else 0.0])
-    ints = np.zeros(4, np.int64)
+    ints = np.zeros(5, np.int64)
     stats = np.zeros(N_STATS)
     if n == 0:
         return first, finish, stats
+    closed = int(concurrency)
+    times = np.ascontiguousarray(arrival, float)
+    if closed > 0:  # the first clients' requests at the start; the rest are let in as requests finish
+        times = times.copy()
+        times[:min(closed, n)] = times[0]
+        times[min(closed, n):] = np.inf
+        ints[4] = min(closed, n)
     kernel = _engine if use_jit else getattr(_engine, "py_func", _engine)  # NUMBA_DISABLE_JIT: a plain function
-    args = (np.ascontiguousarray(arrival, float), np.ascontiguousarray(prompt, np.int64),
+    args = (times, np.ascontiguousarray(prompt, np.int64),
             np.ascontiguousarray(gen, np.int64), _POLICY_CODE[policy], int(max_num_seqs), int(budget),
             int(costs.kv_tokens), int(max_batch), float(max_wait_s), costs.prefill, costs.decode, costs.ctx_step,
-            first, finish, run_id, run_pre, run_gen, fs, ints, stats, int(chunk))
+            first, finish, run_id, run_pre, run_gen, fs, ints, stats, int(chunk), closed)
     while not kernel(*args):
         pass  # back in Python between chunks: a pending KeyboardInterrupt is raised here
+    if closed > 0:
+        arrival[:] = times
     return first, finish, stats

@@ -31,6 +31,7 @@ import numpy as np
 
 from baselines.gpu import ENGINE_STACK, GpuConstants, GpuDevice
 from benchmarks.models import get_model, is_config_path, kv_bytes_per_token, load_models, weight_bytes
+from benchmarks.moe import load_moe_models
 from rdusim.core.checks import nearest, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.paths import PACKAGE_DIR
@@ -83,9 +84,11 @@ def check_model(model) -> None:
     """A zoo model name or a path to a Hugging Face config.json that maps (else the error names the field)."""
     if is_config_path(model):
         get_model(model)
-    elif not isinstance(model, str) or model not in load_models():
-        raise ConfigError("model", model, ", ".join(load_models()) + " or a path to a Hugging Face config.json"
-                          + (nearest(model, load_models()) if isinstance(model, str) else ""))
+    elif not isinstance(model, str) or (model not in load_models() and model not in load_moe_models()):
+        names = [*load_models(), *load_moe_models()]
+        raise ConfigError("model", model, ", ".join(load_models()) + "; mixture of experts: "
+                          + ", ".join(load_moe_models()) + "; or a path to a Hugging Face config.json"
+                          + (nearest(model, names) if isinstance(model, str) else ""))
 
 
 def check_row(platform: str, model: str, batch, tp, prompt, gen, execution, stack=None) -> dict:

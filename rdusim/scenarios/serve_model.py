@@ -20,10 +20,12 @@ from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
+from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.scenarios.engine import POLICIES, load_engine_settings, run_instance, step_costs
 from rdusim.scenarios.predict import check_row
 from rdusim.scenarios.serve import latency_summary, saturation
 
+MAX_CONCURRENCY = 1_000_000  # clients of a closed loop
 
 
 def stack_name(platform: str, model: str, tp: int, execution: str | None, stack: str | None) -> str:
@@ -34,10 +36,17 @@ def stack_name(platform: str, model: str, tp: int, execution: str | None, stack:
 def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batching: str = "prefill-first",
                    instances: int | None = None, execution: str | None = None, ttft_slo_s: float = 1.0,
                    tpot_slo_s: float = 0.1, max_batch: int = 8, max_wait_s: float = 0.05, settings: dict | None = None,
-                   stack: str | None = None, use_jit: bool = True) -> tuple[dict, pd.DataFrame]:
+                   stack: str | None = None, use_jit: bool = True, precision: str = DEFAULT_PRECISION,
+                   kv_precision: str = DEFAULT_PRECISION, concurrency: int | None = None) -> tuple[dict, pd.DataFrame]:
     """Serve ``trace`` (columns arrival_s, prompt, gen; sorted) with ``instances`` (default: as many as the
     node's devices allow) copies of ``model`` on ``tp`` devices each, under the serving ``stack`` (default: the
-    platform's; :mod:`rdusim.core.stacks`). Returns (summary, per-request frame).
+    platform's; :mod:`rdusim.core.stacks`), weights in ``precision`` and the KV cache in ``kv_precision``
+    (``rdusim/data/precisions.yaml``). Returns (summary, per-request frame).
+    ``concurrency``: a closed loop of that many clients instead of the trace's arrival times (the module
+    :mod:`~rdusim.scenarios.engine`): the clients are split over the instances as evenly as they go (each
+    client keeps to its instance, as round-robin dealing does under equal requests), every client's first
+    request arrives at the trace's first time and its next one when the previous one finishes; the
+    per-request frame carries the arrival times that gives.
     A model whose weights leave no room for a KV cache is ``fits: false`` with the reason."""
     if batching not in POLICIES:
         raise ConfigError("batching", batching, ", ".join(POLICIES))
@@ -45,19 +54,23 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     tp = whole("tp", tp, 1, p.devices)
     instances = whole("instances", p.devices // tp if instances is None else instances, 1, max(1, p.devices // tp),
                       f"instances of {tp} devices on {p.devices} devices of {p.name}")
+    if concurrency is not None:
+        concurrency = whole("concurrency", concurrency, instances, MAX_CONCURRENCY,
+                            f"clients in flight, at least one per instance ({instances})")
     ttft_slo_s = number("ttft_slo", ttft_slo_s, 0, above=True, what="seconds")
     tpot_slo_s = number("tpot_slo", tpot_slo_s, 0, above=True, what="seconds")
     s = {**load_engine_settings(), **(settings or {})}
     max_seqs = whole("max_num_seqs", s["max_num_seqs"], 1, 4096)
     max_batch = whole("max_batch", max_batch, 1, max_seqs, "requests per static batch (at most max_num_seqs)")
     costs = step_costs(platform, model, tp, execution, max_seqs, float(s["kv_memory_fraction"]),
-                       int(s["context_grid_points"]), stack)
+                       int(s["context_grid_points"]), stack, precision, kv_precision)
     head = {"platform": platform, "model": model, "stack": stack_name(platform, model, tp, execution, stack),
-            "tp": tp, "instances": instances, "batching": batching}
+            "tp": tp, "instances": instances, "batching": batching, "precision": precision,
+            "kv_precision": kv_precision, "arrivals": "open" if concurrency is None else f"closed loop of {concurrency}"}
     if costs.kv_tokens <= 0:
         return {**head, "fits": False, "reason": f"weights {costs.weights_bytes / 1e9:.1f} GB per device leave no "
                 f"KV cache in {s['kv_memory_fraction']:.0%} of {costs.capacity_bytes / 1e9:.0f} GB"}, pd.DataFrame()
-    arrival = trace["arrival_s"].to_numpy(float)
+    arrival = trace["arrival_s"].to_numpy(float).copy()
     if np.any(np.diff(arrival) < 0):
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_request_trace sorts a file)")
     prompt = trace["prompt"].to_numpy(np.int64)
@@ -75,9 +88,13 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     totals = np.zeros(8)
     for i in range(instances):
         mine = idx[instance[idx] == i]
-        f, e, st = run_instance(arrival[mine], prompt[mine], gen[mine], batching, costs, max_seqs, budget, max_batch,
-                                max_wait_s, use_jit=use_jit)
+        clients = 0 if concurrency is None else concurrency // instances + (i < concurrency % instances)
+        times = arrival[mine]
+        f, e, st = run_instance(times, prompt[mine], gen[mine], batching, costs, max_seqs, budget, max_batch,
+                                max_wait_s, use_jit=use_jit, concurrency=clients)
         first[mine], finish[mine] = f, e
+        if clients:
+            arrival[mine] = times
         totals[:5] += st[:5]
         totals[5:7] = np.maximum(totals[5:7], st[5:7])
     per = pd.DataFrame({"arrival_s": arrival, "prompt": prompt, "gen": gen, "instance": instance,

@@ -90,6 +90,22 @@ def retime(trace: pd.DataFrame, rate: float) -> pd.DataFrame:
     return trace.assign(arrival_s=(trace["arrival_s"] - trace["arrival_s"].iloc[0]) * scale)
 
 
+def closed_loop_requests(requests: int, prompt: int = 128, gen: int = 128, lengths=None, seed: int = 0) -> pd.DataFrame:
+    """``requests`` requests for a closed loop (their arrival times are set as the run goes:
+    :func:`rdusim.scenarios.serve_model.simulate_model` with ``concurrency``; here all 0): every request
+    ``prompt`` + ``gen`` tokens, or a (prompt, gen) pair drawn at random from the rows of the trace ``lengths``."""
+    requests = whole("requests", requests, 1, MAX_TRACE_ROWS)
+    rng = np.random.default_rng(whole("seed", seed, 0))
+    if lengths is None:
+        p = np.full(requests, whole("prompt", prompt, 1, 2**31), np.int64)
+        g = np.full(requests, whole("gen", gen, 1, 2**31), np.int64)
+    else:
+        pick = rng.integers(0, len(lengths), requests)
+        p = lengths["prompt"].to_numpy(np.int64)[pick]
+        g = lengths["gen"].to_numpy(np.int64)[pick]
+    return pd.DataFrame({"arrival_s": np.zeros(requests), "prompt": p, "gen": g})
+
+
 def poisson_with_lengths(rate: float, requests: int, prompt: int = 128, gen: int = 128, lengths=None,
                          seed: int = 0) -> pd.DataFrame:
     """Poisson arrivals at ``rate``/s; every request ``prompt`` + ``gen`` tokens, or a (prompt, gen) pair

@@ -60,6 +60,10 @@ REPORT_TABLES = {
                         "Serving one model: iteration-level engines vs static batches"),
     "serving_capacity": ("results/tables/serving_capacity.csv", "Serving simulation", "serving_engines.rst",
                          "Serving one model: capacity at p99 TTFT bounds"),
+    "online_serving": ("results/validation/online_serving.csv", "Serving simulation", "online_serving.rst",
+                       "Serving one model against published online-serving measurements (never fitted)"),
+    "online_serving_summary": ("results/validation/online_serving_summary.csv", "Serving simulation",
+                               "online_serving.rst", "Online-serving validation: median and largest error"),
     "serving_placement": ("results/tables/serving_placement.csv", "Serving simulation", "serving_placement.rst",
                           "Serving a CoE: where experts run (TP8 one at a time vs groups at once)"),
     "table2_energy": ("results/tables/table2_energy.csv", "Energy and cost", "energy_table2.rst",
@@ -81,23 +85,56 @@ REPORT_TABLES.update({
 FIG7_SUBCATEGORY = {"fig7_latency_vs_experts": "table (both profiles)"}
 
 
+# Every page but the sweeps' in one job: a page takes milliseconds, a job's start (Python, pandas) a
+# second, and a fresh clone's first run has 2 cores for about 70 jobs. Each page is its own report
+# item, captioned by its topic's text.
+TABLE_PAGES = [name for name in REPORT_TABLES if not name.startswith("sweep_")]
+
+
+rule table_pages:
+    input:
+        tables=[REPORT_TABLES[name][0] for name in TABLE_PAGES],
+        claims="results/validation/claims.csv",  # the article's values the page reproduces open it
+    output:
+        [
+            report(
+                f"results/report/{name}.html",
+                caption=f"../report/{REPORT_TABLES[name][2]}",
+                category=REPORT_TABLES[name][1],
+                subcategory=FIG7_SUBCATEGORY.get(name),
+            )
+            for name in TABLE_PAGES
+        ],
+    params:
+        titles=[REPORT_TABLES[name][3] for name in TABLE_PAGES],
+        code=CODE_VERSION,
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/table_pages.log",
+    benchmark:
+        "results/benchmarks/table_pages.tsv"
+    script:
+        "../scripts/table_pages.py"
+
+
+# A sweep's page, one job each: the default sweep's in every run, any other on request.
 rule table_html:
     input:
         table=lambda wc: REPORT_TABLES[wc.name][0],
-        claims="results/validation/claims.csv",  # the article's values the page reproduces open it
+        claims="results/validation/claims.csv",
     output:
         report(
             "results/report/{name}.html",
             caption="../report/table.rst",
             category=lambda wc: REPORT_TABLES[wc.name][1],
-            subcategory=lambda wc: FIG7_SUBCATEGORY.get(wc.name),
         ),
     params:
         title=lambda wc: REPORT_TABLES[wc.name][3],
         caption=lambda wc: Path(workflow.basedir, "workflow/report", REPORT_TABLES[wc.name][2]).read_text(),
         code=CODE_VERSION,
     wildcard_constraints:
-        name="|".join(REPORT_TABLES),
+        name="|".join(name for name in REPORT_TABLES if name.startswith("sweep_")),
     conda:
         "../../environment.yml"
     log:

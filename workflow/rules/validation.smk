@@ -36,3 +36,25 @@ rule sn40l_public:
         "results/benchmarks/sn40l_public.tsv"
     script:
         "../scripts/sn40l_public.py"
+
+
+rule online_serving:
+    input:
+        constants="results/calibration/gpu_constants.yaml",
+    output:
+        table="results/validation/online_serving.csv",
+        summary="results/validation/online_serving_summary.csv",
+        png=report("results/figures/online_serving.png", caption="../report/online_serving.rst",
+                   category="Serving simulation"),
+        svg="results/figures/online_serving.svg",
+    params:
+        code=CODE_VERSION,
+    threads: 1
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/online_serving.log",
+    benchmark:
+        "results/benchmarks/online_serving.tsv"
+    script:
+        "../scripts/online_serving.py"
