@@ -164,6 +164,19 @@ def _hist(values):
     return counts
 
 
+def test_histogram_bin_from_bits_is_the_frexp_definition():
+    rng = np.random.default_rng(4)
+    powers = np.ldexp(1.0, np.arange(-40, 40))
+    edges = [0.0, -1.0, np.nan, np.inf, 5e-324, 2.2250738585072014e-308, 1e300, serve_mod.MAX_TIME_S]
+    values = np.concatenate([np.exp(rng.uniform(-20, 20, 20000)), np.exp(rng.uniform(-700, 700, 2000)), powers,
+                             np.nextafter(powers, 0), np.nextafter(powers, np.inf), edges])
+    want = [serve_mod.bin_reference(float(v)) for v in values]
+    assert [serve_mod._bin(v) for v in values] == want
+    assert [getattr(serve_mod._bin, "py_func", serve_mod._bin)(v) for v in values] == want
+    assert want[-8:-4] == [0, 0, 0, serve_mod.HIST_BINS - 1]  # 0, negative, NaN: first bin; infinity: last
+    assert 0 < min(want[:20000]) and max(want[:20000]) < serve_mod.HIST_BINS - 1
+
+
 def test_histogram_percentiles_within_their_resolution_of_numpy():
     rng = np.random.default_rng(0)
     for values in (rng.lognormal(-1, 2, 20001), rng.exponential(0.07, 999), np.array([0.25]), rng.uniform(1, 2, 10)):

@@ -38,6 +38,14 @@ when full, and each finished request goes into the summary's counters and log-sp
 grow with the requests; the per-request frame is kept only on request. Every input is checked before the
 kernel sees it: finite arrivals within :data:`MAX_TIME_S`, expert ids in range, at most
 :data:`MAX_REQUESTS` requests in a table.
+
+What keeps the loop at about 130 ns a request (10 million in 1.3 s of one core): the queues with requests
+are listed with their head time, size and residency side by side (``act_*``), so picking a batch reads
+three small arrays and skips every queue not older than the best found so far; LRU and pinned eviction
+take the first expert that may go from a list kept in (last use, id) order instead of scanning every
+resident expert; histogram bins come from the bits of the value (:func:`_bin`); the Poisson trace is drawn
+by :mod:`rdusim.scenarios.draws`. None of these changes a result: the same trace gives the same numbers bit
+for bit (ties still go to the queue first in ``active``, and to the lowest expert id).
 """
 from __future__ import annotations
 
@@ -61,6 +69,7 @@ from rdusim.scenarios.coe import (
     copy_request_s,
     switch_bandwidth,
 )
+from rdusim.scenarios.draws import choice_cdf, guide_table, pick_by_cdf, running_sum
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_experts
 from rdusim.scenarios.predict import clears_with_gpu_constants, predict
 
@@ -91,7 +100,8 @@ CHUNK_EVENTS = 200_000
 # octave is split into HIST_PER_OCTAVE equal bins, so a bin is at most 2^-10 = 0.098% of its lower edge wide and
 # a percentile read at bin midpoints is within HIST_RESOLUTION = 2^-11 (0.049%) of the exact one. The bins cover
 # 2^-30 s (1 ns) to 2^30 s (beyond MAX_TIME_S); values outside are counted in the first or the last bin.
-HIST_PER_OCTAVE = 1024
+HIST_OCTAVE_BITS = 10
+HIST_PER_OCTAVE = 1 << HIST_OCTAVE_BITS
 HIST_MIN_EXP = -29
 HIST_MAX_EXP = 31
 HIST_BINS = (HIST_MAX_EXP - HIST_MIN_EXP) * HIST_PER_OCTAVE
@@ -104,20 +114,37 @@ HIST_RESOLUTION = 2.0 ** -11
 N_STATS = 16
 # ints of the loop: 0 position in the arrival chunk, 1 requests arrived, 2 done, 3 in system, 4 active queues,
 # 5 batch length, 6 batch queue, 7 copy target, 8 ended, 9 experts resident, 10 oldest unfinished request,
-# 11 queues with requests whose expert is not resident
-N_INTS = 12
+# 11 queues with requests whose expert is not resident, 12 and 13 the least and the most recently used resident
+# expert (the ends of the LRU list)
+N_INTS = 14
 _NEED_ARRIVALS, _OVER, _PAUSED, _NEED_ROOM = 0, 1, 2, 3
 RING_SLOTS = 1 << 12  # request slots a loop starts with (doubled whenever more requests are in the system)
 FEED_REQUESTS = 1 << 20  # arrivals handed to the loop at a time (the trace is generated in chunks of this size)
 
 
-@njit(cache=True)
-def _bin(x):
-    """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`)."""
+def bin_reference(x: float) -> int:
+    """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`), from :func:`math.frexp`: the definition
+    that :func:`_bin` computes from the bits of ``x``."""
     if not x > 0.0:
         return 0
+    if x == math.inf:
+        return HIST_BINS - 1
     m, e = math.frexp(x)
     k = (e - HIST_MIN_EXP) * HIST_PER_OCTAVE + int((m - 0.5) * (2 * HIST_PER_OCTAVE))
+    return min(max(k, 0), HIST_BINS - 1)
+
+
+@njit(cache=True, inline="always")
+def _bin(x):
+    """The histogram bin of a value ``x`` (see :data:`HIST_PER_OCTAVE`; :func:`bin_reference`), read from the
+    IEEE 754 bits of ``x`` > 0: its biased exponent E is frexp's e + 1022 and the top HIST_OCTAVE_BITS bits
+    of its fraction are floor((m - 0.5) * 2 * HIST_PER_OCTAVE), exactly (subnormals fall below the first bin,
+    infinity above the last). No call to frexp: three of these run for every request."""
+    if not x > 0.0:
+        return 0
+    bits = np.float64(x).view(np.int64)
+    octave = (bits >> 52) - 1022 - HIST_MIN_EXP
+    k = octave * HIST_PER_OCTAVE + ((bits >> (52 - HIST_OCTAVE_BITS)) & (HIST_PER_OCTAVE - 1))
     if k < 0:
         return 0
     if k >= HIST_BINS:
@@ -162,11 +189,13 @@ def _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity, n
         s_arr=np.zeros(capacity), s_enq=np.zeros(capacity), s_nxt=np.full(capacity, -1, np.int64),
         s_ttft=np.zeros(capacity), s_exp=np.zeros(capacity, np.int64), s_done=np.ones(capacity, np.bool_),
         head=np.full(nq, -1, np.int64), tail=np.full(nq, -1, np.int64), count=np.zeros(nq, np.int64),
-        active=np.empty(nq, np.int64), where=np.full(nq, -1, np.int64),
+        active=np.empty(nq, np.int64), where=np.full(nq, -1, np.int64), act_h=np.zeros(nq),
+        act_n=np.zeros(nq, np.int64), act_res=np.zeros(nq, np.bool_),
         resident=np.zeros(n_experts, np.bool_), res_list=np.empty(n_experts, np.int64),
         res_pos=np.full(n_experts, -1, np.int64), last_use=np.zeros(n_experts), uses=np.zeros(n_experts),
         pinned=np.zeros(n_experts, np.bool_), fresh=np.zeros(n_experts, np.bool_), stats=np.zeros(N_STATS),
         batch=np.empty(max_batch, np.int64), hist=np.zeros((3, HIST_BINS), np.int64),
+        lru_prev=np.full(n_experts, -1, np.int64), lru_next=np.full(n_experts, -1, np.int64),
         out=np.full((3, n_out), np.nan),
     )
     n_res = min(slots, n_experts)
@@ -182,6 +211,10 @@ def _new_state(n_experts, slots, policy, popularity_rank, max_batch, capacity, n
     s["ints"] = np.zeros(N_INTS, np.int64)
     s["ints"][5:8] = 0, -1, -1
     s["ints"][9] = res.size
+    # the LRU list of the resident experts, by (last use, id): all last used at 0, so by id
+    s["ints"][12:14] = (res[0], res[-1]) if res.size else (-1, -1)
+    s["lru_next"][res[:-1]] = res[1:]
+    s["lru_prev"][res[1:]] = res[:-1]
     return s
 
 
@@ -203,11 +236,17 @@ def _grow(s, need):
 
 @njit(cache=True)
 def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_router, t_exec, t_ttft, copy_time,
-          overlap, s_arr, s_enq, s_nxt, s_ttft, s_exp, s_done, head, tail, count, active, where, resident, res_list,
-          res_pos, last_use, uses, pinned, fresh, stats, batch, hist, out, fs, ints, max_events):
+          overlap, s_arr, s_enq, s_nxt, s_ttft, s_exp, s_done, head, tail, count, active, where, act_h, act_n,
+          act_res, resident,
+          res_list, res_pos, last_use, uses, pinned, fresh, stats, batch, hist, lru_prev, lru_next, out, fs, ints,
+          max_events):
     """Up to ``max_events`` events of the loop (queue 0 is the router, queue e + 1 expert e) over the arrivals
     ``c_t``/``c_e`` (times, experts; ``final``: no more follow); the loop's state lives in the arrays and in
-    ``fs``/``ints``. Queues link request ids (``s_nxt``), whose data sit in ring slots ``id % capacity``.
+    ``fs``/``ints``. Queues link request ids (``s_nxt``), whose data sit in ring slots ``id % capacity``; the
+    queues with requests are listed in ``active`` (``where``: a queue's place in the list), and by place in
+    the list ``act_h`` (the time its oldest request joined), ``act_n`` (its requests) and ``act_res`` (router
+    queue, or its expert resident), the resident experts in ``res_list`` and, by (last use, id), in the LRU list
+    (``lru_prev``/``lru_next``) from which LRU and pinned eviction take their victim.
     Returns 0 when it needs the next arrivals, 1 when the simulation is over, 2 after ``max_events`` events,
     3 when the ring has no free slot for the next arrivals."""
     m = c_t.shape[0]
@@ -220,7 +259,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
     # the counters in locals (registers) during the loop, back in ``stats`` at the end
     st_busy, st_copies, st_runs, st_miss, st_area, st_router, st_wasted = stats[1:8]
     st_early, st_end, st_good, st_lat, st_ttft, st_tpot, st_ntpot, st_last = stats[8:16]
-    n_res = ints[9]
+    n_res, lru_head, lru_tail = ints[9], ints[12], ints[13]
     events = 0
     status = _PAUSED
     while True:
@@ -239,9 +278,8 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             t_next = copy_end
         if server_end == np.inf:
             for a in range(n_active):
-                q = active[a]
-                if count[q] < max_batch:
-                    d = s_enq[head[q] & mask] + max_wait
+                if act_n[a] < max_batch:
+                    d = act_h[a] + max_wait
                     if d > t and d < t_next:
                         t_next = d
         # the arrivals of this event must all be known, and have free slots
@@ -261,7 +299,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
         st_area += (t_next - t) * in_system
         t = t_next
         # ---- arrivals
-        while i_arr < m and c_t[i_arr] <= t:
+        while i_arr < j:  # (the arrivals at t, counted above)
             r = arrived
             x = r & mask
             s_arr[x] = c_t[i_arr]
@@ -273,11 +311,15 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                 head[0] = r
                 where[0] = n_active
                 active[n_active] = 0
+                act_h[n_active] = c_t[i_arr]
+                act_n[n_active] = 0
+                act_res[n_active] = True
                 n_active += 1
             else:
                 s_nxt[tail[0] & mask] = r
             tail[0] = r
             count[0] += 1
+            act_n[where[0]] += 1
             in_system += 1
             i_arr += 1
             arrived += 1
@@ -286,11 +328,27 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             resident[copy_target] = True
             if count[copy_target + 1] > 0:
                 n_miss -= 1
+                act_res[where[copy_target + 1]] = True
             res_pos[copy_target] = n_res
             res_list[n_res] = copy_target
             n_res += 1
             fresh[copy_target] = True
             last_use[copy_target] = t
+            # into the LRU list after the experts used before, or at the same time with a lower id
+            p = lru_tail
+            while p >= 0 and last_use[p] == t and p > copy_target:
+                p = lru_prev[p]
+            n = lru_next[p] if p >= 0 else lru_head
+            lru_prev[copy_target] = p
+            lru_next[copy_target] = n
+            if p >= 0:
+                lru_next[p] = copy_target
+            else:
+                lru_head = copy_target
+            if n >= 0:
+                lru_prev[n] = copy_target
+            else:
+                lru_tail = copy_target
             copy_end = np.inf
             copy_target = -1
         # ---- batch completion
@@ -306,6 +364,9 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         head[q] = r
                         where[q] = n_active
                         active[n_active] = q
+                        act_h[n_active] = t
+                        act_n[n_active] = 0
+                        act_res[n_active] = resident[q - 1]
                         n_active += 1
                         if not resident[q - 1]:
                             n_miss += 1
@@ -313,6 +374,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         s_nxt[tail[q] & mask] = r
                     tail[q] = r
                     count[q] += 1
+                    act_n[where[q]] += 1
                 else:
                     done += 1
                     in_system -= 1
@@ -348,23 +410,27 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
         # ---- pick the next batch and start copies (a busy server only starts a copy: none without a miss)
         if server_end == np.inf or (overlap and copy_end == np.inf and n_miss > 0):
             best_res = -1
-            best_res_t = np.inf
+            best_res_t = np.inf if server_end == np.inf else -np.inf  # a busy server looks for a copy only
             best_miss = -1
             best_miss_t = np.inf
             all_in = final and i_arr >= m
+            flush = all_in and server_end == np.inf
             for a in range(n_active):
-                q = active[a]
-                h = s_enq[head[q] & mask]
-                ready = count[q] >= max_batch or t >= h + max_wait or (all_in and server_end == np.inf)
-                if not ready:
-                    continue
-                if q == 0 or resident[q - 1]:
-                    if h < best_res_t:
-                        best_res_t = h
-                        best_res = q
-                elif q - 1 != copy_target and h < best_miss_t:
+                h = act_h[a]
+                res = act_res[a]
+                if h >= (best_res_t if res else best_miss_t):
+                    continue  # not older than the oldest ready queue of its kind found so far
+                if not (act_n[a] >= max_batch or t >= h + max_wait or flush):
+                    continue  # not ready
+                if res:
+                    best_res_t = h
+                    best_res = a
+                elif active[a] - 1 != copy_target:
                     best_miss_t = h
-                    best_miss = q
+                    best_miss = a
+            # queue ids from places in the list
+            best_res = active[best_res] if best_res >= 0 else -1
+            best_miss = active[best_miss] if best_miss >= 0 else -1
             # a copy for the oldest ready non-resident expert
             if best_miss >= 0 and copy_end == np.inf and (overlap or server_end == np.inf) and \
                     (best_res < 0 or best_miss_t < best_res_t or overlap):
@@ -376,6 +442,17 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                     # run are never evicted; experts with requests waiting are spared while others can go
                     victim = -1
                     for spare_waiting in (True, False):
+                        if policy != 1:  # LRU order: the first that may go is the one of the lowest (key, id)
+                            x = lru_head
+                            while x >= 0:
+                                if not ((batch_q > 0 and x == batch_q - 1) or pinned[x] or fresh[x] or
+                                        (spare_waiting and count[x + 1] > 0)):
+                                    victim = x
+                                    break
+                                x = lru_next[x]
+                            if victim >= 0:
+                                break
+                            continue
                         best = np.inf
                         for i in range(n_res):
                             x = res_list[i]
@@ -393,12 +470,23 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         resident[victim] = False
                         if count[victim + 1] > 0:
                             n_miss += 1
+                            act_res[where[victim + 1]] = False
                         n_res -= 1
                         pos = res_pos[victim]
                         last = res_list[n_res]
                         res_list[pos] = last
                         res_pos[last] = pos
                         res_pos[victim] = -1
+                        # out of the LRU list
+                        p, n = lru_prev[victim], lru_next[victim]
+                        if p >= 0:
+                            lru_next[p] = n
+                        else:
+                            lru_head = n
+                        if n >= 0:
+                            lru_prev[n] = p
+                        else:
+                            lru_tail = p
                         if fresh[victim]:  # copied in and evicted before it ran: a wasted copy
                             st_wasted += 1
                             fresh[victim] = False
@@ -426,8 +514,14 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                     n_active -= 1
                     last = active[n_active]
                     active[pos] = last
+                    act_h[pos] = act_h[n_active]
+                    act_n[pos] = act_n[n_active]
+                    act_res[pos] = act_res[n_active]
                     where[last] = pos
                     where[q] = -1
+                else:
+                    act_h[where[q]] = s_enq[head[q] & mask]
+                    act_n[where[q]] = count[q]
                 batch_len = b
                 batch_q = q
                 if q == 0:
@@ -441,6 +535,32 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         st_miss += 1
                         fresh[e] = False
                     last_use[e] = t
+                    if resident[e]:  # (not when the copy decision above has just evicted it: it runs all the same)
+                        # out of the LRU list
+                        p, n = lru_prev[e], lru_next[e]
+                        if p >= 0:
+                            lru_next[p] = n
+                        else:
+                            lru_head = n
+                        if n >= 0:
+                            lru_prev[n] = p
+                        else:
+                            lru_tail = p
+                        # into the LRU list after the experts used before, or at the same time with a lower id
+                        p = lru_tail
+                        while p >= 0 and last_use[p] == t and p > e:
+                            p = lru_prev[p]
+                        n = lru_next[p] if p >= 0 else lru_head
+                        lru_prev[e] = p
+                        lru_next[e] = n
+                        if p >= 0:
+                            lru_next[p] = e
+                        else:
+                            lru_head = e
+                        if n >= 0:
+                            lru_prev[n] = e
+                        else:
+                            lru_tail = e
                     uses[e] += 1
                     first = t + t_ttft[b, 0]
                     for k in range(b):
@@ -457,7 +577,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                                                                           st_router, st_wasted)
     stats[8], stats[9], stats[10], stats[11] = st_early, st_end, st_good, st_lat
     stats[12], stats[13], stats[14], stats[15] = st_ttft, st_tpot, st_ntpot, st_last
-    ints[9] = n_res
+    ints[9], ints[12], ints[13] = n_res, lru_head, lru_tail
     return status
 
 
@@ -491,8 +611,9 @@ class _Loop:
         while True:
             status = step(self.c_t, self.c_e, final, *self.args, s["s_arr"], s["s_enq"], s["s_nxt"], s["s_ttft"],
                           s["s_exp"], s["s_done"], s["head"], s["tail"], s["count"], s["active"], s["where"],
-                          s["resident"], s["res_list"], s["res_pos"], s["last_use"], s["uses"], s["pinned"],
-                          s["fresh"], s["stats"], s["batch"], s["hist"], s["out"], s["fs"], s["ints"], chunk)
+                          s["act_h"], s["act_n"], s["act_res"], s["resident"], s["res_list"], s["res_pos"],
+                          s["last_use"], s["uses"], s["pinned"], s["fresh"], s["stats"], s["batch"], s["hist"],
+                          s["lru_prev"], s["lru_next"], s["out"], s["fs"], s["ints"], chunk)
             # back in Python between chunks: a pending KeyboardInterrupt is raised here
             if status == _NEED_ROOM:
                 i, j = int(s["ints"][0]), int(s["ints"][0])
@@ -638,12 +759,15 @@ def poisson_chunks(rate: float, requests: int, experts: int, skew: float = 0.0, 
     gaps, picks, repeats = (np.random.default_rng(seed) for _ in range(3))
     for g, state in ((gaps, start), (picks, picks_at), (repeats, repeat_at)):
         g.bit_generator.state = state
-    carry, last = np.zeros(1), -1
+    # Generator.choice(experts, k, p=p) is cdf.searchsorted(random(k), side="right"): the same numbers, faster
+    cdf = choice_cdf(p)
+    guide = guide_table(cdf)
+    carry, last = 0.0, -1
     for a in range(0, requests, chunk):
         k = min(chunk, requests - a)
-        arrival = np.cumsum(np.concatenate([carry, gaps.exponential(1.0 / rate, k)]))[1:]  # as one cumsum
-        carry = arrival[-1:]
-        ids = picks.choice(experts, size=k, p=p)
+        arrival = running_sum(carry, gaps.exponential(1.0 / rate, k), np.empty(k))  # as one cumsum of all gaps
+        carry = arrival[-1]
+        ids = pick_by_cdf(picks.random(k), cdf, guide, np.empty(k, np.int64))
         if locality > 0:
             rep = repeats.random(k) < locality
             if a == 0:
@@ -704,6 +828,12 @@ def read_trace(path: str, experts: int) -> pd.DataFrame:
 def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None:
     """A trace has 1 to :data:`MAX_REQUESTS` rows; ``arrival_s`` finite seconds in [0, :data:`MAX_TIME_S`];
     ``expert`` whole ids 0 to experts - 1. The error names the first bad row (0-based, after the header)."""
+    _checked_columns(trace, experts, where)
+
+
+def _checked_columns(trace: pd.DataFrame, experts: int, where: str = "trace") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check_trace`, returning the checked ``(arrival_s, expert)`` as float64 and int64 arrays (read-only
+    use: they may be the trace's own memory)."""
     if not isinstance(trace, pd.DataFrame):
         raise ConfigError(where, type(trace).__name__, "a table with columns arrival_s, expert")
     if trace.columns.duplicated().any():
@@ -717,22 +847,33 @@ def check_trace(trace: pd.DataFrame, experts: int, where: str = "trace") -> None
     if not 1 <= len(trace) <= MAX_REQUESTS:
         raise ConfigError(f"{where} rows", len(trace), f"1 to {MAX_REQUESTS:,} requests")
     arrival = _numbers(trace["arrival_s"])
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(arrival) | (arrival < 0) | (arrival > MAX_TIME_S)
-    if bad.any():
+    if not (arrival.min() >= 0 and arrival.max() <= MAX_TIME_S):  # (NaN fails both) find the first bad row
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arrival) | (arrival < 0) | (arrival > MAX_TIME_S)
         i = int(np.argmax(bad))
         raise ConfigError(f"{where} row {i}: arrival_s", trace["arrival_s"].iloc[i],
                           f"a finite time in seconds from 0 to {MAX_TIME_S:g}")
-    ids = _numbers(trace["expert"])
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(ids) | (ids < 0) | (ids > experts - 1) | (ids != np.round(ids))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ConfigError(f"{where} row {i}: expert", trace["expert"].iloc[i], f"a whole expert id from 0 to {experts - 1}")
+    column = trace["expert"]
+    whole_ids = isinstance(column.dtype, np.dtype) and column.dtype.kind in ("i", "u")
+    ids = column.to_numpy() if whole_ids else _numbers(column)
+    if not (whole_ids and ids.min() >= 0 and ids.max() <= experts - 1):
+        ids = ids.astype(float)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(ids) | (ids < 0) | (ids > experts - 1) | (ids != np.round(ids))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ConfigError(f"{where} row {i}: expert", column.iloc[i], f"a whole expert id from 0 to {experts - 1}")
+    return arrival, ids.astype(np.int64, copy=False)
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
-    """A trace column as float64 (NaN where a value is missing, not a number, or a boolean)."""
+    """A trace column as float64 (NaN where a value is missing, not a number, or a boolean). A plain float64
+    column is returned as it is (no copy), a plain integer column converted directly."""
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+    if kind == "f" and column.dtype.itemsize == 8:
+        return column.to_numpy()
+    if kind in ("i", "u"):
+        return column.to_numpy().astype(float)
     if column.dtype == object:  # mixed values: a bool among numbers is not an id or a time
         column = column.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
     values = pd.to_numeric(column, errors="coerce")
@@ -813,13 +954,11 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
     (OOM, or a batch that does not fit) is a summary with fits=False and a reason."""
     run = _Deployment(platform, experts, policy, max_batch, max_wait_s, prompt, gen, profile, overlap, popularity,
                       dep, use_jit, groups, ttft_slo_s, tpot_slo_s)
-    check_trace(trace, run.experts)
+    arrival, expert = _checked_columns(trace, run.experts)
     if run.failed:
         return run.failed, pd.DataFrame()
-    arrival = _numbers(trace["arrival_s"])
-    if np.any(np.diff(arrival) < 0):
+    if np.any(arrival[1:] < arrival[:-1]):
         raise ConfigError("trace arrival_s", "unsorted", "arrival times in ascending order (read_trace sorts a file)")
-    expert = _numbers(trace["expert"]).astype(np.int64)
     n = len(trace)
     out = np.full((3, n if per_request else 0), np.nan)
     marks = saturation_marks(arrival)
@@ -865,8 +1004,11 @@ def simulate_poisson(platform: str, experts: int, rate: float, requests: int, sk
                 loop.marks(early, np.inf)
             if final:
                 loop.marks(loop.s["fs"][4], arrival[-1])
-            mine = run.group_of[expert] == g if groups > 1 else slice(None)
-            loop.feed(arrival[mine], run.local[expert[mine]], final=final)
+            if groups > 1:
+                mine = run.group_of[expert] == g
+                loop.feed(arrival[mine], run.local[expert[mine]], final=final)
+            else:  # one group: experts keep their ids
+                loop.feed(arrival, expert, final=final)
         last = arrival[-1]
     return run.summary(requests, float(first), float(last))
 
