@@ -97,5 +97,18 @@ rule all:
     default_target: True
 
 
-onstart:
-    warm_numba_cache()
+
+rule numba_kernels:
+    output:
+        NUMBA_KERNELS,
+    priority: 100  # first: most jobs wait for it
+    params:
+        code=CODE_VERSION,  # a code change compiles again
+    conda:
+        "environment.yml"
+    log:
+        "results/logs/numba_kernels.log",
+    benchmark:
+        "results/benchmarks/numba_kernels.tsv"
+    script:
+        "workflow/scripts/numba_kernels.py"

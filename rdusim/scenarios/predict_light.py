@@ -373,10 +373,16 @@ def gpu_times(tpl: GpuTemplate, rows, platform: str, model: str, tp: int, mode: 
     attn_gemm, attn_bw = dev.decode_attention_rates(mode, stack.kernel_term("attention_fp32_efficiency", None),
                                                     stack.kernel_term("kv_stream_efficiency", None))
     batch = np.asarray(batch, dtype=float)
-    ttft, dec = rows(tpl.prefill, tpl.prefill_collectives, pops, tpl.decode, tpl.decode_collectives,
-                     dops, tpl.decode_attention, batch, prompt.astype(float), ctx, gemm, bw, attn_gemm, attn_bw, fixed,
-                     dev.collective_bandwidth if tp > 1 else 0.0, dev.allreduce_latency + stack.collective, host,
-                     eager)
+    # every scalar as a float (and the flag as a bool): one compiled signature of the numba twin for
+    # every caller, so that a kernel compiled once (rdusim.scenarios.warm) is found in numba's cache;
+    scalars = [float(x) for x in (gemm, bw, attn_gemm, attn_bw, fixed, dev.collective_bandwidth if tp > 1 else 0.0,
+                                  dev.allreduce_latency + stack.collective, host)]
+    # and every array C-contiguous: a template just built holds strided views, one read from the disk
+    # cache does not
+    arrays = [np.ascontiguousarray(a, dtype=float) for a in (
+        tpl.prefill, tpl.prefill_collectives, pops, tpl.decode, tpl.decode_collectives, dops, tpl.decode_attention,
+        batch, prompt, ctx)]
+    ttft, dec = rows(*arrays, *scalars, bool(eager))
     step = stack.pass_time(batch, tp)  # the stack's runtime work per pass
     return ttft + step + stack.request_time(batch, prompt), dec + step
 

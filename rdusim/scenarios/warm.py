@@ -1,10 +1,12 @@
 """Compile every numba kernel once and store it in numba's on-disk cache (``cache=True``).
 
 A fresh clone has no compiled kernels: without this step each of the pipeline's parallel jobs compiles
-the same functions (minutes per job on a small machine). The Snakefile runs :func:`warm_numba_cache`
-once before its jobs fan out (``onstart``); ``python -m rdusim.scenarios.warm`` does it by hand. Each
-call below is the smallest run of one code path that the pipeline uses, with the same argument types,
-so the jobs then load the kernels from the cache instead of compiling them.
+the same functions (minutes per job on a small machine). The pipeline's first job (rule
+``numba_kernels``) runs :func:`warm_numba_cache` and every job that runs a kernel waits for it;
+``python -m rdusim.scenarios.warm`` does it by hand. Each call below is the smallest run of one code
+path that the pipeline uses, with the same argument types (numba's cache is keyed by the exact types,
+contiguity included: :func:`rdusim.scenarios.predict_light.gpu_times` passes every caller's arrays
+C-contiguous and its scalars as floats), so the jobs then load the kernels instead of compiling them.
 """
 from __future__ import annotations
 
@@ -23,10 +25,12 @@ from rdusim.scenarios.sweep import evaluate_points
 from rdusim.sn40l.chip import RduChip
 from rdusim.sn40l.run import evaluate_modes
 
-# One sweep point (the default sweep's first values) and one row per platform family.
+# One sweep point (the default sweep's first values), one row per platform family and GPU stack kind
+# (the article's fused one and a 2024 engine's, whose decode attention runs another kernel path).
 SWEEP_POINT = dict(hbm_capacity_GB=64, hbm_bandwidth_GBps=2000, ddr_capacity_TB=1.5, ddr_to_hbm_GBps=125,
                    host_link_GBps=64, experts=100, batch=8, gen=20, zipf=1.0)
 PREDICT_ROWS = [dict(platform="h100-sxm", model="llama2-7b", batch=1, tp=1, prompt=128, gen=8, execution="fused"),
+                dict(platform="dgx-h100", model="llama2-7b", batch=1, tp=8, prompt=128, gen=8),  # a 2024 engine's stack
                 dict(platform="sn40l-node", model="llama2-7b", batch=1, tp=8, prompt=128, gen=8, execution="fused-ho")]
 
 

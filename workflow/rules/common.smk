@@ -108,9 +108,10 @@ def check_report_at_exit():
              f"    snakemake --cores N && snakemake --report {REPORT}")
 
 
-def warm_numba_cache():
-    """Compile the numba kernels once, before jobs fan out (each job then loads them from the cache)."""
-    subprocess.run([sys.executable, "-m", "rdusim.scenarios.warm"], check=True)
+# Numba's kernels, compiled once into its on-disk cache by the first job (rule numba_kernels): every rule
+# that runs a kernel takes this file as an input, so no two jobs compile the same functions, and the
+# rules that run none (Table 1, Fig. 3, Fig. 8) use the other cores meanwhile.
+NUMBA_KERNELS = "results/logs/numba_kernels.done"
 
 
 if workflow.is_main_process:

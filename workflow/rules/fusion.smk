@@ -44,6 +44,8 @@ rule fig3_figure:
 
 
 rule fig6_table:
+    input:
+        numba=NUMBA_KERNELS,  # its kernels compiled (common.smk)
     output:
         "results/tables/fig6_fusion.csv",
     params:

@@ -4,6 +4,8 @@
 
 
 rule gpu_calibration:
+    input:
+        numba=NUMBA_KERNELS,  # its kernels compiled (common.smk)
     output:
         constants="results/calibration/gpu_constants.yaml",
         table="results/validation/gpu_calibration.csv",
@@ -71,6 +73,7 @@ rule gpu_engine_figure:
 rule gpu_validation:
     input:
         data=str(BASELINES_DATA / "published" / "validation" / "measured_latency.csv"),
+        numba=NUMBA_KERNELS,  # its kernels compiled (common.smk)
     output:
         table="results/validation/measured_latency.csv",
         summary="results/validation/gpu_validation_summary.csv",

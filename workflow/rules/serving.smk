@@ -49,6 +49,8 @@ rule serving_figures:
 
 
 rule sweep_shard:
+    input:
+        numba=NUMBA_KERNELS,  # its kernels compiled (common.smk)
     output:
         "results/sweeps/{sweep}/shard_{shard}.csv",
     params:
