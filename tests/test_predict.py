@@ -1,8 +1,10 @@
 """rdusim predict (CLI) and rdusim.scenarios.predict (pandas) agree, are exact, and refuse bad input clearly."""
+import dataclasses
 import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,7 +13,8 @@ from baselines.lowering import lower
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
 from rdusim.core.errors import ConfigError
-from rdusim.scenarios.predict import predict, predict_one
+from rdusim.scenarios.predict import gpu_template, predict, predict_one
+from rdusim.scenarios.predict_light import gpu_rows_reference, gpu_times
 from rdusim.sn40l.chip import RduChip
 from rdusim.sn40l.run import evaluate
 
@@ -109,3 +112,23 @@ def test_frame_matches_row_by_row():
     for i, r in enumerate(frame.itertuples()):
         one = predict_one(r.platform, r.model, r.batch, r.tp, r.prompt, r.gen, r.execution)
         assert out.total_ms.iloc[i] == pytest.approx(one["total_ms"], rel=1e-12)
+
+
+def test_gpu_rows_kernel_gets_one_signature_from_every_caller():
+    """numba's cache is keyed by exact argument types: a template just built (strided views) and one read
+    from the disk cache (contiguous) must reach the kernel alike, C-contiguous arrays and float scalars,
+    so that the kernel the pipeline's first job compiles is the one every job loads."""
+    seen = []
+
+    def spy(*args):
+        seen.append(tuple(("C" if a.flags.c_contiguous else "A", a.dtype.str, a.ndim) if isinstance(a, np.ndarray)
+                          else type(a).__name__ for a in args))
+        return gpu_rows_reference(*args)
+
+    tpl = gpu_template("llama2-7b", 1, "fused")
+    strided = dataclasses.replace(tpl, prefill=np.asfortranarray(tpl.prefill), decode=np.asfortranarray(tpl.decode))
+    for t, batch in ((tpl, [1, 8]), (strided, np.array([1, 8]))):
+        gpu_times(t, spy, "h100-sxm", "llama2-7b", 1, "fused", GpuConstants.load(), batch, [128, 512], [20, 20])
+    assert seen[0] == seen[1]
+    assert all(s == ("C", "<f8", s[2]) for s in seen[0] if isinstance(s, tuple))
+    assert all(s in ("float", "bool") for s in seen[0] if not isinstance(s, tuple))
