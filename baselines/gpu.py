@@ -60,6 +60,7 @@ import numpy as np
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import Platform, load_platform
+from rdusim.core.precision import gemm_peak, weight_precision
 from rdusim.core.stacks import load_stack
 from rdusim.core.units import to_si
 
@@ -86,6 +87,7 @@ class GpuConstants:
     engine_request: float
     engine_step: float
     engine_sequence_step: float
+    fp8_gemm_efficiency_vs_bf16: float = 1.0  # FP8 matmuls' share of the FP8 peak / BF16's of the BF16 peak
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "GpuConstants":
@@ -96,7 +98,11 @@ class GpuConstants:
         return replace(self, **values)
 
 
-FRACTIONS = ("stream_efficiency", "engine_stream_efficiency", "gemm_efficiency", "copy_to_datasheet", "gemm_to_datasheet")
+FRACTIONS = ("stream_efficiency", "engine_stream_efficiency", "gemm_efficiency", "copy_to_datasheet", "gemm_to_datasheet",
+             "fp8_gemm_efficiency_vs_bf16")
+# Constants a weight format may name as its GPU matmul efficiency relative to BF16 (precisions.yaml,
+# ``gpu_gemm_efficiency``): the key in gpu_constants.yaml and the GpuConstants field.
+FORMAT_GEMM_EFFICIENCIES = {"fp8_gemm_efficiency_vs_bf16_fraction": "fp8_gemm_efficiency_vs_bf16"}
 # Constants a platform file may carry for its own GPU (``device.fitted``, written by calibrate-gpu).
 PLATFORM_FITTED = ("stream_efficiency", "gemm_efficiency", "kernel_ramp", "eager_host")
 
@@ -110,6 +116,31 @@ def platform_constants(p: Platform, const: GpuConstants) -> GpuConstants:
     if own.get("eager_host", 1.0) <= 0:
         raise ConfigError(f"{p.name}.device.fitted.eager_host_us", own["eager_host"] * 1e6, "a time > 0")
     return const.with_fitted(own) if own else const
+
+
+def clear_constants_cache() -> None:
+    """Forget the constants files read so far (after a fit rewrites one)."""
+    _load_constants.cache_clear()
+
+
+def format_gemm_rate(p: Platform, precision: str, bf16_rate: float, const: GpuConstants) -> float:
+    """FLOP/s that matmuls in weight format ``precision`` reach on GPU ``p`` where BF16 matmuls of the same
+    shapes and mode reach ``bf16_rate``: the BF16 rate scaled by the datasheet peak ratio of the format
+    (``precisions.yaml`` ``gemm_rate``, e.g. ``peak_fp8`` / ``peak_bf16`` = 2 on an H100) and by the format's
+    efficiency relative to BF16 (``gpu_gemm_efficiency``: a constant of ``gpu_constants.yaml``, e.g.
+    ``fp8_gemm_efficiency_vs_bf16_fraction``, fitted to TensorRT-LLM v0.5's H100 FP8 times to first token;
+    a format naming none keeps the BF16 efficiency). Shape effects common to both formats (tile and wave
+    quantisation, the mode's kernels) stay in ``bf16_rate``; the factor holds what the low-precision path
+    adds (activation quantisation, scaling epilogues, less tuned kernels)."""
+    fmt = weight_precision(precision)
+    ratio = gemm_peak(p, precision) / gemm_peak(p, "bf16")
+    if not fmt.gpu_gemm_efficiency:
+        return bf16_rate * ratio
+    field = FORMAT_GEMM_EFFICIENCIES.get(fmt.gpu_gemm_efficiency)
+    if field is None:
+        raise ConfigError(f"precisions.weights.{precision}.gpu_gemm_efficiency", fmt.gpu_gemm_efficiency,
+                          ", ".join(FORMAT_GEMM_EFFICIENCIES) + " (constants of baselines/data/gpu_constants.yaml)")
+    return bf16_rate * ratio * getattr(const, field)
 
 
 @lru_cache(maxsize=None)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from baselines.gpu import GpuConstants
 from benchmarks.moe import (
     active_param_count,
     busy_devices,
@@ -129,10 +130,12 @@ def test_fp8_on_h100_halves_weight_bytes_and_doubles_the_gemm_ceiling():
     assert fp8["weight_bytes"] / bf16["weight_bytes"] == pytest.approx(0.5, abs=0.01)
     assert (bf16["precision"], fp8["precision"]) == ("bf16", "fp8")
     assert 0.5 < fp8["decode_ms_per_token"] / bf16["decode_ms_per_token"] < 0.9
-    # a compute-bound prompt pass (8 x 2048 tokens) takes about half as long at twice the GEMM rate
+    # a compute-bound prompt pass (8 x 2048 tokens) runs at twice the GEMM ceiling times the fitted FP8
+    # efficiency relative to BF16 (0.6058: 1 / (2 x 0.6058) = 0.83 of the BF16 time)
     long_bf16 = predict_one("h100-sxm", "llama2-7b", batch=8, prompt=2048, gen=16, precision="bf16", kv_precision="bf16")
     long_fp8 = predict_one("h100-sxm", "llama2-7b", batch=8, prompt=2048, gen=16, precision="fp8")
-    assert long_fp8["ttft_ms"] / long_bf16["ttft_ms"] == pytest.approx(0.5, abs=0.05)
+    factor = GpuConstants.load().fp8_gemm_efficiency_vs_bf16
+    assert long_fp8["ttft_ms"] / long_bf16["ttft_ms"] == pytest.approx(1 / (2 * factor), abs=0.03)
 
 
 def test_int4_weight_only_streams_a_quarter_at_the_bf16_rate():
@@ -260,7 +263,8 @@ def test_public_checks_one_fitted_acceptance_and_405b_within_15_percent():
     r1 = t.loc["sn40l16_deepseek_r1_bf16"]
     assert r1["fits"] and r1["predicted"] > 0 and np.isnan(r1["published"])
     fp8 = t[t.index.str.startswith("trtllm05_h100_fp8")]
-    assert len(fp8) == 4 and (fp8.metric == "ttft_ms").all() and (fp8.basis == "predicted").all()
+    assert len(fp8) == 4 and (fp8.metric == "ttft_ms").all()
+    assert fp8.basis.str.startswith("calibrated: fp8_gemm_efficiency_vs_bf16_fraction fitted to the 4 rows").all()
 
 
 def test_batch_max_is_the_largest_batch_that_fits():
@@ -371,7 +375,13 @@ def test_public_checks_file_errors(tmp_path, monkeypatch):
     import rdusim.report.speculative as spec
 
     for rows, message in (([{"id": "a", "role": "guess"}], "public_checks.a.role: got 'guess'; allowed: fit, check, predict"),
-                          ([{"id": "a", "role": "check"}], "public_checks rows: got []; allowed: exactly one row with role fit")):
+                          ([{"id": "a", "role": "check"}], "public_checks rows: got []; allowed: exactly one row with role fit"),
+                          ([{"id": "a", "role": "fit", "fitted_constant": "fp8_gemm_efficiency_vs_bf16_fraction"}],
+                           "public_checks.a.fitted_constant: got 'fp8_gemm_efficiency_vs_bf16_fraction'; allowed: "
+                           "fp8_gemm_efficiency_vs_bf16_fraction on a row with role check"),
+                          ([{"id": "a", "role": "check", "fitted_constant": "gemm_efficiency_fraction"}],
+                           "public_checks.a.fitted_constant: got 'gemm_efficiency_fraction'; allowed: "
+                           "fp8_gemm_efficiency_vs_bf16_fraction on a row with role check")):
         path = tmp_path / "checks.yaml"
         path.write_text(json.dumps({"rows": rows}))
         monkeypatch.setattr(spec, "CHECKS_FILE", path)

@@ -2,7 +2,9 @@
 
 Read from ``rdusim/data/precisions.yaml``. :func:`gemm_peak` names the platform field of a format's
 matmul rate (``peak_fp8`` for FP8, ``peak_bf16`` for BF16 and weight-only INT4); a platform whose file
-lacks it cannot run the format, which is a :class:`ConfigError` naming the platform.
+lacks it cannot run the format, which is a :class:`ConfigError` naming the platform. ``gpu_gemm_efficiency``
+names the GPU model's constant of the format's matmul efficiency relative to BF16
+(:func:`baselines.gpu.format_gemm_rate`).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ class Precision:
     bytes_per_value: float
     gemm_rate: str = "peak_bf16"
     meaning: str = ""
+    gpu_gemm_efficiency: str = ""  # a GPU constant: this format's matmul efficiency relative to BF16 (none: 1)
 
 
 @lru_cache(maxsize=None)

@@ -7,7 +7,8 @@ acceptance rate is fitted to the 70B row alone (``fit``), by bisection on the pr
 with the acceptance rate. The 405B row (``check``) is then a prediction. Rows with no published value
 (``predict``: DeepSeek-R1 on 16 sockets, whose published rate is kept back; maximum-throughput
 configurations, ``batch: max``) are reported as predicted. TensorRT-LLM v0.5's published H100 FP8 times
-to first token check the FP8 GEMM path (never fitted).
+to first token name ``fitted_constant``: the GPU model's FP8 GEMM efficiency is fitted to them
+(:mod:`rdusim.report.fp8_gemm`), so their basis says ``calibrated``.
 
 ``python -m rdusim.report.speculative --write`` refits and writes ``acceptance_fraction`` into
 ``rdusim/data/speculative.yaml``; run it again after a change to the SN40L platform files or stacks.
@@ -28,15 +29,21 @@ from rdusim.scenarios.speculative import SPECULATIVE_FILE, speculative_defaults
 
 CHECKS_FILE = DATA_DIR / "public_checks.yaml"
 ROLES = ("fit", "check", "predict")
+# constants a check row may say it is (one of the rows) fitted to, and the command that fits each
+FITTED_CONSTANTS = {"fp8_gemm_efficiency_vs_bf16_fraction": "python -m rdusim.report.fp8_gemm --write"}
 
 
 @lru_cache(maxsize=None)
 def load_checks() -> tuple[dict, ...]:
-    """The rows of ``public_checks.yaml`` (exactly one with role ``fit``)."""
+    """The rows of ``public_checks.yaml`` (exactly one with role ``fit``; ``fitted_constant`` only on a
+    ``check`` row, naming one of :data:`FITTED_CONSTANTS`)."""
     rows = mapping("public checks", load_yaml(CHECKS_FILE, "public checks"), "a mapping with rows")["rows"]
     for r in rows:
         if r.get("role") not in ROLES:
             raise ConfigError(f"public_checks.{r.get('id')}.role", r.get("role"), ", ".join(ROLES))
+        if "fitted_constant" in r and (r["role"] != "check" or r["fitted_constant"] not in FITTED_CONSTANTS):
+            raise ConfigError(f"public_checks.{r.get('id')}.fitted_constant", r["fitted_constant"],
+                              ", ".join(FITTED_CONSTANTS) + " on a row with role check")
     if sum(r["role"] == "fit" for r in rows) != 1:
         raise ConfigError("public_checks rows", [r["id"] for r in rows if r["role"] == "fit"], "exactly one row with role fit")
     return tuple(rows)
@@ -69,9 +76,21 @@ def fit_acceptance(tolerance: float = 1e-6, draft_tokens: int | None = None) -> 
     return a, rate(a)
 
 
+def _basis(row: dict) -> str:
+    """A row's basis: its own, else calibrated (the acceptance row; a row naming a fitted constant), else predicted."""
+    if row.get("basis"):
+        return row["basis"]
+    if row["role"] == "fit":
+        return "calibrated: acceptance rate fitted to this row"
+    if row.get("fitted_constant"):
+        n = sum(r.get("fitted_constant") == row["fitted_constant"] for r in load_checks())
+        return f"calibrated: {row['fitted_constant']} fitted to the {n} rows that name it ({FITTED_CONSTANTS[row['fitted_constant']]})"
+    return "predicted"
+
+
 def public_checks_table() -> pd.DataFrame:
     """Every row of ``public_checks.yaml``: request, published and predicted tokens/s per user, error,
-    basis (``calibrated: acceptance rate fitted to this row`` or ``predicted``) and the assumptions."""
+    basis (``calibrated: ...`` for the acceptance row and rows naming a fitted constant, else ``predicted``) and the assumptions."""
     defaults = speculative_defaults()
     out = []
     for r in load_checks():
@@ -89,8 +108,7 @@ def public_checks_table() -> pd.DataFrame:
             "metric": metric, "unit": r.get("unit", ""), "published": published, "predicted": predicted,
             "error": (predicted / published - 1.0) if published and predicted else None,
             "tokens_per_s_per_user": res["tokens_per_s_per_user"], "decode_ms_per_token": res["decode_ms_per_token"], "fits": res["fits"], "reason": res["reason"],
-            "basis": r.get("basis") or ("calibrated: acceptance rate fitted to this row" if r["role"] == "fit"
-                                        else "predicted"),
+            "basis": _basis(r),
             "assumed": (f"draft {res.get('draft')} x {res.get('draft_tokens')} tokens (assumed), acceptance "
                         f"{defaults['acceptance']:g} (fitted to sn40l16_llama31_70b_spec)" if spec else ""),
             "why": r.get("why", ""),

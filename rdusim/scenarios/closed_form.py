@@ -6,10 +6,13 @@ or its weights or KV cache are not BF16; dense BF16 rows keep the operator-graph
 each part at the longer of its matmul FLOPs over the format's GEMM rate and its bytes over the streaming
 rate, the same roofline the graph paths use per kernel, with the same platform files and GPU constants:
 
-* Bytes per weight and per KV value come from ``rdusim/data/precisions.yaml``; the GEMM rate is the
-  platform's datasheet rate of the format (``peak_fp8``, ...) times the ratio the GPU model applies to
-  BF16 (measured or carried GEMM rate x fitted efficiency) - FP8 on an H100 streams half the weight
-  bytes of BF16 and reaches twice its GEMM ceiling. Embedding, LM head and activations stay BF16.
+* Bytes per weight and per KV value come from ``rdusim/data/precisions.yaml``; on a GPU the GEMM rate is
+  the BF16 rate of the mode (measured or carried GEMM rate x fitted efficiency) times the datasheet ratio
+  of the format's peak (``peak_fp8`` / ``peak_bf16``) times the format's fitted efficiency relative to
+  BF16 (:func:`baselines.gpu.format_gemm_rate`; FP8 and INT8: ``fp8_gemm_efficiency_vs_bf16_fraction``) -
+  FP8 on an H100 streams half the weight bytes of BF16 and reaches 2 x that fraction of its GEMM rate.
+  The SN40L's matmuls run at its platform file's rate of the format. Embedding, LM head and activations
+  stay BF16.
 * Experts: a decode step of ``B`` sequences touches ``sum_e 1 - (1 - q_e)^B`` routed experts per MoE
   layer (:func:`benchmarks.moe.expected_distinct_experts`), so expert bytes grow with the batch until
   every expert is read. Experts are spread over the ``tp`` devices (expert parallelism, each device
@@ -34,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from baselines.gpu import GpuDevice
+from baselines.gpu import GpuDevice, format_gemm_rate
 from benchmarks.models import ModelConfig, decoder_layer_params, get_model, load_models
 from benchmarks.moe import (
     MoeConfig,
@@ -298,7 +301,7 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
     if p.kind == "gpu":
         dev = GpuDevice.from_platform(p, gpu_constants(const))  # the active constants (the pipeline's fit)
         fixed, gemm_bf16, bw = dev.rates(mode)
-        gemm = gemm_bf16 * gemm_peak(p, precision) / gemm_peak(p, "bf16")
+        gemm = format_gemm_rate(p, precision, gemm_bf16, gpu_constants(const))
         t_attn = max(attn_flops / gemm, (attn_w + attn_kv + 2 * layer_act) / bw) + _collective_gpu(dev, tp, layer_act, True)
         t_dense = max(mlp_flops / gemm, (mlp_w + 2 * layer_act) / bw) + _collective_gpu(dev, tp, layer_act, True)
         t_moe = max(exp_flops * tp * load_share / gemm, (exp_fixed + exp_hot + exp_cold + 2 * routed_act) / bw) + (
