@@ -114,21 +114,23 @@ def test_points_and_saturation_flags(table):
 def test_replayed_errors(table):
     # the values the replay gives (predicted, never fitted): within 2% of these, relative
     by_conc = table[table.prompt == 5000].set_index("concurrency")
-    assert by_conc.ttft_ms_predicted[1] == pytest.approx(295.0, rel=0.02)
+    # one client: TTFT is one 5,000-token prompt pass, FP8 GEMMs at the fitted fp8_gemm_efficiency_vs_bf16 (0.6058,
+    # TensorRT-LLM v0.5's H100 FP8 times): 470 ms against NIM's 407 (+16%; 295 ms, -27%, with the datasheet's 2x)
+    assert by_conc.ttft_ms_predicted[1] == pytest.approx(470.2, rel=0.02)
+    assert table.ttft_error.iloc[0] == pytest.approx(0.156, abs=0.02)
     assert by_conc.tpot_ms_predicted[1] == pytest.approx(20.16, rel=0.02)
-    assert by_conc.tpot_ms_predicted[50] == pytest.approx(58.8, rel=0.02)
+    assert by_conc.tpot_ms_predicted[50] == pytest.approx(75.5, rel=0.02)
     # once the closed loop has settled its clients are staggered: a request waits for the step in flight only,
     # so TTFT stays about one mixed step (a 5,000-token context beside the decodes) from 5 to 50 clients
     steady = by_conc.ttft_ms_predicted[[5, 25, 50]].to_numpy()
-    assert steady == pytest.approx(np.full(3, 320.0), rel=0.03)
-    # the prompt pass of 5,000 tokens is under the published TTFT at one client: the model's FP8 GEMMs run
-    # at the BF16 efficiency of the H100 fit scaled to the FP8 peak
-    assert table.ttft_error.iloc[0] < -0.2
+    assert steady == pytest.approx(np.full(3, 495.0), rel=0.03)
     summary = online_serving_summary(table).set_index(["metric", "split"])
     below = summary.xs("below saturation", level="split")
-    assert below.loc["tpot", "median_abs_error"] <= TPOT_TARGET and below.loc["tpot", "max_abs_error"] <= TPOT_TARGET
+    # TPOT's median stays within the bar, but the mixed steps' slower prompt chunks take its largest error to 26%
+    assert below.loc["tpot", "median_abs_error"] <= TPOT_TARGET and below.loc["tpot", "met"]
+    assert below.loc["tpot", "max_abs_error"] == pytest.approx(0.264, abs=0.02)
     assert below.loc["ttft", "median_abs_error"] > TTFT_TARGET and not below.loc["ttft", "met"]  # missed: said so
-    assert below.loc["ttft", "points_within_target"] == 1 and below.loc["tpot", "points_within_target"] == 5
+    assert below.loc["ttft", "points_within_target"] == 2 and below.loc["tpot", "points_within_target"] == 3
 
 
 def test_below_saturation_rule():
