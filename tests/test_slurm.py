@@ -43,7 +43,9 @@ def test_sweep_on_slurm_matches_a_local_run(repo_root, tmp_path):
                                        TARGET], cwd=on_slurm, capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    assert out.count("has been submitted with SLURM jobid") == 4, out[-4000:]  # 3 shards and the gather
+    # numba's one compile, the 3 shards and the gather, each a SLURM job
+    assert out.count("has been submitted with SLURM jobid") == 5, out[-4000:]
+    assert "rule_numba_kernels" in out, out[-4000:]
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", TARGET], cwd=local, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     slurm_csv, local_csv = (on_slurm / TARGET).read_bytes(), (local / TARGET).read_bytes()

@@ -152,6 +152,42 @@ def _bin(x):
     return k
 
 
+@njit(cache=True, inline="always")
+def _lru_unlink(e, lru_prev, lru_next, lru_head, lru_tail):
+    """Take expert ``e`` out of the doubly linked LRU list (``-1`` ends it); returns the new head and tail."""
+    p, n = lru_prev[e], lru_next[e]
+    if p >= 0:
+        lru_next[p] = n
+    else:
+        lru_head = n
+    if n >= 0:
+        lru_prev[n] = p
+    else:
+        lru_tail = p
+    return lru_head, lru_tail
+
+
+@njit(cache=True, inline="always")
+def _lru_insert(e, t, last_use, lru_prev, lru_next, lru_head, lru_tail):
+    """Put expert ``e``, just used at ``t``, into the LRU list after the experts used before it or at the
+    same time with a lower id (the list stays in (last use, id) order); returns the new head and tail."""
+    p = lru_tail
+    while p >= 0 and last_use[p] == t and p > e:
+        p = lru_prev[p]
+    n = lru_next[p] if p >= 0 else lru_head
+    lru_prev[e] = p
+    lru_next[e] = n
+    if p >= 0:
+        lru_next[p] = e
+    else:
+        lru_head = e
+    if n >= 0:
+        lru_prev[n] = e
+    else:
+        lru_tail = e
+    return lru_head, lru_tail
+
+
 def hist_edges() -> np.ndarray:
     """The ``HIST_BINS + 1`` bin edges (s) of the streaming histograms."""
     e = np.repeat(np.arange(HIST_MIN_EXP, HIST_MAX_EXP), HIST_PER_OCTAVE)
@@ -334,21 +370,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
             n_res += 1
             fresh[copy_target] = True
             last_use[copy_target] = t
-            # into the LRU list after the experts used before, or at the same time with a lower id
-            p = lru_tail
-            while p >= 0 and last_use[p] == t and p > copy_target:
-                p = lru_prev[p]
-            n = lru_next[p] if p >= 0 else lru_head
-            lru_prev[copy_target] = p
-            lru_next[copy_target] = n
-            if p >= 0:
-                lru_next[p] = copy_target
-            else:
-                lru_head = copy_target
-            if n >= 0:
-                lru_prev[n] = copy_target
-            else:
-                lru_tail = copy_target
+            lru_head, lru_tail = _lru_insert(copy_target, t, last_use, lru_prev, lru_next, lru_head, lru_tail)
             copy_end = np.inf
             copy_target = -1
         # ---- batch completion
@@ -477,16 +499,7 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         res_list[pos] = last
                         res_pos[last] = pos
                         res_pos[victim] = -1
-                        # out of the LRU list
-                        p, n = lru_prev[victim], lru_next[victim]
-                        if p >= 0:
-                            lru_next[p] = n
-                        else:
-                            lru_head = n
-                        if n >= 0:
-                            lru_prev[n] = p
-                        else:
-                            lru_tail = p
+                        lru_head, lru_tail = _lru_unlink(victim, lru_prev, lru_next, lru_head, lru_tail)
                         if fresh[victim]:  # copied in and evicted before it ran: a wasted copy
                             st_wasted += 1
                             fresh[victim] = False
@@ -536,31 +549,8 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                         fresh[e] = False
                     last_use[e] = t
                     if resident[e]:  # (not when the copy decision above has just evicted it: it runs all the same)
-                        # out of the LRU list
-                        p, n = lru_prev[e], lru_next[e]
-                        if p >= 0:
-                            lru_next[p] = n
-                        else:
-                            lru_head = n
-                        if n >= 0:
-                            lru_prev[n] = p
-                        else:
-                            lru_tail = p
-                        # into the LRU list after the experts used before, or at the same time with a lower id
-                        p = lru_tail
-                        while p >= 0 and last_use[p] == t and p > e:
-                            p = lru_prev[p]
-                        n = lru_next[p] if p >= 0 else lru_head
-                        lru_prev[e] = p
-                        lru_next[e] = n
-                        if p >= 0:
-                            lru_next[p] = e
-                        else:
-                            lru_head = e
-                        if n >= 0:
-                            lru_prev[n] = e
-                        else:
-                            lru_tail = e
+                        lru_head, lru_tail = _lru_unlink(e, lru_prev, lru_next, lru_head, lru_tail)
+                        lru_head, lru_tail = _lru_insert(e, t, last_use, lru_prev, lru_next, lru_head, lru_tail)
                     uses[e] += 1
                     first = t + t_ttft[b, 0]
                     for k in range(b):

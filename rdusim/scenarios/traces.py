@@ -96,13 +96,7 @@ def closed_loop_requests(requests: int, prompt: int = 128, gen: int = 128, lengt
     ``prompt`` + ``gen`` tokens, or a (prompt, gen) pair drawn at random from the rows of the trace ``lengths``."""
     requests = whole("requests", requests, 1, MAX_TRACE_ROWS)
     rng = np.random.default_rng(whole("seed", seed, 0))
-    if lengths is None:
-        p = np.full(requests, whole("prompt", prompt, 1, 2**31), np.int64)
-        g = np.full(requests, whole("gen", gen, 1, 2**31), np.int64)
-    else:
-        pick = rng.integers(0, len(lengths), requests)
-        p = lengths["prompt"].to_numpy(np.int64)[pick]
-        g = lengths["gen"].to_numpy(np.int64)[pick]
+    p, g = _request_lengths(requests, prompt, gen, lengths, rng)
     return pd.DataFrame({"arrival_s": np.zeros(requests), "prompt": p, "gen": g})
 
 
@@ -116,11 +110,15 @@ def poisson_with_lengths(rate: float, requests: int, prompt: int = 128, gen: int
         raise ConfigError("rate", rate, f"at least {requests / MAX_TIME_S:g} requests/s for {requests:,} requests")
     rng = np.random.default_rng(whole("seed", seed, 0))
     arrival = np.cumsum(rng.exponential(1.0 / rate, requests))
-    if lengths is None:
-        p = np.full(requests, whole("prompt", prompt, 1, 2**31), np.int64)
-        g = np.full(requests, whole("gen", gen, 1, 2**31), np.int64)
-    else:
-        pick = rng.integers(0, len(lengths), requests)
-        p = lengths["prompt"].to_numpy(np.int64)[pick]
-        g = lengths["gen"].to_numpy(np.int64)[pick]
+    p, g = _request_lengths(requests, prompt, gen, lengths, rng)
     return pd.DataFrame({"arrival_s": arrival, "prompt": p, "gen": g})
+
+
+def _request_lengths(requests: int, prompt: int, gen: int, lengths, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Prompt and output tokens of ``requests`` requests: all ``prompt`` and ``gen``, or (prompt, gen) pairs
+    drawn with replacement from the rows of the trace ``lengths`` with ``rng``."""
+    if lengths is None:
+        return (np.full(requests, whole("prompt", prompt, 1, 2**31), np.int64),
+                np.full(requests, whole("gen", gen, 1, 2**31), np.int64))
+    pick = rng.integers(0, len(lengths), requests)
+    return lengths["prompt"].to_numpy(np.int64)[pick], lengths["gen"].to_numpy(np.int64)[pick]
