@@ -12,11 +12,19 @@ from __future__ import annotations
 import contextlib
 import os
 
+import numba
 from numba import njit as _numba_njit
 from numba.core import caching
 from numba.extending import register_jitable
 
-__all__ = ["njit", "register_jitable"]
+__all__ = ["njit", "register_jitable", "use_threads"]
+
+
+def use_threads(threads: int) -> None:
+    """Let numba's parallel loops use a pipeline job's ``threads`` (Snakemake's ``threads:``), at most
+    numba's own thread count and at least one."""
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
 
 def njit(*args, **kwargs):
     """``numba.njit``; with ``cache=True`` where numba finds no writable cache folder, the same kernel
