@@ -240,6 +240,7 @@ def _cmd_serve(args) -> int:
             raise ConfigError(flag, value, "absent without --model (a CoE serves BF16 Llama-2-7B experts to Poisson "
                               "arrivals or a trace)")
     from rdusim.scenarios.serve import (
+        GEN_TOKENS,
         MAX_EXPERTS,
         MAX_REQUESTS,
         MAX_SKEW,
@@ -280,7 +281,7 @@ def _cmd_serve(args) -> int:
     if args.energy:
         from rdusim.scenarios.coe_energy import serve_energy
 
-        summary.update(serve_energy(summary, gen=20, profile=args.profile,  # simulate()'s 20 tokens per request
+        summary.update(serve_energy(summary, gen=GEN_TOKENS, profile=args.profile,  # simulate()'s tokens a request
                                     price_per_hour=_price(args.price_per_hour)))
     summary = json_safe(summary)
     if args.json:

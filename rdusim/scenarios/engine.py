@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from benchmarks.models import get_model
 from rdusim.core.errors import ConfigError
+from rdusim.core.jit import njit
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
@@ -106,12 +106,17 @@ def kv_capacity_tokens(platform: str, model: str, tp: int, fraction: float, prec
     return int(room // per_token) if room > 0 else 0, float(weights), float(capacity)
 
 
-def step_costs(platform: str, model: str, tp: int, execution: str | None = None, max_num_seqs: int = 256,
-               fraction: float = 0.9, grid: int = 65, stack: str | None = None, precision: str = DEFAULT_PRECISION,
-               kv_precision: str = DEFAULT_PRECISION) -> StepCosts:
+def step_costs(platform: str, model: str, tp: int, execution: str | None = None, max_num_seqs: int | None = None,
+               fraction: float | None = None, grid: int | None = None, stack: str | None = None,
+               precision: str = DEFAULT_PRECISION, kv_precision: str = DEFAULT_PRECISION) -> StepCosts:
     """Tabulated per-step costs of ``model`` on ``tp`` devices of ``platform`` under a serving ``stack``
     (default: the platform's), weights in ``precision`` and the KV cache in ``kv_precision`` (see the
-    module docstring)."""
+    module docstring); ``max_num_seqs``, ``fraction`` (of memory for weights and KV cache) and ``grid``
+    (context points) default to the engine settings (:func:`load_engine_settings`)."""
+    s = load_engine_settings()
+    max_num_seqs = s["max_num_seqs"] if max_num_seqs is None else max_num_seqs
+    fraction = s["kv_memory_fraction"] if fraction is None else fraction
+    grid = s["context_grid_points"] if grid is None else grid
     return _step_costs(platform, model, int(tp), execution, int(max_num_seqs), float(fraction), int(grid), stack,
                        str(precision), str(kv_precision))
 

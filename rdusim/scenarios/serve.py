@@ -74,6 +74,7 @@ from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, max_expert
 from rdusim.scenarios.predict import clears_with_gpu_constants, predict
 
 POLICIES = ("lru", "lfu", "pinned")
+GEN_TOKENS = 20  # output tokens of a CoE request unless told otherwise (the article's Table 2 runs)
 # Bounds of a simulation. MAX_REQUESTS bounds a trace held as a table (16 bytes a request, 48 more with the
 # per-request frame); MAX_TIME_S keeps arrival times where float64 still
 # resolves microseconds (ulp at 1e9 s is 1.2e-7 s); MAX_EXPERTS and MAX_BATCH bound the per-expert arrays
@@ -699,7 +700,7 @@ def _group_tables(platform: str, experts: int, max_batch: int, prompt: int, gen:
     return [(slots, tables)] * groups
 
 
-def light_load_floor(platform: str, experts: int, max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20,
+def light_load_floor(platform: str, experts: int, max_wait_s: float = 0.05, prompt: int = 128, gen: int = GEN_TOKENS,
                      profile: str = "paper", dep=None) -> dict:
     """What a lone request's latency is made of when nothing else is queued (seconds): it waits
     ``max_wait_s`` for the router's batch to fill, runs the router, waits ``max_wait_s`` again for its
@@ -921,7 +922,7 @@ def latency_summary(name: str, seconds: np.ndarray) -> dict:
 
 
 def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lru", max_batch: int = 8,
-             max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20, profile: str = "paper",
+             max_wait_s: float = 0.05, prompt: int = 128, gen: int = GEN_TOKENS, profile: str = "paper",
              overlap: bool = True, popularity=None, dep=None, use_jit: bool = True,
              per_request: bool = True, groups: int = 1, ttft_slo_s: float = 1.0,
              tpot_slo_s: float = 0.1) -> tuple[dict, pd.DataFrame]:
@@ -967,7 +968,7 @@ def simulate(platform: str, experts: int, trace: pd.DataFrame, policy: str = "lr
 
 def simulate_poisson(platform: str, experts: int, rate: float, requests: int, skew: float = 0.0,
                      locality: float = 0.0, seed: int = 0, policy: str = "lru", max_batch: int = 8,
-                     max_wait_s: float = 0.05, prompt: int = 128, gen: int = 20, profile: str = "paper",
+                     max_wait_s: float = 0.05, prompt: int = 128, gen: int = GEN_TOKENS, profile: str = "paper",
                      overlap: bool = True, popularity=None, dep=None, use_jit: bool = True, groups: int = 1,
                      ttft_slo_s: float = 1.0, tpot_slo_s: float = 0.1, chunk: int = FEED_REQUESTS) -> dict:
     """:func:`simulate` of :func:`poisson_requests` (``rate``, ``requests``, ``skew``, ``locality``, ``seed``;

@@ -21,7 +21,7 @@ from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import DEFAULT_PRECISION
-from rdusim.scenarios.engine import POLICIES, load_engine_settings, run_instance, step_costs
+from rdusim.scenarios.engine import N_STATS, POLICIES, load_engine_settings, run_instance, step_costs
 from rdusim.scenarios.predict import check_row
 from rdusim.scenarios.serve import latency_summary, saturation
 
@@ -85,7 +85,7 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     instance = np.full(len(arrival), -1, np.int64)
     idx = np.flatnonzero(accepted)
     instance[idx] = np.arange(idx.size) % instances
-    totals = np.zeros(8)
+    totals = np.zeros(N_STATS)
     for i in range(instances):
         mine = idx[instance[idx] == i]
         clients = 0 if concurrency is None else concurrency // instances + (i < concurrency % instances)

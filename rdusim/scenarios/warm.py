@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmarks.decoder import workload_graph
 from benchmarks.models import get_model
-from rdusim.scenarios.engine import run_instance, step_costs
+from rdusim.scenarios.engine import load_engine_settings, run_instance, step_costs
 from rdusim.scenarios.predict import predict
 from rdusim.scenarios.serve import poisson_requests, simulate
 from rdusim.scenarios.sweep import evaluate_points
@@ -42,9 +42,9 @@ def warm_numba_cache() -> float:
     evaluate_modes(workload_graph(get_model("llama2-7b"), "decode", 1, 128, tp=8), RduChip.from_platform("sn40l"))
     simulate("sn40l-node", 10, poisson_requests(1.0, 20, 10, seed=0))
     evaluate_points(pd.DataFrame([SWEEP_POINT]))
-    n = 4  # the iteration-level serving engine: four requests on one H100
+    n, engine = 4, load_engine_settings()  # the iteration-level serving engine: four requests on one H100
     run_instance(np.arange(n, dtype=float), np.full(n, 128), np.full(n, 8), "prefill-first",
-                 step_costs("h100-sxm", "llama2-7b", 1), 256, 4096)
+                 step_costs("h100-sxm", "llama2-7b", 1), engine["max_num_seqs"], engine["prefill_token_budget"])
     return time.perf_counter() - start
 
 
