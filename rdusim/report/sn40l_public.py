@@ -16,7 +16,7 @@ import pandas as pd
 from benchmarks.models import get_model, weight_bytes
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import claims_fig7
-from rdusim.report.sn40l_runtime import RATE_2024, TARGETS
+from rdusim.report.sn40l_runtime import fit_targets, rate_2024
 from rdusim.report.speculative import load_checks
 from rdusim.report.validation import paper_value
 from rdusim.scenarios.coe import load_profile, switch_bandwidth
@@ -27,8 +27,6 @@ COLUMNS = ("source", "quantity", "platform", "model", "stack", "unit", "publishe
 # [P] Table IV / [B]: Llama 3.1 on sn40l-16, output tokens/s per user, BF16; the published rates are read
 # from public_checks.yaml (their one home), by model and with or without speculative decoding
 RATE_MODELS = (("llama3.1-8b", False), ("llama3.1-70b", True), ("llama3.1-405b", True))
-# [HC]'s 8B switch time and Table 2's measured run: rdusim/data/sn40l_fit_targets.yaml
-SWITCH_2024 = (TARGETS["switch_time"]["model"], float(TARGETS["switch_time"]["seconds"]))
 
 
 def _row(source, quantity, platform, model, stack, unit, published, predicted, basis, note=""):
@@ -54,32 +52,32 @@ def public_rows(table2: pd.DataFrame, fig7: pd.DataFrame, inferred: pd.DataFrame
         rows.append(_row("[A] 'Under 50 experts' (Fig. 7)", f"CoE latency of {base} over SN40L Node, BS 1, 20 out",
                          "sn40l-node", "llama2-7b", "sambaflow-2023", "x", float(paper_value(r.id)),
                          r.reproduced, "predicted", r.note))
-    checks = load_checks()
+    checks, run24, targets = load_checks(), rate_2024(), fit_targets()
     for model, speculative in RATE_MODELS:
         rate = float(next(c["published"] for c in checks if c["request"]["model"] == model
-                          and c["request"]["platform"] == RATE_2024["platform"]
+                          and c["request"]["platform"] == run24["platform"]
                           and bool(c["request"].get("draft")) == speculative))
-        out = predict_one(RATE_2024["platform"], model, 1, RATE_2024["tp"], RATE_2024["prompt"], RATE_2024["gen"])
+        out = predict_one(run24["platform"], model, 1, run24["tp"], run24["prompt"], run24["gen"])
         plain = 1e3 / out["decode_ms_per_token"] if out["fits"] else np.nan
         if speculative:  # the draft, its length and the fitted acceptance rate of public_checks.yaml (issue 21)
             check = next(c for c in checks if c["request"]["model"] == model and c["request"].get("draft"))
             spec = predict_one(**check["request"])
             rows.append(_row("[P] Table IV, [B]", "output tokens/s per user, 16 sockets, TP16, BF16",
-                             RATE_2024["platform"], model, spec["stack"], "tokens/s", rate,
+                             run24["platform"], model, spec["stack"], "tokens/s", rate,
                              spec["tokens_per_s_per_user"] if spec["fits"] else np.nan,
                              "fitted" if check["role"] == "fit" else "predicted",
                              f"speculative decoding: draft {spec['draft']} x {spec['draft_tokens']} tokens (assumed), "
                              f"acceptance {spec['acceptance']:g} (fitted to the 70B rate); plain decoding: {plain:.0f}"))
         else:
             rows.append(_row("[P] Table IV, [B]", "output tokens/s per user, 16 sockets, TP16, BF16",
-                             RATE_2024["platform"], model, out["stack"], "tokens/s", rate, plain, "fitted",
-                             f"{RATE_2024['prompt']} in, {RATE_2024['gen']} out, batch 1: 1 / decode step"))
-    model, published = SWITCH_2024
-    p = load_platform(RATE_2024["platform"])
-    seconds = weight_bytes(get_model(model)) / switch_bandwidth(p, load_profile("paper"), RATE_2024["tp"])
+                             run24["platform"], model, out["stack"], "tokens/s", rate, plain, "fitted",
+                             f"{run24['prompt']} in, {run24['gen']} out, batch 1: 1 / decode step"))
+    model, published = targets["switch_time"]["model"], float(targets["switch_time"]["seconds"])  # [HC]
+    p = load_platform(run24["platform"])
+    seconds = weight_bytes(get_model(model)) / switch_bandwidth(p, load_profile("paper"), run24["tp"])
     rows.append(_row("[HC]", "model switch time (DDR to HBM)", p.name, model, "-", "s", published, seconds, "predicted",
-                     f"weights over {RATE_2024['tp']} sockets' DDR-to-HBM copies at {p.dev('ddr_to_hbm') / 1e9:.0f} GB/s each"))
-    run = TARGETS["predicted_ratio"]
+                     f"weights over {run24['tp']} sockets' DDR-to-HBM copies at {p.dev('ddr_to_hbm') / 1e9:.0f} GB/s each"))
+    run = targets["predicted_ratio"]
     model, tp, prompt, gen, gpu = (run[k] for k in ("model", "tp", "prompt", "gen", "gpu"))
     ratio = float(paper_value(run["claim"]))
     sn = predict_one("sn40l-node", model, 1, tp, prompt, gen)

@@ -20,7 +20,7 @@ tokens/s per user on the 16-socket system (``sn40l-16``, TP16, BF16): a decode s
 and runtime together, at batch 1 (taken with a 1000-token prompt and 500 tokens out). Issue 20 states
 that batch-16 runs of an 8-socket system take 2.5x the batch-1 time: the stack's per-sequence work
 (``sequence_step_us``) is set so that the median of that ratio over the issue's models and lengths
-(:data:`BATCH_GRID`) is 2.5, and its per-pass work (``step_us``) so that the 8B rate holds with it. No
+(:func:`batch_grid`) is 2.5, and its per-pass work (``step_us``) so that the 8B rate holds with it. No
 2024 time to first token is published: ``request_us`` is sambaflow-2023's.
 
 The published numbers the fit targets are read from ``rdusim/data/sn40l_fit_targets.yaml`` and
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ from scipy.optimize import brentq, lsq_linear
 from rdusim.core.errors import ConfigError
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
+from rdusim.core.platforms import load_platform
 from rdusim.core.stacks import STACK_DIR, load_stack
 from rdusim.report.speculative import load_checks
 from rdusim.report.validation import load_claims
@@ -56,9 +58,16 @@ CELLS = (  # (claim id, DGX, output tokens): Table 2's expert-only cells, batch 
 TARGETS_FILE = DATA_DIR / "sn40l_fit_targets.yaml"
 
 
-def load_fit_targets() -> dict:
+@lru_cache(maxsize=1)
+def fit_targets() -> dict:
     """The published SN40L statements of ``rdusim/data/sn40l_fit_targets.yaml`` (the fit's targets and
-    the public checks beside them), checked for the keys this module and :mod:`sn40l_public` read."""
+    the public checks beside them), checked for the keys this module and :mod:`sn40l_public` read;
+    read once, on first use."""
+    return load_fit_targets()
+
+
+def load_fit_targets() -> dict:
+    """:func:`fit_targets` read from the file now (not cached)."""
     targets = mapping("SN40L fit targets", load_yaml(TARGETS_FILE, "SN40L fit targets"),
                       "a mapping with rate_check, batch_ratio, switch_time and predicted_ratio")
     for key in ("rate_check", "batch_ratio", "switch_time", "predicted_ratio"):
@@ -67,24 +76,29 @@ def load_fit_targets() -> dict:
     return targets
 
 
-def _rate_check(check_id: str) -> dict:
+@lru_cache(maxsize=1)
+def rate_2024() -> dict:
+    """[P] Table IV / [B]: Llama-3.1-8B on 16 sockets, output tokens/s per user (a decode step's rate), as
+    public_checks.yaml's row named by ``rate_check`` holds it: the request's columns and ``tokens_per_s``."""
+    check_id = fit_targets()["rate_check"]
     rows = [r for r in load_checks() if r["id"] == check_id]
     if len(rows) != 1:
         raise ConfigError("sn40l_fit_targets.rate_check", check_id, "the id of one public_checks.yaml row")
     return {**rows[0]["request"], "tokens_per_s": float(rows[0]["published"])}
 
 
-TARGETS = load_fit_targets()
-# [P] Table IV / [B]: Llama-3.1-8B on 16 sockets, output tokens/s per user (a decode step's rate), as
-# public_checks.yaml holds it: the request's columns and ``tokens_per_s``
-RATE_2024 = _rate_check(TARGETS["rate_check"])
-# Issue 20: batch-16 runs of an 8-socket system take BATCH_RATIO times the batch-1 time; the grid the
-# median ratio is taken over
-BATCH_RATIO = float(TARGETS["batch_ratio"]["ratio"])
-BATCH_GRID = {"platform": TARGETS["batch_ratio"]["platform"], "tp": int(TARGETS["batch_ratio"]["tp"]),
-              "models": tuple(TARGETS["batch_ratio"]["models"]),
-              "lengths": tuple(TARGETS["batch_ratio"]["lengths_tokens"]),
-              "batches": tuple(TARGETS["batch_ratio"]["batches"])}
+def batch_ratio() -> float:
+    """Issue 20: batch-16 runs of an 8-socket system take this many times the batch-1 time."""
+    return float(fit_targets()["batch_ratio"]["ratio"])
+
+
+@lru_cache(maxsize=1)
+def batch_grid() -> dict:
+    """The grid the median batch ratio (:func:`batch_ratio`) is taken over: platform, tp, models, lengths
+    (prompt and output) and the two batches."""
+    g = fit_targets()["batch_ratio"]
+    return {"platform": g["platform"], "tp": int(g["tp"]), "models": tuple(g["models"]),
+            "lengths": tuple(g["lengths_tokens"]), "batches": tuple(g["batches"])}
 
 
 def inferred_table(dep: CoEDeployment | None = None) -> pd.DataFrame:
@@ -94,14 +108,15 @@ def inferred_table(dep: CoEDeployment | None = None) -> pd.DataFrame:
     dep = dep or CoEDeployment.from_config()
     paper = {c["id"]: c["paper"] for c in load_claims()}
     prof = load_profile("paper")
-    tp = 8
+    rdu = load_platform(RDU)
+    tp = min(dep.tensor_parallel, rdu.devices)
     rows = []
     for claim, gpu, gen in CELLS:
         gpu_s = expert_latency_s(gpu, dep, prof, gen, 1)[1]
         source = expert_source(gpu, dep, prof, gen, 1)
         inferred = gpu_s / paper[claim]
-        kernels = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, "fused-ho", 1, "kernels")[1] / 1e3
-        with_runtime = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, "fused-ho", 1,
+        kernels = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, prof.execution(rdu), 1, "kernels")[1] / 1e3
+        with_runtime = expert_times_ms(RDU, dep.expert_model, tp, dep.prompt_tokens, gen, prof.execution(rdu), 1,
                                        prof.rdu_stack)[1] / 1e3
         rows.append({
             "cell": claim, "baseline": gpu, "gen": gen, "gpu_latency_ms": gpu_s * 1e3,
@@ -130,14 +145,14 @@ def _kernels(rows: list[dict]) -> pd.DataFrame:
 
 
 def kernel_step_2024_s() -> float:
-    """Kernel time (s) of one decode step of the 2024 rate's run (:data:`RATE_2024`) on ``sn40l-16``."""
-    r = {k: v for k, v in RATE_2024.items() if k != "tokens_per_s"}
+    """Kernel time (s) of one decode step of the 2024 rate's run (:func:`rate_2024`) on ``sn40l-16``."""
+    r = {k: v for k, v in rate_2024().items() if k != "tokens_per_s"}
     return float(_kernels([r]).decode_ms_per_token.iloc[0]) / 1e3
 
 
 def batch_grid_kernels() -> pd.DataFrame:
-    """Kernel times of the batch-ratio grid (:data:`BATCH_GRID`), one row per model, lengths and batch."""
-    g = BATCH_GRID
+    """Kernel times of the batch-ratio grid (:func:`batch_grid`), one row per model, lengths and batch."""
+    g = batch_grid()
     rows = [{"platform": g["platform"], "model": m, "tp": g["tp"], "prompt": p, "gen": n, "batch": b}
             for m in g["models"] for p in g["lengths"] for n in g["lengths"] for b in g["batches"]]
     return _kernels(rows)
@@ -149,18 +164,18 @@ def batch_ratios(grid: pd.DataFrame, request: float, per_pass_b1: float, sequenc
     total = (grid.total_ms / 1e3 + request
              + (grid.gen + 1) * (per_pass_b1 + sequence_step * (grid.batch - 1)))
     keyed = grid.assign(total=total).set_index(["model", "prompt", "gen", "batch"]).total.unstack("batch")
-    hi, lo = BATCH_GRID["batches"][1], BATCH_GRID["batches"][0]
+    lo, hi = batch_grid()["batches"]
     return keyed[hi] / keyed[lo]
 
 
 def fit_2024(request: float) -> tuple[float, float]:
     """``(per pass s, per sequence per pass s)`` of sambaflow-2024: the batch-1 pass that meets the 8B rate
-    on sn40l-16, split so that the median batch ratio on :data:`BATCH_GRID` is :data:`BATCH_RATIO`."""
-    per_pass_b1 = 1.0 / RATE_2024["tokens_per_s"] - kernel_step_2024_s()
+    on sn40l-16, split so that the median batch ratio on :func:`batch_grid` is :func:`batch_ratio`."""
+    per_pass_b1 = 1.0 / rate_2024()["tokens_per_s"] - kernel_step_2024_s()
     if per_pass_b1 < 0:
         raise RuntimeError("sn40l-16's kernels alone are slower than the published 8B rate")
     grid = batch_grid_kernels()
-    gap = lambda s: float(batch_ratios(grid, request, per_pass_b1, s).median()) - BATCH_RATIO  # noqa: E731
+    gap = lambda s: float(batch_ratios(grid, request, per_pass_b1, s).median()) - batch_ratio()  # noqa: E731
     sequence_step = 0.0 if gap(0.0) >= 0 else brentq(gap, 0.0, 0.1, xtol=1e-9)
     sequence_step = min(sequence_step, per_pass_b1)  # the per-pass work at batch 1 holds the first sequence's
     return per_pass_b1 - sequence_step, sequence_step
