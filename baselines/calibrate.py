@@ -47,6 +47,7 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.helpformat import DefaultsHelpFormatter
 from rdusim.core.loader import writable_file
 from rdusim.core.platforms import load_platform
+from rdusim.core.power import assumed_idle_share
 
 from .calibration import FITTED, fit_measurement
 from .gpu import GpuDevice
@@ -638,12 +639,9 @@ def platform_yaml(measurement: dict, name: str, hbm_capacity_GB: float | None = 
     return mapping
 
 
-IDLE_SHARE = 0.10  # assumed idle draw as a share of the board limit, as the packaged GPUs assume it
-
-
 def power_block(board_power_W: float, idle_power_W: float | None = None) -> dict:
     """A platform's ``power`` block from the datasheet board limit given on the command line and the idle
-    draw (given, or assumed at :data:`IDLE_SHARE` of the limit, the packaged GPU files' assumption); the
+    draw (given, or assumed at :func:`rdusim.core.power.assumed_idle_share` of the limit); the
     activity model's fractions stay rdusim/data/power_model.yaml's defaults (nothing is fitted here)."""
     for key, value in (("board_power_W", board_power_W), ("idle_power_W", idle_power_W)):
         if value is not None and not _usable(value):
@@ -656,9 +654,10 @@ def power_block(board_power_W: float, idle_power_W: float | None = None) -> dict
         given["idle_power_W"] = float(idle_power_W)
         sources["idle_power_W"] = "given to rdusim calibrate-gpu (--idle-power-W)"
         return {"published": given, "sources": sources}
-    sources["idle_power_W"] = (f"assumed: {IDLE_SHARE:.0%} of the board limit (no --idle-power-W given), "
+    share = assumed_idle_share()
+    sources["idle_power_W"] = (f"assumed: {share:.0%} of the board limit (no --idle-power-W given), "
                                "as the packaged GPU platforms assume it")
-    return {"published": given, "assumed": {"idle_power_W": round(IDLE_SHARE * float(board_power_W), 1)},
+    return {"published": given, "assumed": {"idle_power_W": round(share * float(board_power_W), 1)},
             "sources": sources}
 
 

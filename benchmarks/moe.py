@@ -316,8 +316,3 @@ def busy_devices(experts: int, top_k: int, devices: int, batch) -> float:
         miss *= max(0.0, (experts - per - j) / (experts - j))
     return devices * (1.0 - miss ** float(batch))
 
-
-@lru_cache(maxsize=None)
-def moe_names() -> tuple[str, ...]:
-    """Names of the MoE zoo (a tuple, for vectorised membership tests of frame columns)."""
-    return tuple(load_moe_models())

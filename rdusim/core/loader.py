@@ -12,7 +12,7 @@ caches) goes through this module:
   duplicate keys in any mapping (flow, block or a repeated section), naming the key and both lines.
 * :func:`load_json` / :func:`parse_json`: JSON without ``NaN``/``Infinity``, without duplicate keys,
   nested at most :data:`MAX_DEPTH` deep.
-* :func:`mapping`, :func:`sequence`, :func:`string`: the type of a block checked before it is used.
+* :func:`mapping`, :func:`string`: the type of a block checked before it is used.
 * :func:`writable_file`: an output path that can be written, checked before any work is done.
 * :func:`redact`: what an error may show of a value read from a file (numbers and short names; other
   text only as its length), so that ``--platform /etc/shadow`` never prints a line of it.
@@ -313,23 +313,11 @@ def mapping(field: str, value, what: str = "a mapping", optional: bool = True) -
     return value
 
 
-def sequence(field: str, value, what: str = "a list", max_items: int = 100_000) -> list:
-    """``value`` as a list of at most ``max_items`` items."""
-    if not isinstance(value, list) or len(value) > max_items:
-        raise ConfigError(field, redact(value), f"{what} (at most {max_items:,} items)")
-    return value
-
-
 def string(field: str, value, what: str = "a text value", max_len: int = 1000) -> str:
     """``value`` as a str of at most ``max_len`` characters (a mapping, list, number or None is an error)."""
     if not isinstance(value, str) or len(value) > max_len:
         raise ConfigError(field, redact(value), what)
     return value
-
-
-def finite_float(value) -> bool:
-    """True when ``value`` is an int or float (not a bool) and finite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # ------------------------------------------------------------------------------------------ CSV

@@ -78,7 +78,7 @@ FIELD_BOUNDS: dict[str, tuple[float, float, str]] = {
     "gemm_bf16": (1e9, 1e17, "1 GFLOP/s to 100 PFLOP/s"),
     "sm_clock": (1e7, 1e10, "10 MHz to 10 GHz"), "clock": (1e7, 1e10, "10 MHz to 10 GHz"),
     "launch_eager": _LAUNCH, "launch_graph": _LAUNCH, "p2p_latency": _LAUNCH, "so_launch": (0.0, 1.0, "0 to 1 s"),
-    "ho_launch": (0.0, 1.0, "0 to 1 s"), "runtime_call": (0.0, 10.0, "0 to 10 s"), "runtime_token": (0.0, 1.0, "0 to 1 s"),
+    "ho_launch": (0.0, 1.0, "0 to 1 s"),
     "kernel_ramp": (0.0, 1e-3, "0 to 1 ms"), "eager_host": (1e-8, 1e-2, "10 ns to 10 ms"),
     "stream_efficiency": (0.01, 1.0, "below 1% is no working GPU"), "gemm_efficiency": (0.01, 1.0, "below 1% is no working GPU"),
     "pcus": (1, 1e6, "1 to 1,000,000"), "pmus": (1, 1e6, "1 to 1,000,000"), "simd_lanes": (1, 4096, "1 to 4,096"),

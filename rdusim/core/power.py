@@ -30,20 +30,21 @@ from rdusim.core.platforms import Platform
 
 POWER_MODEL_FILE = DATA_DIR / "power_model.yaml"
 MODEL_CONSTANTS = ("compute_at_limit", "memory_at_full_bandwidth")
+IDLE_SHARE = "assumed_idle_share"
 CONSTANT_KEYS = ("value", "unit", "meaning", "basis", "data")
 SN40L_LABEL = "assumed: SN40L socket and node power are not published (rdusim/data/platforms/sn40l.yaml power.sources)"
 
 
 @lru_cache(maxsize=None)
-def model_constants() -> dict[str, dict]:
-    """The power model's constants from ``rdusim/data/power_model.yaml``: name -> {value, unit, meaning,
-    basis, data}; each value is a fraction in (0, 1]."""
+def _power_model_file() -> dict[str, dict]:
+    """Every entry of ``rdusim/data/power_model.yaml``: name -> {value, unit, meaning, basis, data}; each
+    value a fraction in (0, 1]."""
     data = load_yaml(POWER_MODEL_FILE, "power model")
     if not isinstance(data, dict):
         raise ConfigError(str(POWER_MODEL_FILE), type(data).__name__, "a mapping of power-model constants")
-    check_keys(str(POWER_MODEL_FILE), data, MODEL_CONSTANTS)
+    check_keys(str(POWER_MODEL_FILE), data, MODEL_CONSTANTS + (IDLE_SHARE,))
     out = {}
-    for name in MODEL_CONSTANTS:
+    for name in MODEL_CONSTANTS + (IDLE_SHARE,):
         entry = data.get(name)
         if not isinstance(entry, dict):
             raise ConfigError(f"power_model.{name}", entry, "a mapping with " + ", ".join(CONSTANT_KEYS))
@@ -53,6 +54,18 @@ def model_constants() -> dict[str, dict]:
             raise ConfigError(f"power_model.{name}.value", value, "a fraction in (0, 1]")
         out[name] = {**entry, "value": float(value)}
     return out
+
+
+def model_constants() -> dict[str, dict]:
+    """The power model's constants from ``rdusim/data/power_model.yaml``: name -> {value, unit, meaning,
+    basis, data}; each value is a fraction in (0, 1]."""
+    return {name: _power_model_file()[name] for name in MODEL_CONSTANTS}
+
+
+def assumed_idle_share() -> float:
+    """The idle draw assumed, as a share of the board limit, for a GPU whose idle power is not given
+    (``power_model.yaml``, ``assumed_idle_share``; the packaged GPU files assume the same)."""
+    return _power_model_file()[IDLE_SHARE]["value"]
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ names the GPU model's constant of the format's matmul efficiency relative to BF1
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from rdusim.core.checks import check_keys
 from rdusim.core.errors import ConfigError
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
@@ -34,6 +35,10 @@ class Precision:
 @lru_cache(maxsize=None)
 def _table() -> dict[str, dict[str, Precision]]:
     raw = mapping("precisions", load_yaml(PRECISIONS_FILE, "precisions"), "a mapping of precision tables")
+    keys = [f.name for f in fields(Precision) if f.name != "name"]
+    for part in ("weights", "kv_cache"):
+        for name, entry in mapping(f"precisions.{part}", raw.get(part), "a mapping of formats", optional=False).items():
+            check_keys(f"precisions.{part}.{name}", mapping(f"precisions.{part}.{name}", entry, "a mapping"), keys)
     return {part: {name: Precision(name=name, **entry) for name, entry in raw[part].items()}
             for part in ("weights", "kv_cache")}
 
@@ -41,11 +46,6 @@ def _table() -> dict[str, dict[str, Precision]]:
 def weight_precisions() -> tuple[str, ...]:
     """Names of the weight formats (``precisions.yaml``, ``weights``)."""
     return tuple(_table()["weights"])
-
-
-def kv_precisions() -> tuple[str, ...]:
-    """Names of the KV-cache formats (``precisions.yaml``, ``kv_cache``)."""
-    return tuple(_table()["kv_cache"])
 
 
 def weight_precision(name) -> Precision:

@@ -62,8 +62,6 @@ RUNTIME_TERMS = {
 }
 # Kernel terms: efficiencies of the stack's kernels, replacing the GPU model's (baselines/gpu.py).
 KERNEL_TERMS = {
-    "stream_efficiency_fraction": "sustained rate of the stack's streaming (GEMV, element-wise) kernels / copy rate",
-    "gemm_efficiency_fraction": "share of the platform's GEMM rate the stack's matmuls reach",
     "attention_fp32_efficiency_fraction": "share of the GPU's FP32 CUDA-core peak (peak_fp32) its decode-attention kernels reach",
     "kv_stream_efficiency_fraction": "rate at which its decode-attention kernels stream the KV cache / copy rate",
 }

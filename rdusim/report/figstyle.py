@@ -111,7 +111,10 @@ def label_overlaps(fig) -> list[str]:
 
 
 def small_fonts(fig) -> list[str]:
-    """Labels drawn smaller than :data:`MIN_FONT` points (legends and annotations included)."""
+    """Labels drawn smaller than :data:`MIN_FONT` points (legends and annotations included); draws the
+    figure first unless it is drawn already (tick labels exist only after a draw)."""
+    if fig.stale:
+        fig.canvas.draw()
     small: dict[float, list[str]] = {}
     for t in fig.findobj(match=lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
         if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT:
