@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rdusim.report.moe_tables import coe_vs_moe
+from rdusim.report.moe_tables import coe_vs_moe, hot_experts_effect
 
 CFG = {"coe_vs_moe": {"platforms": ["sn40l-node", "dgx-h100", "dgx-h200"], "experts": 150, "moe_model": "deepseek-v3",
                       "moe_precisions": ["bf16", "fp8"], "batches": [1, 8, 64], "gen": 20, "profile": "model"}}
@@ -38,8 +38,6 @@ def test_dgx_rows_that_do_not_fit_say_why(table):
 
 
 def test_hot_experts_in_hbm_effect_table():
-    from rdusim.report.moe_tables import hot_experts_effect
-
     cfg = {"moe_hot_experts": {"platforms": ["sn40l-node"], "model": "deepseek-v3", "precision": "bf16", "batches": [8],
                                "hot": [0, 32, "max"], "zipf": [0.0, 1.0], "prompt": 128, "gen": 16}}
     t = hot_experts_effect(cfg)

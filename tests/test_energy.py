@@ -16,6 +16,8 @@ from rdusim.core.errors import ConfigError
 from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.platforms import builtin_names, load_platform
 from rdusim.core.power import device_power_w, model_constants, power_spec
+from rdusim.report.energy_tables import table2_energy
+from rdusim.report.power_validation import public_table, splitwise_table
 from rdusim.scenarios.coe import coe_latency
 from rdusim.scenarios.coe_energy import coe_energy, serve_energy
 from rdusim.scenarios.energy import add_energy, node_price
@@ -244,8 +246,6 @@ def test_every_builtin_platform_has_a_default_price_with_its_basis():
 
 # ----------------------------------------------------------------------------- the comparison and validation
 def test_table2_energy_breakeven_and_conclusion():
-    from rdusim.report.energy_tables import table2_energy
-
     cfg = yaml.safe_load(open(PLATFORM_DIR.parents[2] / "config" / "config.yaml"))
     t = table2_energy(cfg)
     for (profile, scenario), g in t.groupby(["profile", "scenario"]):
@@ -260,8 +260,6 @@ def test_table2_energy_breakeven_and_conclusion():
 
 
 def test_power_model_against_splitwise_and_public_readings():
-    from rdusim.report.power_validation import public_table, splitwise_table
-
     s = splitwise_table()
     fitted = s[s["split"] == "fitted"]
     assert len(fitted) >= 20 and fitted["rel_err"].abs().median() < 0.10

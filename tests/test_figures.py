@@ -3,7 +3,13 @@ come from the claims file."""
 import subprocess
 import sys
 
-from rdusim.report.plots import _paper
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from rdusim.report.figstyle import label_overlaps, small_fonts
+from rdusim.report.plots import _paper, plot_latency_vs_experts
+from rdusim.report.validation import load_claims
 
 SCRIPT = """
 import sys
@@ -26,20 +32,13 @@ def test_svg_is_byte_identical_across_runs(tmp_path):
 
 
 def test_reference_values_come_from_the_claims_file():
-    from rdusim.report.validation import load_claims
-
     claims = {c["id"]: c["paper"] for c in load_claims()}
     assert _paper("fig6_fftconv_speedup") == float(claims["fig6_fftconv_speedup"])
     assert _paper("no_such_claim") is None
     assert _paper("fig6_decode_speedup_range") is None  # a range is not one value
 
 
-
 def test_label_check_finds_overlapping_labels_and_labels_on_curves():
-    import matplotlib.pyplot as plt
-
-    from rdusim.report.figstyle import label_overlaps, small_fonts
-
     fig, ax = plt.subplots()
     ax.plot([1, 2, 3], [1, 2, 3], label="curve")
     ax.annotate("first", (1.0, 3.0))
@@ -56,10 +55,7 @@ def test_label_check_finds_overlapping_labels_and_labels_on_curves():
 
 def test_fig7_labels_are_clear_when_three_dgx_share_an_oom_count(tmp_path, capsys):
     """Fig. 7 with the real shape of the problem: three DGX OOM at 148, SN40L at 890, both token counts."""
-    import numpy as np
-    import pandas as pd
 
-    from rdusim.report.plots import plot_latency_vs_experts
 
     rows = []
     for platform, limit, base in (("sn40l-node", 890, 0.1), ("dgx-a100", 148, 0.2), ("dgx-h100", 148, 0.15),

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from baselines.gpu import GpuConstants
+from benchmarks.hf_config import moe_fields
 from benchmarks.moe import (
     active_param_count,
     busy_devices,
@@ -26,9 +31,12 @@ from benchmarks.moe import (
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import builtin_names, load_platform
 from rdusim.core.precision import gemm_peak
-from rdusim.scenarios.closed_form import predict_closed_form
+from rdusim.report import speculative
+from rdusim.report.speculative import fit_acceptance, load_checks, public_checks_table
+from rdusim.scenarios.closed_form import _check_tp, arch_of, predict_closed_form
+from rdusim.scenarios.extended import largest_batch
 from rdusim.scenarios.predict import predict, predict_one
-from rdusim.scenarios.speculative import step_time_per_token, tokens_per_verify
+from rdusim.scenarios.speculative import speculative_defaults, step_time_per_token, tokens_per_verify
 
 MOE = list(load_moe_models())
 
@@ -249,9 +257,6 @@ def test_busy_devices_with_more_devices_than_experts():
 
 # ------------------------------------------------------------------------------- public checks, max batch
 def test_public_checks_one_fitted_acceptance_and_405b_within_15_percent():
-    from rdusim.report.speculative import fit_acceptance, load_checks, public_checks_table
-    from rdusim.scenarios.speculative import speculative_defaults
-
     assert sum(r["role"] == "fit" for r in load_checks()) == 1
     a, rate = fit_acceptance()
     assert a == pytest.approx(speculative_defaults()["acceptance"], abs=1e-3)  # the packaged value is the fit
@@ -268,8 +273,6 @@ def test_public_checks_one_fitted_acceptance_and_405b_within_15_percent():
 
 
 def test_batch_max_is_the_largest_batch_that_fits():
-    from rdusim.scenarios.extended import largest_batch
-
     assert largest_batch(lambda b: b <= 37) == 37
     assert largest_batch(lambda b: False) == 0
     best = predict_one("h100-sxm", "llama2-7b", batch="max", prompt=1024, gen=1024)
@@ -277,9 +280,6 @@ def test_batch_max_is_the_largest_batch_that_fits():
 
 
 def test_cli_precision_and_draft(tmp_path):
-    import subprocess
-    import sys
-
     run = lambda *a: subprocess.run([sys.executable, "-m", "rdusim.cli", "predict", *a], capture_output=True, text=True)  # noqa: E731
     bad = run("--platform", "dgx-a100", "--model", "llama2-70b", "--tp", "8", "--precision", "fp8")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "dgx-a100" in bad.stderr
@@ -308,8 +308,6 @@ ENTRY = {"source": "x", "reference_params": 1e9, "reference_active_params": 1e8,
     ({"reference_params": "many"}, "m.reference_params: got 'many'; allowed: a number"),
 ])
 def test_moe_zoo_file_errors(tmp_path, change, message):
-    import yaml
-
     path = tmp_path / "moe.yaml"
     path.write_text(yaml.safe_dump({"m": {**ENTRY, **change}}))
     with pytest.raises(ConfigError) as err:
@@ -318,10 +316,6 @@ def test_moe_zoo_file_errors(tmp_path, change, message):
 
 
 def test_tp_must_divide_or_be_a_multiple_of_the_experts():
-    from dataclasses import replace
-
-    from rdusim.scenarios.closed_form import _check_tp, arch_of
-
     six = replace(arch_of("mixtral-8x7b"), experts=6)
     with pytest.raises(ConfigError, match=r"^tp: got 4; allowed: a divisor or a multiple of mixtral-8x7b.experts = 6"):
         _check_tp(six, 4)
@@ -372,8 +366,6 @@ def test_extended_rows_give_a_result_or_one_clear_error(platform, model, tp, bat
 
 
 def test_public_checks_file_errors(tmp_path, monkeypatch):
-    import rdusim.report.speculative as spec
-
     for rows, message in (([{"id": "a", "role": "guess"}], "public_checks.a.role: got 'guess'; allowed: fit, check, predict"),
                           ([{"id": "a", "role": "check"}], "public_checks rows: got []; allowed: exactly one row with role fit"),
                           ([{"id": "a", "role": "fit", "fitted_constant": "fp8_gemm_efficiency_vs_bf16_fraction"}],
@@ -384,12 +376,12 @@ def test_public_checks_file_errors(tmp_path, monkeypatch):
                            "fp8_gemm_efficiency_vs_bf16_fraction on a row with role check")):
         path = tmp_path / "checks.yaml"
         path.write_text(json.dumps({"rows": rows}))
-        monkeypatch.setattr(spec, "CHECKS_FILE", path)
-        spec.load_checks.cache_clear()
+        monkeypatch.setattr(speculative, "CHECKS_FILE", path)
+        speculative.load_checks.cache_clear()
         with pytest.raises(ConfigError) as err:
-            spec.load_checks()
+            speculative.load_checks()
         assert str(err.value) == message
-    spec.load_checks.cache_clear()
+    speculative.load_checks.cache_clear()
 
 
 @pytest.mark.parametrize("change,message", [
@@ -398,8 +390,6 @@ def test_public_checks_file_errors(tmp_path, monkeypatch):
     ({"n_routed_experts": 0}, "c.json.n_routed_experts: got 0; allowed: a whole number from 1"),
 ])
 def test_moe_config_json_field_errors(tmp_path, change, message):
-    from benchmarks.hf_config import moe_fields
-
     cfg = {**json.loads((CONFIGS / "deepseek-v3.json").read_text()), **change}
     with pytest.raises(ConfigError) as err:
         moe_fields(cfg, "c.json")

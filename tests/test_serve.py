@@ -1,8 +1,11 @@
 """Serving simulator: Little's law, analytic agreement at zero load, cache policies, OOM, determinism."""
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from rdusim.cli import main
 from rdusim.core.errors import ConfigError
 from rdusim.scenarios.coe import coe_latency
 from rdusim.scenarios.serve import (
@@ -113,8 +116,6 @@ def test_overloaded_sn40l_hit_rate_and_saturation():
 
 
 def test_cli_says_saturated(capsys):
-    from rdusim.cli import main
-
     assert main(["serve", "--platform", "sn40l-node", "--experts", "100", "--rate", "32", "--requests", "20000"]) == 0
     out = capsys.readouterr().out
     assert "saturated" in out and "-" not in out.split("HBM hit rate")[1].split("%")[0]
@@ -236,8 +237,6 @@ def test_ring_growth_and_tiny_chunks_change_nothing(monkeypatch):
 
 
 def test_streamed_memory_does_not_grow_with_requests():
-    import tracemalloc
-
     def peak(n):
         tracemalloc.start()
         s = simulate_poisson("dgx-h100", 100, 4.0, n, 1.0, chunk=1 << 14)

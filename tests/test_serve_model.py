@@ -1,9 +1,12 @@
 """Single-model serving with iteration-level batching (issue 22): agreement with predict at zero load, the
 numba engine against its pure-Python twin, the KV-cache bound, policies, metrics and traces."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from rdusim.cli import main
 from rdusim.core.errors import ConfigError
 from rdusim.scenarios.engine import kv_capacity_tokens, run_instance, step_costs
 from rdusim.scenarios.predict import predict_one
@@ -99,10 +102,6 @@ def test_azure_trace_reader(tmp_path):
 
 
 def test_cli_serve_model_json_keys_and_errors(capsys):
-    import json
-
-    from rdusim.cli import main
-
     assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--rate", "4", "--requests", "300",
                  "--prompt", "512", "--gen", "64", "--stack", "vllm", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
