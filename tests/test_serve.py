@@ -150,6 +150,7 @@ def test_groups_must_divide_the_devices():
 
 # ---- speed and scale (issue 22, item 6): streamed summaries, chunked arrivals, a ring of request slots
 from rdusim.scenarios import serve as serve_mod  # noqa: E402
+from rdusim.scenarios.serve import _lru_insert, _lru_unlink  # noqa: E402
 from rdusim.scenarios.serve import (  # noqa: E402
     HIST_RESOLUTION,
     hist_percentiles,
@@ -248,3 +249,26 @@ def test_streamed_memory_does_not_grow_with_requests():
     simulate_poisson("dgx-h100", 100, 4.0, 1000, 1.0)  # compile / load the kernel first
     small, large = peak(20_000), peak(400_000)
     assert large < 1.2 * small + 1e6  # a table of 400,000 requests alone would take 6.4 MB more
+
+
+def test_lru_list_kernels_keep_last_use_then_id_order():
+    """The serving loop's LRU list (inlined numba kernels, and their Python twins): after any sequence of
+    uses, walking the list from its head gives the resident experts sorted by (last use, id)."""
+    rng = np.random.default_rng(5)
+    for insert, unlink in ((_lru_insert, _lru_unlink), (_lru_insert.py_func, _lru_unlink.py_func)):
+        n = 12
+        prev, nxt, last = np.full(n, -1), np.full(n, -1), np.zeros(n)
+        head = tail = -1
+        listed = set()
+        for step in range(300):
+            e, t = int(rng.integers(n)), float(step // 3)  # three uses share each time
+            if e in listed:
+                head, tail = unlink(e, prev, nxt, head, tail)
+            last[e] = t
+            head, tail = insert(e, t, last, prev, nxt, head, tail)
+            listed.add(e)
+            walk, x = [], head
+            while x >= 0:
+                walk.append(x)
+                x = nxt[x]
+            assert walk == sorted(listed, key=lambda k: (last[k], k)) and tail == walk[-1]

@@ -8,7 +8,7 @@ import pytest
 
 from rdusim.cli import main
 from rdusim.core.errors import ConfigError
-from rdusim.scenarios.engine import kv_capacity_tokens, run_instance, step_costs
+from rdusim.scenarios.engine import _lookup, kv_capacity_tokens, run_instance, step_costs
 from rdusim.scenarios.predict import predict_one
 from rdusim.scenarios.serve_model import max_rate_within, simulate_model
 from rdusim.scenarios.traces import poisson_with_lengths, read_request_trace, retime
@@ -113,3 +113,20 @@ def test_cli_serve_model_json_keys_and_errors(capsys):
     assert "tp" in capsys.readouterr().err
     assert main(["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--trace", "no/such.csv"]) == 2
     assert "trace" in capsys.readouterr().err
+
+
+def test_step_cost_lookup_compiled_and_python_agree_with_linear_interpolation():
+    """The engine's table lookup (numba) and its Python twin: numpy's linear interpolation between grid
+    points, and the last segment's slope beyond the last point."""
+    rng = np.random.default_rng(3)
+    table = np.cumsum(rng.random((3, 9)), axis=1)
+    ctx_step = 16.0
+    grid = 1 + ctx_step * np.arange(9)
+    for c in rng.uniform(1, grid[-1], 50):
+        want = np.interp(c, grid, table[2])
+        assert _lookup(table, 2, c, ctx_step) == pytest.approx(want, rel=1e-12)
+        assert _lookup.py_func(table, 2, c, ctx_step) == pytest.approx(want, rel=1e-12)
+    beyond = grid[-1] + 40.0
+    slope = (table[1, -1] - table[1, -2]) / ctx_step
+    assert _lookup(table, 1, beyond, ctx_step) == pytest.approx(table[1, -1] + 40.0 * slope, rel=1e-12)
+    assert _lookup.py_func(table, 1, beyond, ctx_step) == _lookup(table, 1, beyond, ctx_step)
