@@ -192,7 +192,8 @@ def _cmd_serve_model(args) -> int:
         _print_json(summary)
     elif summary["fits"]:
         print(f"{args.platform}, {args.model} (stack {summary['stack']}) on {summary['instances']} x TP{summary['tp']} "
-              f"({args.batching}), "
+              f"({summary['batching']}, at most {summary['max_num_seqs']:,} sequences, {summary['token_budget']:,} "
+              f"tokens a step), "
               f"{summary['served']:,} requests served ({summary['rejected']:,} longer than the KV cache or context "
               f"window rejected): {summary['throughput_rps']:.2f} req/s, {summary['tokens_per_s_per_node']:,.0f} "
               f"output tokens/s")
@@ -373,8 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--lengths-from", help="--model: draw each request's prompt and output lengths from this "
                     "trace (Azure 2023 CSV, or arrival_s,prompt,gen)")
     sv.add_argument("--retime", action="store_true", help="--model --trace: scale the trace's timestamps to --rate")
-    sv.add_argument("--batching", default="prefill-first", choices=["prefill-first", "chunked", "static"],
-                    help="--model: prefill-first (vLLM), chunked prefill (Sarathi), or static batches")
+    sv.add_argument("--batching", default=None, choices=["prefill-first", "chunked", "static", "inflight"],
+                    help="--model: prefill-first (vLLM), chunked prefill (Sarathi), static batches, or in-flight "
+                    "batching of whole prompts with decodes (TensorRT-LLM) (default: the stack's scheduler, "
+                    "else prefill-first)")
     sv.add_argument("--execution", default=None, help="--model: execution mode (as rdusim predict)")
     sv.add_argument("--stack", default=None, help="--model: serving stack (rdusim list) or a stack .yaml path "
                     "(default: the platform's default_stack), as rdusim predict")
@@ -385,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--concurrency", default=None, help="--model: a closed loop of N clients instead of Poisson "
                     "arrivals: each sends its next request when the last one finishes (as genai-perf --concurrency)")
     sv.add_argument("--token-budget", default=None, help="--model: tokens per step (chunked: decode tokens first, then "
-                    "prompt chunks; default 512, Sarathi-Serve; TensorRT-LLM's max_num_tokens is 8192)")
+                    "prompt chunks; inflight: decode and whole-prompt tokens; default: the stack's scheduler, "
+                    "else 512 for chunked (Sarathi-Serve) and 4096 prompt tokens for prefill-first)")
     sv.add_argument("--precision", default=None, help="--model: weight format: bf16 (default), fp8, int8, int4")
     sv.add_argument("--kv-precision", dest="kv_precision", default=None,
                     help="--model: KV-cache format: bf16 (default), fp8, int8")

@@ -27,7 +27,7 @@ def test_lone_request_matches_predict(platform, tp):
     assert s["tpot_ms_mean"] == pytest.approx(ref["decode_ms_per_token"], rel=0.01)
 
 
-@pytest.mark.parametrize("batching", ["prefill-first", "chunked", "static"])
+@pytest.mark.parametrize("batching", ["prefill-first", "chunked", "static", "inflight"])
 def test_numba_engine_matches_python_twin(batching):
     trace = poisson_with_lengths(30.0, 300, lengths=read_request_trace(AZURE_CONV), seed=3)
     trace = trace[trace.prompt + trace.gen <= 4096]
@@ -49,9 +49,10 @@ def test_kv_cache_bounds_the_batch_and_requests_wait():
 
 def test_continuous_batching_beats_static_and_chunks_delay_first_tokens():
     trace = poisson_with_lengths(5.0, 3000, prompt=1024, gen=256, seed=1)
-    cont = simulate_model("dgx-h100", "llama2-7b", 1, trace, "prefill-first", instances=1)[0]
-    stat = simulate_model("dgx-h100", "llama2-7b", 1, trace, "static", instances=1)[0]
-    chunk = simulate_model("dgx-h100", "llama2-7b", 1, trace, "chunked", instances=1)[0]
+    # under vllm (no scheduler block: serving_engine.yaml's vLLM/Sarathi defaults, 512-token chunks)
+    cont = simulate_model("dgx-h100", "llama2-7b", 1, trace, "prefill-first", instances=1, stack="vllm")[0]
+    stat = simulate_model("dgx-h100", "llama2-7b", 1, trace, "static", instances=1, stack="vllm")[0]
+    chunk = simulate_model("dgx-h100", "llama2-7b", 1, trace, "chunked", instances=1, stack="vllm")[0]
     assert stat["saturated"] and not cont["saturated"]
     assert cont["ttft_ms_p99"] < stat["ttft_ms_p99"] / 10
     # a 1024-token prompt in chunks of at most 512 tokens (less the decode tokens) takes 3 steps, not one
@@ -130,3 +131,38 @@ def test_step_cost_lookup_compiled_and_python_agree_with_linear_interpolation():
     slope = (table[1, -1] - table[1, -2]) / ctx_step
     assert _lookup(table, 1, beyond, ctx_step) == pytest.approx(table[1, -1] + 40.0 * slope, rel=1e-12)
     assert _lookup.py_func(table, 1, beyond, ctx_step) == _lookup(table, 1, beyond, ctx_step)
+
+
+def test_inflight_runs_whole_prompts_beside_decodes_within_the_token_budget():
+    """TensorRT-LLM's in-flight batching (no chunked context): whole prompts join the step of the running
+    decodes while decode plus prompt tokens fit the budget; a prompt is never split."""
+    costs = step_costs("h100-sxm", "llama2-7b", 1)
+    zeros = np.zeros(3)
+    # two 4095-token prompts fill the first step (8190 of 8192); the third joins the next, beside 2 decodes
+    first, finish, _ = run_instance(zeros, np.full(3, 4095), np.full(3, 8), "inflight", costs, 256, 8192)
+    assert first[0] == first[1] < first[2]
+    step1 = first[0]  # the end of the first step: two whole prompts
+    pre = _lookup(costs.prefill, 1, 4095.0, costs.ctx_step)
+    dec = _lookup(costs.decode, 2, 4096.0, costs.ctx_step)
+    assert first[2] == pytest.approx(step1 + pre + dec, rel=1e-12)
+    # a prompt as long as the budget runs only when nothing decodes: the decode token counts toward it
+    first, finish, _ = run_instance(np.zeros(2), np.full(2, 4096), np.full(2, 8), "inflight", costs, 256, 4096)
+    assert first[1] > finish[0]
+    # a 4095-token prompt fits beside one decode token in 4096
+    first, finish, _ = run_instance(np.zeros(2), np.full(2, 4095), np.full(2, 8), "inflight", costs, 256, 4096)
+    assert first[0] < first[1] < finish[0]
+
+
+def test_the_stack_sets_the_scheduler_and_flags_override_it(capsys):
+    """trtllm's scheduler block (in-flight batching, 2048 sequences, 8192 tokens a step) is the default under
+    that stack; vllm has none and keeps serving_engine.yaml's; --batching and --token-budget override both."""
+    base = ["serve", "--platform", "dgx-h100", "--model", "llama2-7b", "--tp", "1", "--instances", "1",
+            "--rate", "2", "--requests", "50", "--json"]
+    runs = {}
+    for name, extra in (("trtllm", []), ("vllm", ["--stack", "vllm"]),
+                        ("flags", ["--batching", "chunked", "--token-budget", "1024"])):
+        assert main(base + extra) == 0
+        out = json.loads(capsys.readouterr().out)
+        runs[name] = (out["stack"], out["batching"], out["max_num_seqs"], out["token_budget"])
+    assert runs == {"trtllm": ("trtllm", "inflight", 2048, 8192), "vllm": ("vllm", "prefill-first", 256, 4096),
+                    "flags": ("trtllm", "chunked", 2048, 1024)}

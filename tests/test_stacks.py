@@ -179,3 +179,20 @@ def test_decode_attention_on_a_gpu_without_fp32_rate_keeps_the_gemm_rate():
     assert dev.fp32_rate == 0.0
     assert dev.decode_attention_rates("fused", 0.15, None) == (dev.engine_gemm, dev.engine_stream_rate)
     assert GpuDevice.from_platform("h100-sxm").decode_attention_rates("fused", 0.15, 1.0)[0] == pytest.approx(0.15 * 67e12)
+
+
+def test_scheduler_block_of_a_stack(tmp_path):
+    """A stack's scheduler defaults become engine settings; a bad block names its field."""
+    assert load_stack("trtllm").engine_settings() == {"batching": "inflight", "max_num_seqs": 2048,
+                                                      "chunk_token_budget": 8192, "prefill_token_budget": 8192}
+    assert load_stack("vllm").engine_settings() == {}
+    head = "name: mine\napplies_to: [gpu]\nexecution: fused\nscheduler:\n"
+    for body, field in (("  batching: {value: greedy, basis: 'assumed: x'}\n", "mine.scheduler.batching.value"),
+                        ("  max_num_seqs: {value: 0, basis: 'assumed: x'}\n", "mine.scheduler.max_num_seqs.value"),
+                        ("  token_budget: {value: 512}\n", "mine.scheduler.token_budget"),
+                        ("  token_budget: {value: 512, basis: 'a guess'}\n", "mine.scheduler.token_budget.basis"),
+                        ("  max_batch: {value: 8, basis: 'assumed: x'}\n", "max_batch")):
+        path = tmp_path / "mine.yaml"
+        path.write_text(head + body)
+        with pytest.raises(ConfigError, match=field.replace(".", "\\.")):
+            load_stack(str(path))

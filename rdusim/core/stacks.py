@@ -28,7 +28,10 @@ A stack is the software that runs a model on a platform: TensorRT-LLM, vLLM, PyT
   ``decode step = kernels(step) + pass`` with ``pass = step + sequence_step x B + tp_step x (tp - 1)
   + collective x all-reduces``;
 * ``kernel``: optional efficiency terms of the stack's kernels (fractions) that replace the platform
-  model's defaults for that stack (see :data:`KERNEL_TERMS`).
+  model's defaults for that stack (see :data:`KERNEL_TERMS`);
+* ``scheduler``: optional defaults of the stack's iteration-level scheduler for ``rdusim serve --model``
+  (see :data:`SCHEDULER_TERMS`), each a value with its meaning and basis; what a stack leaves out comes
+  from ``rdusim/data/serving_engine.yaml``, and ``rdusim serve`` flags override both.
 
 Built-in stacks live in ``rdusim/data/stacks/*.yaml``; any path to a ``.yaml`` file of the same layout
 works too (a user's own stack is one file). ``kernels`` (no runtime work) runs on every platform kind.
@@ -49,7 +52,16 @@ from rdusim.core.units import to_si
 STACK_DIR = DATA_DIR / "stacks"
 KINDS = ("gpu", "rdu")
 EXECUTIONS = {"gpu": ("eager", "cuda-graph", "fused"), "rdu": ("unfused", "fused-so", "fused-ho")}
-TOP_LEVEL_KEYS = ("name", "description", "source", "applies_to", "execution", "runtime", "kernel")
+TOP_LEVEL_KEYS = ("name", "description", "source", "applies_to", "execution", "runtime", "kernel", "scheduler")
+# Batching policies of the serving engine (rdusim.scenarios.engine, whose kernel numbers them in this order).
+BATCHING_POLICIES = ("prefill-first", "chunked", "static", "inflight")
+# Scheduler terms: config key -> (meaning, what is allowed); values are policies or whole numbers, not times.
+SCHEDULER_TERMS = {
+    "batching": "the batching policy: " + ", ".join(BATCHING_POLICIES),
+    "max_num_seqs": "most sequences in a running batch (a whole number, 1 to 4096)",
+    "token_budget": "most tokens one step runs (a whole number, 1 to 2^31): chunked's chunk budget, the prompt "
+                    "tokens of a prefill-first step, inflight's decode plus prompt tokens",
+}
 # Runtime terms: config key -> what it adds (all in time units; SI name = key less its unit).
 RUNTIME_TERMS = {
     "request_us": "once per request, to the time to first token",
@@ -85,6 +97,7 @@ class Stack:
     collective: float = 0.0
     launch: float = 0.0
     kernel: tuple[tuple[str, float], ...] = ()   # (SI name, value) of the stack's kernel terms
+    scheduler: tuple[tuple[str, object], ...] = ()  # (key, value) of the stack's scheduler defaults
     basis: tuple[tuple[str, str], ...] = ()      # (config key, basis) of every term
     source: str = ""
     path: str = field(default="", compare=False)
@@ -95,6 +108,18 @@ class Stack:
     def kernel_term(self, name: str, default: float) -> float:
         """The stack's own kernel term ``name`` (SI name, e.g. ``stream_efficiency``), else ``default``."""
         return dict(self.kernel).get(name, default)
+
+    def engine_settings(self) -> dict:
+        """The stack's scheduler defaults as serving-engine settings (``serving_engine.yaml``'s keys):
+        ``batching``, ``max_num_seqs`` and the token budget as both ``chunk_token_budget`` and
+        ``prefill_token_budget``; empty for a stack without a ``scheduler`` block."""
+        out = {}
+        for key, value in self.scheduler:
+            if key == "token_budget":
+                out["chunk_token_budget"] = out["prefill_token_budget"] = value
+            else:
+                out[key] = value
+        return out
 
     def pass_time(self, batch, tp: int = 1, allreduces=0):
         """Runtime work added to every pass of ``batch`` sequences (``batch`` may be an array)."""
@@ -165,6 +190,33 @@ def _terms(where: str, block, known: dict[str, str]) -> tuple[dict[str, float], 
     return values, basis
 
 
+def _scheduler(where: str, block) -> tuple[tuple[tuple[str, object], ...], list[tuple[str, str]]]:
+    """``((key, value), ...)`` and ``[(key, basis)]`` of a ``scheduler`` block (see :data:`SCHEDULER_TERMS`)."""
+    if block is None:
+        return (), []
+    if not isinstance(block, dict):
+        raise ConfigError(where, block, "a mapping of scheduler terms: " + ", ".join(SCHEDULER_TERMS))
+    check_keys(where, block, SCHEDULER_TERMS)
+    values, basis = [], []
+    for key, term in block.items():
+        at = f"{where}.{key}"
+        if not isinstance(term, dict) or set(term) - {"value", "basis"} or "value" not in term or "basis" not in term:
+            raise ConfigError(at, term, "a mapping with value and basis")
+        value, b = term["value"], term["basis"]
+        if not isinstance(b, str) or not b.startswith(BASIS_PREFIXES) or not b.split(":", 1)[1].strip():
+            raise ConfigError(f"{at}.basis", b, "text starting with " + ", ".join(BASIS_PREFIXES) + " and saying where from")
+        if key == "batching":
+            if value not in BATCHING_POLICIES:
+                raise ConfigError(f"{at}.value", value, ", ".join(BATCHING_POLICIES))
+        else:
+            top = 4096 if key == "max_num_seqs" else 2**31
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise ConfigError(f"{at}.value", value, f"a whole number from 1 to {top}")
+        values.append((key, value))
+        basis.append((f"scheduler.{key}", b))
+    return tuple(values), basis
+
+
 def load_stack(name_or_path: str) -> Stack:
     """Load a stack by built-in name (``trtllm``) or path to a YAML file, in SI units.
 
@@ -194,9 +246,11 @@ def _load_stack(name_or_path: str) -> Stack:
     for key, value in kernel.items():
         if not 0 < value <= 1 or not math.isfinite(value):
             raise ConfigError(f"{where}.kernel.{key}_fraction", value, "a fraction in (0, 1]")
+    scheduler, sbasis = _scheduler(f"{where}.scheduler", data.get("scheduler"))
     return Stack(name=str(data.get("name", where)), description=str(data.get("description", "")),
                  applies_to=tuple(kinds), execution=execution, kernel=tuple(sorted(kernel.items())),
-                 basis=tuple(basis + kbasis), source=str(data.get("source", "")), path=str(path), **runtime)
+                 scheduler=scheduler, basis=tuple(basis + kbasis + sbasis), source=str(data.get("source", "")),
+                 path=str(path), **runtime)
 
 
 BEST_EXECUTION = {"gpu": "fused", "rdu": "fused-ho"}

@@ -23,7 +23,6 @@ import pandas as pd
 
 from rdusim.core.loader import Column, load_yaml, mapping, read_csv_columns
 from rdusim.core.paths import DATA_DIR
-from rdusim.scenarios.engine import load_engine_settings
 from rdusim.scenarios.serve_model import simulate_model
 from rdusim.scenarios.traces import closed_loop_requests
 
@@ -91,14 +90,14 @@ def replay_point(row, replay: dict, run: dict) -> dict:
     budget = replay.get("token_budget", {}).get("value")
     if budget is not None:
         settings = {"chunk_token_budget": int(budget), "prefill_token_budget": int(budget)}
-    batching = replay.get("batching", {}).get("value", "prefill-first")
-    settings = {**load_engine_settings(), **settings}
+    batching = replay.get("batching", {}).get("value")  # None: the stack's scheduler
     summary, per = simulate_model(row.platform, row.model, int(row.tp), closed_loop_requests(n, int(row.prompt), int(row.gen)),
                                   batching, instances=int(row.instances), settings=settings, stack=row.stack,
                                   precision=row.precision, kv_precision=row.kv_precision, concurrency=conc)
+    used = {k: summary.get(k) for k in ("batching", "max_num_seqs", "token_budget")}
     if not summary.get("fits", False):
-        return {"fits": False, "reason": summary.get("reason", ""), "ttft_ms_pred": np.nan, "tpot_ms_pred": np.nan,
-                "throughput_pred": np.nan, "kv_cache_tokens": np.nan, "kv_cache_full": np.nan}
+        return {**used, "fits": False, "reason": summary.get("reason", ""), "ttft_ms_pred": np.nan,
+                "tpot_ms_pred": np.nan, "throughput_pred": np.nan, "kv_cache_tokens": np.nan, "kv_cache_full": np.nan}
     steady = per.iloc[warm:]
     ttft = (steady["first_token_s"] - steady["arrival_s"]).to_numpy(float)
     tpot = ((steady["finish_s"] - steady["first_token_s"]) / (steady["gen"] - 1)).to_numpy(float) \
@@ -106,7 +105,7 @@ def replay_point(row, replay: dict, run: dict) -> dict:
     span = float(steady["finish_s"].max() - steady["first_token_s"].min())
     # every client's request reserves its prompt and output: when they do not all fit, requests wait for room
     fits_all = summary["kv_cache_tokens"] >= conc * (int(row.prompt) + int(row.gen))
-    return {"fits": True, "reason": "", "ttft_ms_pred": float(np.mean(ttft)) * 1e3,
+    return {**used, "fits": True, "reason": "", "ttft_ms_pred": float(np.mean(ttft)) * 1e3,
             "tpot_ms_pred": float(np.nanmean(tpot)) * 1e3,
             "throughput_pred": float(steady["gen"].sum()) / span if span > 0 else np.nan,
             "kv_cache_tokens": int(summary["kv_cache_tokens"]), "kv_cache_full": not fits_all}
@@ -131,8 +130,7 @@ def online_serving_table() -> pd.DataFrame:
             "model_as_published": row.model_as_published, "platform": row.platform, "stack": meta["stack"],
             "tp": row.tp, "instances": row.instances, "precision": row.precision, "kv_precision": kv,
             "prompt": row.prompt, "gen": row.gen, "load": "concurrency", "concurrency": row.concurrency,
-            "batching": replay.get("batching", {}).get("value", "prefill-first"),
-            "token_budget": replay.get("token_budget", {}).get("value", np.nan),
+            "batching": pred["batching"], "max_num_seqs": pred["max_num_seqs"], "token_budget": pred["token_budget"],
             "ttft_ms_measured": row.ttft_ms_mean, "ttft_ms_predicted": pred["ttft_ms_pred"],
             "ttft_error": pred["ttft_ms_pred"] / row.ttft_ms_mean - 1.0,
             "tpot_ms_measured": row.tpot_ms_mean, "tpot_ms_predicted": pred["tpot_ms_pred"],

@@ -9,11 +9,12 @@ import seaborn as sns
 from rdusim.report.plots import _log_ticks, _save
 
 DEPLOYMENT_STYLE = {"static": ("#c44e52", "o", "-"), "prefill-first": ("#4c72b0", "s", "-"),
-                    "chunked": ("#55a868", "^", "--")}
+                    "chunked": ("#55a868", "^", "--"), "inflight": ("#dd8452", "v", "-.")}
 
 
 def _label(row) -> str:
-    return f"{row.batching}, {row.instances} x TP{row.tp}"
+    stack = getattr(row, "stack", None)
+    return f"{row.batching}, {row.instances} x TP{row.tp}" + (f" ({stack})" if isinstance(stack, str) and stack else "")
 
 
 def plot_serving_engines(engines: pd.DataFrame, capacity: pd.DataFrame, outputs: list[str]) -> None:
@@ -48,7 +49,7 @@ def plot_serving_engines(engines: pd.DataFrame, capacity: pd.DataFrame, outputs:
     ax.set_ylabel("p99 time to first token (s)")
     bx.set_ylabel("goodput (requests/s)")
     bx.set_ylim(bottom=max(0.05, np.nanmin(engines.goodput_rps[engines.goodput_rps > 0]) * 0.7))
-    ax.set_title(f"{first.model} on {first.platform} (stack {first.get('stack', '?')}), {first.trace}: p99 TTFT",
+    ax.set_title(f"{first.model} on {first.platform}, {first.trace}: p99 TTFT (stack per deployment)",
                  fontsize=10)
     bx.set_title(f"goodput within TTFT {first.ttft_slo_ms / 1e3:g} s and TPOT {first.tpot_slo_ms:g} ms "
                  "(0 is off the axis)", fontsize=10)

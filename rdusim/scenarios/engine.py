@@ -14,7 +14,11 @@ Model (issue 22), after Orca (Yu et al., OSDI 2022), vLLM (Kwon et al., SOSP 202
   (at most ``prefill_token_budget`` tokens) and pauses the running decodes; otherwise a step decodes
   one token of every running sequence. ``chunked`` (Sarathi-Serve's chunked prefill): each step
   takes one decode token of every running sequence, then fills the rest of ``chunk_token_budget``
-  with prompt chunks (unfinished prompts first, then new requests). ``static``: the article-era
+  with prompt chunks (unfinished prompts first, then new requests). ``inflight`` (TensorRT-LLM's
+  in-flight batching with its default ``enable_chunked_context = False``): each step takes one decode
+  token of every running sequence and whole prompts of waiting requests while decode and prompt tokens
+  stay within the token budget (``max_num_tokens``; raised to the longest prompt, so a prompt always
+  runs alone when nothing decodes); a prompt is never split. ``static``: the article-era
   batching: a batch of up to ``max_batch`` requests starts when that many wait or the oldest has
   waited ``max_wait_s``, and runs to its last token before the next batch is admitted.
 * A step's time comes from ``rdusim predict``'s per-step cost (:func:`rdusim.scenarios.predict.step_times`),
@@ -49,12 +53,12 @@ from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import DEFAULT_PRECISION
-from rdusim.core.stacks import load_stack
+from rdusim.core.stacks import BATCHING_POLICIES, load_stack
 from rdusim.scenarios.closed_form import arch_of, check_closed_form, pass_cost, place
 from rdusim.scenarios.extended import device_bytes
 from rdusim.scenarios.predict import clears_with_gpu_constants, memory_need, step_times
 
-POLICIES = ("prefill-first", "chunked", "static")
+POLICIES = BATCHING_POLICIES  # the kernel numbers them in this order
 _POLICY_CODE = {p: i for i, p in enumerate(POLICIES)}
 CHUNK_STEPS = 100_000
 # stats: busy time, steps, prefill steps (steps with prompt tokens), output tokens, sum of batch x step
@@ -218,7 +222,32 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
             if admitted > 0:
                 dur = _lookup(pre, admitted, tokens / admitted, ctx_step)
                 stats[2] += 1
-        if admitted == 0 and policy != 1:  # a decode step of the whole running batch
+        if policy == 3:  # in-flight batching: every running sequence decodes, whole prompts join within the budget
+            b_dec = n_run
+            ctx = 0.0
+            for k in range(n_run):
+                ctx += prompt[run_id[k]] + run_gen[k]
+            tokens = 0
+            while w < n and arrival[w] <= t and n_run < max_seqs and kv_used + prompt[w] + gen[w] <= kv_cap \
+                    and b_dec + tokens + prompt[w] <= budget:
+                run_id[n_run] = w
+                run_pre[n_run] = prompt[w]
+                run_gen[n_run] = -1
+                kv_used += prompt[w] + gen[w]
+                tokens += prompt[w]
+                n_run += 1
+                admitted += 1
+                w += 1
+            if admitted > 0:
+                dur = _lookup(pre, admitted, tokens / admitted, ctx_step)
+                stats[2] += 1
+            if b_dec > 0:
+                dur += _lookup(dec, b_dec, ctx / b_dec, ctx_step)
+            if dur == 0.0:  # nothing could run: wait for the next arrival
+                if w < n and arrival[w] > t:
+                    t = arrival[w]
+                continue
+        if admitted == 0 and (policy == 0 or policy == 2):  # a decode step of the whole running batch
             ctx = 0.0
             for k in range(n_run):
                 ctx += prompt[run_id[k]] + run_gen[k]
@@ -279,7 +308,7 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                 run_gen[k] = 1
                 first[r] = t
                 emitted = True
-            elif run_pre[k] >= prompt[r] and (policy == 1 or admitted == 0):
+            elif run_pre[k] >= prompt[r] and (policy == 1 or policy == 3 or admitted == 0):
                 run_gen[k] += 1
                 emitted = True
             if emitted:

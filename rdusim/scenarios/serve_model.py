@@ -20,6 +20,7 @@ from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
+from rdusim.core.stacks import load_stack
 from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.scenarios.engine import N_STATS, POLICIES, load_engine_settings, run_instance, step_costs
 from rdusim.scenarios.predict import check_row
@@ -33,7 +34,7 @@ def stack_name(platform: str, model: str, tp: int, execution: str | None, stack:
     return check_row(platform, model, 1, tp, 1, 1, execution, stack)["stack"]
 
 
-def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batching: str = "prefill-first",
+def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batching: str | None = None,
                    instances: int | None = None, execution: str | None = None, ttft_slo_s: float = 1.0,
                    tpot_slo_s: float = 0.1, max_batch: int = 8, max_wait_s: float = 0.05, settings: dict | None = None,
                    stack: str | None = None, use_jit: bool = True, precision: str = DEFAULT_PRECISION,
@@ -42,13 +43,17 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     node's devices allow) copies of ``model`` on ``tp`` devices each, under the serving ``stack`` (default: the
     platform's; :mod:`rdusim.core.stacks`), weights in ``precision`` and the KV cache in ``kv_precision``
     (``rdusim/data/precisions.yaml``). Returns (summary, per-request frame).
+    The engine's settings: ``rdusim/data/serving_engine.yaml``, then the stack's ``scheduler`` defaults
+    (:meth:`rdusim.core.stacks.Stack.engine_settings`: TensorRT-LLM's in-flight batching, max batch and
+    token budget under ``trtllm``), then ``settings``; ``batching`` (a policy of :data:`POLICIES`) overrides
+    the stack's, and without either it is ``prefill-first``.
     ``concurrency``: a closed loop of that many clients instead of the trace's arrival times (the module
     :mod:`~rdusim.scenarios.engine`): the clients are split over the instances as evenly as they go (each
     client keeps to its instance, as round-robin dealing does under equal requests), every client's first
     request arrives at the trace's first time and its next one when the previous one finishes; the
     per-request frame carries the arrival times that gives.
     A model whose weights leave no room for a KV cache is ``fits: false`` with the reason."""
-    if batching not in POLICIES:
+    if batching is not None and batching not in POLICIES:
         raise ConfigError("batching", batching, ", ".join(POLICIES))
     p = load_platform(platform)
     tp = whole("tp", tp, 1, p.devices)
@@ -59,13 +64,19 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
                             f"clients in flight, at least one per instance ({instances})")
     ttft_slo_s = number("ttft_slo", ttft_slo_s, 0, above=True, what="seconds")
     tpot_slo_s = number("tpot_slo", tpot_slo_s, 0, above=True, what="seconds")
-    s = {**load_engine_settings(), **(settings or {})}
+    used = stack_name(platform, model, tp, execution, stack)
+    own = load_stack(used).engine_settings()
+    batching = batching or own.pop("batching", "prefill-first")
+    own.pop("batching", None)
+    s = {**load_engine_settings(), **own, **(settings or {})}
     max_seqs = whole("max_num_seqs", s["max_num_seqs"], 1, 4096)
     max_batch = whole("max_batch", max_batch, 1, max_seqs, "requests per static batch (at most max_num_seqs)")
     costs = step_costs(platform, model, tp, execution, max_seqs, float(s["kv_memory_fraction"]),
                        int(s["context_grid_points"]), stack, precision, kv_precision)
-    head = {"platform": platform, "model": model, "stack": stack_name(platform, model, tp, execution, stack),
-            "tp": tp, "instances": instances, "batching": batching, "precision": precision,
+    head = {"platform": platform, "model": model, "stack": used,
+            "tp": tp, "instances": instances, "batching": batching, "max_num_seqs": max_seqs,
+            "token_budget": int(s["chunk_token_budget"] if batching == "chunked" else s["prefill_token_budget"]),
+            "precision": precision,
             "kv_precision": kv_precision, "arrivals": "open" if concurrency is None else f"closed loop of {concurrency}"}
     if costs.kv_tokens <= 0:
         return {**head, "fits": False, "reason": f"weights {costs.weights_bytes / 1e9:.1f} GB per device leave no "
