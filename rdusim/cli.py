@@ -150,7 +150,7 @@ def _cmd_coe(args) -> int:
 
 def _cmd_serve_model(args) -> int:
     """``rdusim serve --model``: one model served by iteration-level engines (issue 22)."""
-    from rdusim.scenarios.serve_model import MAX_CONCURRENCY, simulate_model
+    from rdusim.scenarios.serve_model import MAX_CONCURRENCY, random_phase_closed_loop, simulate_model
     from rdusim.scenarios.traces import (
         MAX_TRACE_ROWS, closed_loop_requests, poisson_with_lengths, read_request_trace, retime)
 
@@ -177,15 +177,27 @@ def _cmd_serve_model(args) -> int:
                                      whole("gen", args.gen, 1, 2**31), lengths, seed=seed)
     ttft = number("ttft-slo-ms", args.ttft_slo_ms, 0, above=True, what="milliseconds")
     tpot = number("tpot-slo-ms", args.tpot_slo_ms, 0, above=True, what="milliseconds")
-    summary, per_request = simulate_model(args.platform, args.model, whole("tp", args.tp, 1, 2**10), trace,
-                                          args.batching, None if args.instances is None else
-                                          whole("instances", args.instances, 1, 2**10), args.execution,
-                                          ttft / 1e3, tpot / 1e3,
-                                          max_batch=whole("max-batch", args.max_batch, 1, 4096),
-                                          max_wait_s=number("max-wait", args.max_wait, 0, 3600, what="seconds"),
-                                          stack=args.stack, settings=_engine_settings(args),
-                                          precision=args.precision or DEFAULT_PRECISION,
-                                          kv_precision=args.kv_precision or DEFAULT_PRECISION, concurrency=concurrency)
+    if args.client_phases != "locked" and concurrency is None:
+        raise ConfigError("client-phases", args.client_phases, "locked (the default) without --concurrency")
+    options = dict(instances=None if args.instances is None else whole("instances", args.instances, 1, 2**10),
+                   execution=args.execution, ttft_slo_s=ttft / 1e3, tpot_slo_s=tpot / 1e3,
+                   max_batch=whole("max-batch", args.max_batch, 1, 4096),
+                   max_wait_s=number("max-wait", args.max_wait, 0, 3600, what="seconds"),
+                   stack=args.stack, settings=_engine_settings(args), precision=args.precision or DEFAULT_PRECISION,
+                   kv_precision=args.kv_precision or DEFAULT_PRECISION)
+    tp = whole("tp", args.tp, 1, 2**10)
+    summary, per_request = simulate_model(args.platform, args.model, tp, trace, args.batching, concurrency=concurrency,
+                                          **options)
+    if args.client_phases == "random" and summary["fits"]:
+        # Poisson arrivals at the rate that keeps `concurrency` in flight; above it: what the locked loop serves
+        rate_hi = 1.5 * summary["throughput_rps"]
+        lengths = read_request_trace(args.lengths_from) if args.lengths_from else None
+        summary, per_request, at = random_phase_closed_loop(
+            args.platform, args.model, tp, concurrency, whole("prompt", args.prompt, 1, 2**31),
+            whole("gen", args.gen, 1, 2**31), requests, requests // 4, rate_hi, seed=seed, lengths=lengths,
+            batching=args.batching, **options)
+        summary = {**summary, "arrivals": f"closed loop of {concurrency}, random phases: Poisson at "
+                   f"{at['rate_rps']:.4g} req/s ({at['in_flight']:.1f} in flight)", "rate_rps": at["rate_rps"]}
     _write_requests(args, per_request)
     summary = json_safe(summary)
     if args.json:
@@ -197,6 +209,8 @@ def _cmd_serve_model(args) -> int:
               f"{summary['served']:,} requests served ({summary['rejected']:,} longer than the KV cache or context "
               f"window rejected): {summary['throughput_rps']:.2f} req/s, {summary['tokens_per_s_per_node']:,.0f} "
               f"output tokens/s")
+        if concurrency is not None:
+            print(f"  arrivals: {summary['arrivals']}")
         for m, name in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "end-to-end")):
             print(f"  {name:10s} mean {summary[m + '_ms_mean']:.1f} ms, p50 {summary[m + '_ms_p50']:.1f}, "
                   f"p90 {summary[m + '_ms_p90']:.1f}, p99 {summary[m + '_ms_p99']:.1f}")
@@ -387,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--rate", default=None, help="Poisson arrival rate, requests/s (default 2)")
     sv.add_argument("--concurrency", default=None, help="--model: a closed loop of N clients instead of Poisson "
                     "arrivals: each sends its next request when the last one finishes (as genai-perf --concurrency)")
+    sv.add_argument("--client-phases", default="locked", choices=["locked", "random"],
+                    help="--concurrency: locked (each client sends its next request the moment its last one "
+                    "finishes; identical requests then lock into one phase pattern) or random (the clients' "
+                    "phases random: Poisson arrivals at the rate that keeps N in flight, Little's law)")
     sv.add_argument("--token-budget", default=None, help="--model: tokens per step (chunked: decode tokens first, then "
                     "prompt chunks; inflight: decode and whole-prompt tokens; default: the stack's scheduler, "
                     "else 512 for chunked (Sarathi-Serve) and 4096 prompt tokens for prefill-first)")

@@ -1,6 +1,8 @@
 """Closed-loop arrivals, FP8 serving and the online-serving validation (issue 22's first "done when" item):
 the closed loop's mechanics (numba against the pure-Python twin, never more than N in flight, one client
 serialises its requests), FP8 step costs and KV capacity, the CLI's guards, and the replayed NIM points."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from rdusim.report import online_serving
 from rdusim.report.online_serving import below_saturation, load_points, online_serving_summary, online_serving_table
 from rdusim.scenarios.closed_form import arch_of, pass_cost, place
 from rdusim.scenarios.engine import kv_capacity_tokens, step_costs
-from rdusim.scenarios.serve_model import simulate_model
+from rdusim.scenarios.serve_model import random_phase_closed_loop, simulate_model
 from rdusim.scenarios.traces import closed_loop_requests
 
 TTFT_TARGET, TPOT_TARGET = 0.25, 0.15  # issue 22's bar below saturation (median |error|)
@@ -131,6 +133,15 @@ def test_replayed_errors(table):
     assert below.loc["tpot", "max_abs_error"] == pytest.approx(0.264, abs=0.02)
     assert below.loc["ttft", "median_abs_error"] > TTFT_TARGET and not below.loc["ttft", "met"]  # missed: said so
     assert below.loc["ttft", "points_within_target"] == 2 and below.loc["tpot", "points_within_target"] == 3
+    # with the clients' phases random (Poisson at the rate that keeps N in flight) prompts queue for one another's:
+    # TTFT at 5 and 25 clients within 10% of NIM's; at 50 the model's capacity (FP8 GEMMs of 2023) runs short
+    rand = by_conc.ttft_ms_random_phase
+    assert rand[1] == by_conc.ttft_ms_predicted[1] and rand[5] > 1.05 * by_conc.ttft_ms_predicted[5]
+    assert abs(by_conc.ttft_error_random_phase[5]) < 0.1 and abs(by_conc.ttft_error_random_phase[25]) < 0.1
+    assert by_conc.ttft_error_random_phase[50] > 0.3
+    assert table[~table.below_saturation].ttft_ms_random_phase.isna().all()
+    assert below.loc["ttft, random phases", "median_abs_error"] == pytest.approx(0.156, abs=0.02)
+    assert below.loc["tpot, random phases", "median_abs_error"] == pytest.approx(0.149, abs=0.02)
 
 
 def test_below_saturation_rule():
@@ -146,3 +157,31 @@ def test_points_file_goes_through_the_loader(tmp_path, monkeypatch):
     monkeypatch.setattr(online_serving, "POINTS_FILE", bad)
     with pytest.raises(ConfigError, match="ttft_ms_mean"):
         load_points()
+
+
+def test_random_phase_closed_loop_keeps_the_clients_in_flight_and_queues_prompts():
+    """Little's law at the bisected rate. Under vLLM's prefill-first steps (nemo-2023 on one H100) the locked
+    loop keeps its 8 clients in the train they started in, every prompt waiting for the ones before; with
+    random phases they mostly miss each other (the NIM replay shows the other lock: staggered, no waits)."""
+    n, conc = 400, 8
+    locked, lper = simulate_model("h100-sxm", "llama3.1-8b", 1, closed_loop_requests(n, 3000, 100), concurrency=conc)
+    lsteady = lper.iloc[n // 4:]
+    locked_ttft = (lsteady.first_token_s - lsteady.arrival_s).mean()
+    summary, per, at = random_phase_closed_loop("h100-sxm", "llama3.1-8b", 1, conc, 3000, 100, n, n // 4,
+                                                1.5 * locked["throughput_rps"])
+    steady = per.iloc[n // 4:]
+    assert at["in_flight"] == pytest.approx(conc, rel=0.02)
+    assert at["in_flight"] == pytest.approx(at["rate_rps"] * (steady.finish_s - steady.arrival_s).mean(), rel=1e-9)
+    assert at["rate_rps"] < locked["throughput_rps"]
+    ttft = (steady.first_token_s - steady.arrival_s).mean()
+    assert locked_ttft > 3 * ttft
+
+
+def test_cli_client_phases(capsys):
+    base = ["serve", "--platform", "h100-sxm", "--model", "llama3.1-8b", "--prompt", "3000", "--gen", "100",
+            "--requests", "300", "--json"]
+    assert main(base + ["--concurrency", "8", "--client-phases", "random"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["arrivals"].startswith("closed loop of 8, random phases") and out["rate_rps"] > 0
+    assert main(base + ["--client-phases", "random"]) == 2
+    assert "client-phases" in capsys.readouterr().err

@@ -23,7 +23,7 @@ import pandas as pd
 
 from rdusim.core.loader import Column, load_yaml, mapping, read_csv_columns
 from rdusim.core.paths import DATA_DIR
-from rdusim.scenarios.serve_model import simulate_model
+from rdusim.scenarios.serve_model import random_phase_closed_loop, simulate_model
 from rdusim.scenarios.traces import closed_loop_requests
 
 VALIDATION_DIR = DATA_DIR / "validation"
@@ -111,6 +111,31 @@ def replay_point(row, replay: dict, run: dict) -> dict:
             "kv_cache_tokens": int(summary["kv_cache_tokens"]), "kv_cache_full": not fits_all}
 
 
+def random_phase_point(row, replay: dict, run: dict, locked: dict) -> dict:
+    """The point with its clients' phases random (:func:`~rdusim.scenarios.serve_model.random_phase_closed_loop`:
+    Poisson arrivals at the rate that keeps ``concurrency`` requests in flight): mean TTFT and TPOT. One
+    client has no phase to randomise (the locked values); a loop whose KV cache bounds it is left out (NaN)."""
+    if not locked["fits"] or locked["kv_cache_full"]:
+        return {"ttft_ms_random_phase": np.nan, "tpot_ms_random_phase": np.nan}
+    conc = int(row.concurrency)
+    if conc == 1:
+        return {"ttft_ms_random_phase": locked["ttft_ms_pred"], "tpot_ms_random_phase": locked["tpot_ms_pred"]}
+    rp = mapping("run.random_phase", run["random_phase"], "random-phase settings", optional=False)
+    n = max(int(rp["min_requests"]), int(rp["requests_per_client"]) * conc)
+    budget = replay.get("token_budget", {}).get("value")
+    settings = {"chunk_token_budget": int(budget), "prefill_token_budget": int(budget)} if budget else {}
+    rate_hi = 1.5 * locked["throughput_pred"] / int(row.gen)  # requests/s: above what the locked loop serves
+    warm = int(n * float(rp["warmup_share"]))
+    _, per, _ = random_phase_closed_loop(row.platform, row.model, int(row.tp), conc, int(row.prompt), int(row.gen), n,
+                                         warm, rate_hi, batching=replay.get("batching", {}).get("value"),
+                                         instances=int(row.instances), settings=settings, stack=row.stack,
+                                         precision=row.precision, kv_precision=row.kv_precision)
+    steady = per.iloc[warm:]
+    tpot = (steady["finish_s"] - steady["first_token_s"]) / (steady["gen"] - 1) if int(row.gen) > 1 else np.nan
+    return {"ttft_ms_random_phase": float((steady["first_token_s"] - steady["arrival_s"]).mean()) * 1e3,
+            "tpot_ms_random_phase": float(np.mean(tpot)) * 1e3}
+
+
 def online_serving_table() -> pd.DataFrame:
     """Every published point with the simulator's prediction and the relative errors."""
     src = load_sources()
@@ -125,6 +150,8 @@ def online_serving_table() -> pd.DataFrame:
         r = row._replace(kv_precision=kv)
         r = pd.Series({**r._asdict(), "stack": meta["stack"]})
         pred = replay_point(r, replay, run)
+        rand = random_phase_point(r, replay, run, pred) if flags[i] else \
+            {"ttft_ms_random_phase": np.nan, "tpot_ms_random_phase": np.nan}
         rows.append({
             "source": row.source, "engine": meta["engine"], "url": meta["url"], "model": row.model,
             "model_as_published": row.model_as_published, "platform": row.platform, "stack": meta["stack"],
@@ -135,6 +162,10 @@ def online_serving_table() -> pd.DataFrame:
             "ttft_error": pred["ttft_ms_pred"] / row.ttft_ms_mean - 1.0,
             "tpot_ms_measured": row.tpot_ms_mean, "tpot_ms_predicted": pred["tpot_ms_pred"],
             "tpot_error": pred["tpot_ms_pred"] / row.tpot_ms_mean - 1.0,
+            "ttft_ms_random_phase": rand["ttft_ms_random_phase"],
+            "ttft_error_random_phase": rand["ttft_ms_random_phase"] / row.ttft_ms_mean - 1.0,
+            "tpot_ms_random_phase": rand["tpot_ms_random_phase"],
+            "tpot_error_random_phase": rand["tpot_ms_random_phase"] / row.tpot_ms_mean - 1.0,
             "throughput_measured": row.throughput_tokens_per_s, "throughput_predicted": pred["throughput_pred"],
             "throughput_error": pred["throughput_pred"] / row.throughput_tokens_per_s - 1.0,
             "below_saturation": bool(flags[i]), "predicted_kv_cache_full": pred["kv_cache_full"],
@@ -149,11 +180,14 @@ def online_serving_summary(table: pd.DataFrame) -> pd.DataFrame:
     with issue 22's targets (below saturation), whether the median meets it and how many points do."""
     targets = mapping("run", load_sources()["run"], "run settings", optional=False)["targets"]
     rows = []
-    for metric in ("ttft", "tpot"):
-        for split, sel in (("below saturation", table.below_saturation), ("at saturation", ~table.below_saturation)):
-            err = table.loc[sel & table.fits.astype(bool), f"{metric}_error"].abs().to_numpy(float)
+    for metric, col in (("ttft", "ttft_error"), ("tpot", "tpot_error"),
+                        ("ttft, random phases", "ttft_error_random_phase"),
+                        ("tpot, random phases", "tpot_error_random_phase")):
+        splits = (("below saturation", table.below_saturation), ("at saturation", ~table.below_saturation))
+        for split, sel in splits if "random" not in metric else splits[:1]:
+            err = table.loc[sel & table.fits.astype(bool), col].abs().to_numpy(float)
             err = err[np.isfinite(err)]
-            target = float(targets[metric]) if split == "below saturation" else np.nan
+            target = float(targets[metric.split(",")[0]]) if split == "below saturation" else np.nan
             median = float(np.median(err)) if err.size else np.nan
             within = int((err <= target).sum()) if np.isfinite(target) else None
             rows.append({"metric": metric, "split": split, "points": int(err.size), "median_abs_error": median,

@@ -25,6 +25,7 @@ from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.scenarios.engine import N_STATS, POLICIES, load_engine_settings, run_instance, step_costs
 from rdusim.scenarios.predict import check_row
 from rdusim.scenarios.serve import latency_summary, saturation
+from rdusim.scenarios.traces import poisson_with_lengths
 
 MAX_CONCURRENCY = 1_000_000  # clients of a closed loop
 
@@ -154,3 +155,41 @@ def max_rate_within(rows: pd.DataFrame, metric: str, bound: float) -> float:
         return float("nan")
     upto = good.size if good.all() else int(np.argmin(good))
     return float(rows["offered_rps"].iloc[upto - 1])
+
+
+def random_phase_closed_loop(platform: str, model: str, tp: int, concurrency: int, prompt: int, gen: int,
+                             requests: int, warmup: int, rate_hi: float, iterations: int = 14, seed: int = 0,
+                             lengths=None, **kwargs) -> tuple[dict, pd.DataFrame, dict]:
+    """A closed loop of ``concurrency`` clients whose phases are random, as the open system it behaves like:
+    Poisson arrivals at the rate ``lam`` at which, by Little's law, ``concurrency`` requests are in flight
+    (``lam x`` mean end-to-end latency ``= concurrency``; the classical open approximation of a closed
+    queueing network). A deterministic closed loop of identical requests locks its clients into one phase
+    pattern: staggered so that no prompt waits for another's, or, once each client's next request arrives
+    any time at all after its last one finished (a turnaround above zero), in a train where every prompt
+    waits for the one before. Real benchmark clients drift between such patterns; this is the other limit,
+    with no constant. ``lam`` is found by bisection on a log scale below ``rate_hi`` (requests/s; above what
+    the locked loop serves), every trial drawing the same unit-rate arrival times (common random numbers),
+    ``requests`` requests a trial (lengths as :func:`~rdusim.scenarios.traces.poisson_with_lengths`), the
+    first ``warmup`` left out of the in-flight count. Returns the chosen trial's ``(summary, per-request
+    frame, {"rate_rps", "in_flight"})``; ``kwargs`` go to :func:`simulate_model` (``instances``, ``stack``,
+    ``precision``, ...)."""
+    unit = poisson_with_lengths(1.0, requests, prompt, gen, lengths, seed=seed)
+
+    def trial(lam: float):
+        summary, per = simulate_model(platform, model, tp, unit.assign(arrival_s=unit["arrival_s"] / lam), **kwargs)
+        steady = per.iloc[warmup:]
+        e2e = float((steady["finish_s"] - steady["arrival_s"]).mean())
+        return summary, per, {"rate_rps": lam, "in_flight": lam * e2e}
+
+    lo, hi = rate_hi / 64.0, rate_hi
+    best = trial(hi)
+    if not best[0].get("fits", False) or best[2]["in_flight"] < concurrency:
+        return best  # does not fit, or even at rate_hi fewer are in flight: the loop is bounded elsewhere
+    for _ in range(iterations):
+        mid = float(np.sqrt(lo * hi))
+        t = trial(mid)
+        if t[2]["in_flight"] < concurrency:
+            lo = mid
+        else:
+            hi, best = mid, t
+    return best
