@@ -476,16 +476,20 @@ def _step(c_t, c_e, final, n_experts, slots, policy, max_batch, max_wait, t_rout
                             if victim >= 0:
                                 break
                             continue
-                        best = np.inf
+                        # LFU order: the fewest uses, then the least recent use, then the lowest id (compared
+                        # in turn: one float key of uses and time would lose the time once uses are many)
+                        best_uses = 0.0
+                        best_time = 0.0
                         for i in range(n_res):
                             x = res_list[i]
                             if (batch_q > 0 and x == batch_q - 1) or pinned[x] or fresh[x]:
                                 continue
                             if spare_waiting and count[x + 1] > 0:
                                 continue
-                            key = last_use[x] if policy != 1 else uses[x] * 1e12 + last_use[x]
-                            if key < best or (key == best and x < victim):
-                                best = key
+                            if victim < 0 or uses[x] < best_uses or (uses[x] == best_uses and (
+                                    last_use[x] < best_time or (last_use[x] == best_time and x < victim))):
+                                best_uses = uses[x]
+                                best_time = last_use[x]
                                 victim = x
                         if victim >= 0:
                             break
