@@ -32,7 +32,6 @@ decoder that was timed on that GPU's platform (its measured copy and GEMM rates 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from dataclasses import replace
 from functools import lru_cache
@@ -53,6 +52,7 @@ from baselines.gpu import (CONSTANTS_FILE, ENGINE_STACK, PLATFORM_FITTED, GpuCon
                            request_overhead, total_time)
 from baselines.lowering import lower
 from baselines.published import nemo_table
+from rdusim.core.yamltext import replace_number
 
 DATA = Path(__file__).parent / "data"
 MEASURED_FILE = DATA / "measured" / "h100_sxm.json"
@@ -399,7 +399,7 @@ def constants_yaml(const: GpuConstants, table: pd.DataFrame) -> str:
               "kernel_ramp_us": const.kernel_ramp * 1e6, "eager_host_us": const.eager_host * 1e6,
               "allreduce_latency_us": const.allreduce_latency * 1e6}
     for key, value in values.items():
-        text = re.sub(rf"(\n  {key}: )[0-9.eE+-]+", lambda m: f"{m[1]}{value:.4f}", text)
+        text = replace_number(text, rf"\n  {key}: ", f"{value:.4f}", f"gpu constants: {key}")
     summary = (f"# last fit: {len(fit_rows)} H100 points, median |error| {fit_rows.rel_err.abs().median():.1%}, "
                f"max |error| {fit_rows.rel_err.abs().max():.1%}")
     text = re.sub(r"\n# last fit:[^\n]*", "", text)
@@ -412,7 +412,7 @@ def stack_yaml(const: GpuConstants) -> str:
     text = path.read_text()
     for key, value in (("request_us", const.engine_request), ("step_us", const.engine_step),
                        ("sequence_step_us", const.engine_sequence_step)):
-        text = re.sub(rf"(\n  {key}:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{value * 1e6:.4f}", text)
+        text = replace_number(text, rf"\n  {key}:\n    value: ", f"{value * 1e6:.4f}", f"{path}: {key}")
     return text
 
 

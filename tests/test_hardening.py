@@ -27,6 +27,7 @@ from cli_run import cli
 from rdusim.core.errors import ConfigError
 from rdusim.core.loader import MAX_ALIASES, parse_json, parse_yaml
 from rdusim.core.platforms import load_platform
+from rdusim.core.yamltext import replace_number
 from rdusim.report.configcheck import check_config, check_config_file
 from rdusim.scenarios import predict_light
 from rdusim.scenarios.coe import coe_latency
@@ -537,3 +538,13 @@ def test_traceback_no_writable_cache_folder_at_all_compiles_without_a_cache(monk
         return x + 1
 
     assert plus_one(1) == 2
+
+
+def test_a_fits_write_replaces_exactly_one_number():
+    """Every fit's --write goes through replace_number: comments kept, and a key that is missing or repeated
+    is an error naming the file, never a silently unwritten constant."""
+    text = "a:\n  value: 0.5   # fitted\nb:\n  value: 2\n"
+    assert replace_number(text, r"a:\n  value: ", "0.25", "f.yaml: a") == "a:\n  value: 0.25   # fitted\nb:\n  value: 2\n"
+    for prefix in (r"c:\n  value: ", r"value: "):
+        with pytest.raises(ConfigError, match="f.yaml"):
+            replace_number(text, prefix, "1", "f.yaml")

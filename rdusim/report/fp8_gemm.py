@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from baselines.gpu import CONSTANTS_FILE, FORMAT_GEMM_EFFICIENCIES, GpuConstants, clear_constants_cache
 from rdusim.core.errors import ConfigError
+from rdusim.core.yamltext import replace_number
 from rdusim.report.speculative import load_checks
 from rdusim.scenarios.predict import predict_one
 
@@ -69,9 +69,7 @@ def fit_table(value: float) -> pd.DataFrame:
 def write_value(value: float) -> None:
     """Replace the constant's value in ``gpu_constants.yaml`` (comments kept)."""
     text = CONSTANTS_FILE.read_text()
-    new, n = re.subn(rf"(\n  {CONSTANT}: )[0-9.eE+-]+", lambda m: f"{m[1]}{value:.4f}", text)
-    if n != 1:
-        raise ConfigError(str(CONSTANTS_FILE), n, f"exactly one {CONSTANT} line")
+    new = replace_number(text, rf"\n  {CONSTANT}: ", f"{value:.4f}", f"{CONSTANTS_FILE}: {CONSTANT}")
     CONSTANTS_FILE.write_text(new)
     clear_constants_cache()
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import tempfile
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from benchmarks.models import get_model
 from rdusim.core.paths import PACKAGE_DIR
 from rdusim.core.stacks import Stack, load_stack
 from rdusim.core.tables import read_table
+from rdusim.core.yamltext import replace_number
 from rdusim.scenarios.predict import predict
 
 DATA_FILE = PACKAGE_DIR.parent / "baselines" / "data" / "published" / "validation" / "measured_latency.csv"
@@ -252,10 +252,11 @@ def rewrite_stack(name: str, values: dict[str, float], kernel: dict[str, float] 
     stack = load_stack(name)
     text = Path(stack.path).read_text()
     for key, value in values.items():
-        text = re.sub(rf"(\n  {key}_us:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{value * 1e6:.4f}", text)
+        text = replace_number(text, rf"\n  {key}_us:\n    value: ", f"{value * 1e6:.4f}", f"{stack.path}: {key}_us")
     for key in fitted_kernel_terms(stack):
         if key in (kernel or {}):
-            text = re.sub(rf"(\n  {key}_fraction:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{kernel[key]:.2f}", text)
+            text = replace_number(text, rf"\n  {key}_fraction:\n    value: ", f"{kernel[key]:.2f}",
+                                  f"{stack.path}: {key}_fraction")
     return text
 
 

@@ -651,7 +651,7 @@ def plot_sweep(table: pd.DataFrame, outputs: list[str], default: dict | None = N
         ax.set_ylabel(axis_name(y))
         if default and x in default and y in default:
             any_marked |= mark_cell(ax, grid, default[y], default[x])
-        ax.set_title(f"median over the other axes", fontsize=9)
+        ax.set_title("median over the other axes", fontsize=9)
     note = "; outlined: the shipped platforms' values" if any_marked else ""
     figure_title(fig, "", f"design-space sweep, SN40L node over DGX H100 ({len(t):,} points where both fit{note})",
                  size=10.5)

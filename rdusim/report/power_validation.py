@@ -16,7 +16,6 @@ missing documentation does not explain.
 from __future__ import annotations
 
 import argparse
-import re
 from dataclasses import replace
 from functools import lru_cache
 
@@ -30,6 +29,7 @@ from rdusim.core.paths import PACKAGE_DIR, PLATFORM_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.power import POWER_MODEL_FILE, power_spec
 from rdusim.core.tables import read_table
+from rdusim.core.yamltext import replace_number
 from rdusim.scenarios.energy import add_energy, device_pass_powers
 from rdusim.scenarios.predict import predict
 
@@ -124,7 +124,8 @@ def write_platform_weight(platform: str, value: float) -> None:
     """Write ``memory_at_full_bandwidth_fraction`` into a built-in platform file (the one line)."""
     path = PLATFORM_DIR / f"{platform}.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(re.sub(r"(\n    memory_at_full_bandwidth_fraction: )[0-9.]+", rf"\g<1>{value:g}", text), encoding="utf-8")
+    path.write_text(replace_number(text, r"\n    memory_at_full_bandwidth_fraction: ", f"{value:g}",
+                                   f"{path}: memory_at_full_bandwidth_fraction"), encoding="utf-8")
 
 
 def splitwise_table() -> pd.DataFrame:
@@ -174,7 +175,7 @@ def _public_basis(point: dict) -> str:
 def write_constant(name: str, value: float) -> None:
     """Write ``<name>.value`` into ``rdusim/data/power_model.yaml`` (the one line)."""
     text = POWER_MODEL_FILE.read_text(encoding="utf-8")
-    new = re.sub(rf"({name}:\n  value: )[0-9.]+", rf"\g<1>{value:g}", text)
+    new = replace_number(text, rf"{name}:\n  value: ", f"{value:g}", f"{POWER_MODEL_FILE}: {name}")
     POWER_MODEL_FILE.write_text(new, encoding="utf-8")
 
 

@@ -29,7 +29,6 @@ The published numbers the fit targets are read from ``rdusim/data/sn40l_fit_targ
 from __future__ import annotations
 
 import argparse
-import re
 from functools import lru_cache
 
 import numpy as np
@@ -41,6 +40,7 @@ from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.stacks import STACK_DIR, load_stack
+from rdusim.core.yamltext import replace_number
 from rdusim.report.speculative import load_checks
 from rdusim.report.validation import load_claims
 from rdusim.scenarios.coe import expert_latency_s, expert_source, expert_times_ms, load_profile
@@ -184,9 +184,7 @@ def fit_2024(request: float) -> tuple[float, float]:
 def set_terms(text: str, values: dict[str, float]) -> str:
     """A stack file's text with the ``value:`` of each runtime term in ``values`` (us) replaced."""
     for key, value in values.items():
-        text, n = re.subn(rf"(\n  {key}:\n    value: )[0-9.eE+-]+", lambda m: f"{m[1]}{value:.1f}", text)
-        if n != 1:
-            raise RuntimeError(f"stack file has no single {key} term")
+        text = replace_number(text, rf"\n  {key}:\n    value: ", f"{value:.1f}", f"stack file: {key}")
     return text
 
 

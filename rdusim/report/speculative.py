@@ -16,7 +16,6 @@ to first token name ``fitted_constant``: the GPU model's FP8 GEMM efficiency is 
 from __future__ import annotations
 
 import argparse
-import re
 from functools import lru_cache
 
 import pandas as pd
@@ -24,6 +23,7 @@ import pandas as pd
 from rdusim.core.errors import ConfigError
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
+from rdusim.core.yamltext import replace_number
 from rdusim.scenarios.predict import predict_one
 from rdusim.scenarios.speculative import SPECULATIVE_FILE, speculative_defaults
 
@@ -140,9 +140,7 @@ def draft_length_sensitivity(lengths=(2, 3, 4, 5, 6)) -> pd.DataFrame:
 def write_acceptance(value: float) -> None:
     """Replace ``acceptance_fraction`` in ``speculative.yaml`` (comments kept)."""
     text = SPECULATIVE_FILE.read_text()
-    new, n = re.subn(r"(acceptance_fraction:\s*)[0-9.eE+-]+", rf"\g<1>{value:g}", text)
-    if n != 1:
-        raise ConfigError(str(SPECULATIVE_FILE), n, "exactly one acceptance_fraction line")
+    new = replace_number(text, r"acceptance_fraction:\s*", f"{value:g}", f"{SPECULATIVE_FILE}: acceptance_fraction")
     SPECULATIVE_FILE.write_text(new)
     speculative_defaults.cache_clear()
 
