@@ -1,5 +1,8 @@
 """Serving stacks (rdusim/core/stacks.py, rdusim/data/stacks): loading, errors, how they combine with
 --execution, and what they add to a prediction."""
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -8,6 +11,7 @@ from rdusim.cli import main
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
 from rdusim.core.stacks import list_stacks, load_stack, resolve_stack
+from rdusim.scenarios.closed_form import collectives_per_pass, stack_work
 from rdusim.scenarios.predict import predict, predict_one
 
 REQUIRED = {"trtllm", "vllm", "pytorch-eager", "pytorch-graph", "nemo-2023", "kernels"}
@@ -196,3 +200,15 @@ def test_scheduler_block_of_a_stack(tmp_path):
         path.write_text(head + body)
         with pytest.raises(ConfigError, match=field.replace(".", "\\.")):
             load_stack(str(path))
+
+
+def test_stack_work_is_charged_the_same_everywhere():
+    """One stack_work for predict, the sweep and the energy model: every runtime term, the collective term
+    times the model's collectives per pass (a dense decoder's all-reduces; an MoE's all-reduces and all-to-alls)."""
+    s = replace(load_stack("trtllm"), prompt_token=1e-6, collective=2e-6)
+    batch, prompt = np.array([1.0, 8.0]), np.array([100.0, 1000.0])
+    step, request = stack_work(s, "llama2-7b", batch, prompt, 4)
+    assert step == pytest.approx(s.step + s.sequence_step * batch + s.tp_step * 3 + s.collective * 64)
+    assert request == pytest.approx(s.request + s.prompt_token * batch * prompt)
+    assert collectives_per_pass("llama2-7b", 1) == 0 and collectives_per_pass("falcon-40b", 2) == 60
+    assert collectives_per_pass("mixtral-8x7b", 2) == 32 * 3

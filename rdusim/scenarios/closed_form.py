@@ -38,6 +38,7 @@ from functools import lru_cache
 import numpy as np
 
 from baselines.gpu import GpuDevice, format_gemm_rate
+from benchmarks.decoder import allreduces_per_pass
 from benchmarks.models import ModelConfig, decoder_layer_params, get_model, load_models
 from benchmarks.moe import (
     MoeConfig,
@@ -248,6 +249,28 @@ class PassCost:
     flops: float
 
 
+def collectives_per_pass(model: str, tp: int) -> int:
+    """Collectives one pass of ``model`` issues over ``tp`` devices: a dense decoder's all-reduces (two a layer,
+    after attention and after the MLP; one with parallel blocks: :func:`benchmarks.decoder.allreduces_per_pass`),
+    an MoE's all-reduce after attention and after each dense MLP, two all-to-alls around each expert layer."""
+    if tp <= 1:
+        return 0
+    if is_moe(model):
+        a = arch_of(model)
+        return a.dense_layers * 2 + a.moe_layers * 3
+    return allreduces_per_pass(get_model(model), tp)
+
+
+def stack_work(stack: Stack, model: str, batch, prompt, tp: int):
+    """``(per pass, per request)`` runtime work of ``stack`` (s; arrays as ``batch``) for passes of ``batch``
+    sequences of ``model`` over ``tp`` devices: what every pass adds (per pass, per sequence, per device beyond
+    the first, per collective: :meth:`~rdusim.core.stacks.Stack.pass_time`) and what the prompt pass of
+    ``prompt``-token requests adds once more (:meth:`~rdusim.core.stacks.Stack.request_time`). The one place
+    predict, the sweep and the energy model charge a stack's work."""
+    return (stack.pass_time(batch, tp, collectives_per_pass(model, tp)),
+            stack.request_time(batch, prompt))
+
+
 def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_prec: str, tokens_per_seq: int,
               batch: int, context: int, placement: Placement, popularity=None, const=None,
               stack: Stack | None = None) -> PassCost:
@@ -294,10 +317,8 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
     hbm_total = a.layers * (attn_w + attn_kv) + a.dense_layers * mlp_w + a.moe_layers * (exp_fixed + exp_hot) + head_w
     ddr_total = a.moe_layers * exp_cold
     flops_total = a.layers * attn_flops + a.dense_layers * mlp_flops + a.moe_layers * exp_flops + head_flops
-    # collectives per pass: an all-reduce after attention, and after a dense MLP or two all-to-alls around experts
-    collectives = (a.dense_layers * 2 + a.moe_layers * 3) if tp > 1 else 0
-    runtime = float(stack.pass_time(batch, tp, collectives)) + (
-        float(stack.request_time(batch, tokens_per_seq)) if prefill else 0.0)
+    per_pass, per_request = stack_work(stack, model, batch, tokens_per_seq, tp)
+    runtime = float(per_pass) + (float(per_request) if prefill else 0.0)
     if p.kind == "gpu":
         dev = GpuDevice.from_platform(p, gpu_constants(const))  # the active constants (the pipeline's fit)
         fixed, gemm_bf16, bw = dev.rates(mode)

@@ -34,6 +34,7 @@ from rdusim.core.platforms import load_platform
 from rdusim.core.power import device_power_w, node_power_w, power_spec
 from rdusim.core.precision import gemm_peak, kv_precision, weight_precision
 from rdusim.core.stacks import load_stack
+from rdusim.scenarios.closed_form import stack_work
 
 PRICES_FILE = DATA_DIR / "prices.yaml"
 BF16 = 2
@@ -112,9 +113,8 @@ def device_pass_powers(spec, kind: str, model: str, tp: int, mode: str, batch, p
     pf, pb, df, db = pass_work(model, tp, batch, prompt, gen, weight_bytes, kv_bytes)
     request = np.zeros_like(ttft)
     if stack is not None:  # GPU engines and the SN40L runtime (sambaflow stacks) alike
-        st = load_stack(stack)
-        step = st.pass_time(b, tp)
-        request = request + st.request_time(b, np.asarray(prompt, dtype=float))
+        step, per_request = stack_work(load_stack(stack), model, b, np.asarray(prompt, dtype=float), tp)
+        request = request + per_request
         ttft, dec = ttft - step - request, dec - step
     elif kind == "gpu" and const is not None:
         step = step_overhead(mode, const, b)

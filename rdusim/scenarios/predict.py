@@ -31,7 +31,6 @@ import pandas as pd
 
 from baselines.lowering import lower
 from benchmarks.decoder import layer_graph, workload_graph
-from benchmarks.decoder import allreduces_per_pass
 from benchmarks.models import get_model, is_config_path, load_models, weight_bytes
 from benchmarks.moe import is_moe
 from rdusim.core.checks import whole
@@ -40,6 +39,7 @@ from rdusim.core.jit import njit
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.core.stacks import Stack, load_stack
+from rdusim.scenarios.closed_form import stack_work
 from rdusim.scenarios.extended import EXTENSION_COLUMNS, largest_batch, predict_extended
 from rdusim.scenarios.predict_light import (  # noqa: F401 - re-exported: the light half of this module
     BEST_MODE,
@@ -271,8 +271,8 @@ def _rdu_group(rows: pd.DataFrame, platform: str, model: str, tp: int, mode: str
     ok_p, why_p, ttft = rdu_passes(chip, model, "prefill", batch, prompt, tp, mode)
     ok_d, why_d, dec = rdu_passes(chip, model, "decode", batch, prompt + rows["gen"].to_numpy() // 2, tp, mode)
     if stack.has_runtime:
-        step = stack.pass_time(batch.astype(float), tp, allreduces_per_pass(get_model(model), tp))
-        ttft = ttft + step + stack.request_time(batch.astype(float), prompt.astype(float))
+        step, request = stack_work(stack, model, batch.astype(float), prompt.astype(float), tp)
+        ttft = ttft + step + request
         dec = dec + step
     fits = ok_p & ok_d
     reason = np.where(ok_p, why_d, why_p)

@@ -35,8 +35,7 @@ from rdusim.scenarios.coe import (
     router_request_s,
 )
 from rdusim.scenarios.footprint import CoEDeployment, experts_in_hbm, experts_in_slow_tier, max_experts
-from benchmarks.decoder import allreduces_per_pass
-from benchmarks.models import get_model
+from rdusim.scenarios.closed_form import stack_work
 from rdusim.scenarios.predict import rdu_passes
 from rdusim.sn40l.chip import RduChip
 
@@ -96,9 +95,9 @@ def _rdu_times(hbm_bandwidth: float, gen: int, max_batch: int, prompt: int, mode
     decode = rdu_passes(chip, model, "decode", b, length + gen // 2, tp, "fused-ho")[2]
     routing = rdu_passes(chip, router, "prefill", b, length, tp, "fused-ho")[2]
     # the profile's stack as rdusim predict adds it: a request's work, then its work per pass
-    expert_pass = stack.pass_time(b.astype(float), tp, allreduces_per_pass(get_model(model), tp))
-    router_pass = stack.pass_time(b.astype(float), tp, allreduces_per_pass(get_model(router), tp))
-    return (np.concatenate([[0.0], prefill + gen * decode + stack.request + (gen + 1) * expert_pass]),
+    expert_pass, expert_request = stack_work(stack, model, b.astype(float), length.astype(float), tp)
+    router_pass, _ = stack_work(stack, router, b.astype(float), length.astype(float), tp)
+    return (np.concatenate([[0.0], prefill + gen * decode + expert_request + (gen + 1) * expert_pass]),
             np.concatenate([[0.0], routing + router_pass + router_request_s(node, prof)]))
 
 
