@@ -33,7 +33,7 @@ import yaml
 from baselines.gpu import CONSTANTS_FILE, FORMAT_GEMM_EFFICIENCIES
 from rdusim.core.checks import check_keys, number, whole
 from rdusim.core.errors import ConfigError
-from rdusim.core.loader import Column, load_yaml, mapping, read_csv_columns
+from rdusim.core.loader import Column, load_yaml, mapping, read_csv_columns, read_text
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.precision import kv_precision as check_kv_precision
 from rdusim.core.stacks import RUNTIME_TERMS, builtin_stacks, load_stack
@@ -170,7 +170,7 @@ def fitted_bases() -> list[str]:
     """Every basis a fitted constant of rdusim states: the stacks' fitted runtime and kernel terms and the GPU
     constants file (its ``fitted`` block is described in its comments)."""
     out = [b for n in builtin_stacks() for _, b in load_stack(n).basis if b.startswith("fitted:")]
-    out.append(Path(CONSTANTS_FILE).read_text())
+    out.append(read_text(CONSTANTS_FILE, "gpu constants"))
     return out
 
 
