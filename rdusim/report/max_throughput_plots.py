@@ -11,7 +11,8 @@ from rdusim.report.max_throughput import GROUP, PACKAGED
 from rdusim.report.plots import _log_ticks, _save
 
 PACKAGED_COLOR = "#c44e52"
-SENSITIVITY_STYLES = (("#4c72b0", "--"), ("#55a868", "-."), ("#8172b2", ":"), ("#ccb974", "--"), ("#64b5cd", "-."))
+SENSITIVITY_STYLES = (("#4c72b0", "--"), ("#55a868", "-."), ("#8172b2", ":"), ("#ccb974", "--"), ("#64b5cd", "-."),
+                      ("#937860", ":"), ("#da8bc3", "--"), ("#8c8c8c", "-."))
 
 
 def plot_max_throughput(table: pd.DataFrame, labels: dict[str, str], outputs: list[str]) -> None:
