@@ -59,6 +59,7 @@ def test_points_file_goes_through_the_loader(tmp_path, monkeypatch):
     (("{sequence_step_us: 0.0}", "{sequence_stp_us: 0.0}"), "stack_runtime"),
     (("kv_precision: bf16", "kv_precision: fp9"), "kv_precision"),
     (("kv_cache_free_gpu_mem_fraction: 0.90", "kv_cache_free_gpu_mem_fraction: 0"), "kv_fraction_0.90"),
+    (("max_num_seqs: 4096", "max_num_seqs: 5000"), "max_num_seqs_4096.max_num_seqs"),
     (('basis: "assumed: fp8_gemm_2x', 'basis: "fitted: fp8_gemm_2x'), "both.basis"),
 ])
 def test_sources_file_is_checked(tmp_path, monkeypatch, edit, field):
@@ -116,6 +117,8 @@ def test_sensitivities_move_the_right_way(table):
     assert summary.loc[("all", "fp8_gemm_2x"), "effect_vs_packaged"] == pytest.approx(0.238, abs=0.02)
     assert summary.loc[("all", "no_sequence_step"), "effect_vs_packaged"] == pytest.approx(0.027, abs=0.01)
     assert -0.02 < summary.loc[("all", "kv_fraction_0.90"), "effect_vs_packaged"] < 0
+    # trtllm-bench's batch cap (4,096) instead of 2,048: the decode steps are compute-bound there, so no change
+    assert abs(summary.loc[("all", "max_num_seqs_4096"), "effect_vs_packaged"]) < 0.002
 
 
 def test_constants_are_restored_and_no_file_written():

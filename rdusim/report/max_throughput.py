@@ -64,7 +64,7 @@ WHOLE_COLUMNS = tuple(k for k, c in POINTS_SCHEMA.items() if c.kind == "whole")
 REPLAY_KEYS = ("stack", "precision", "kv_precision", "batching", "max_num_seqs", "token_budget",
                "kv_cache_free_gpu_mem_fraction", "arrivals", "throughput")
 SENSITIVITY_KEYS = ("label", "gpu_constants", "stack_runtime", "kv_precision", "batching", "kv_cache_free_gpu_mem_fraction",
-                    "basis")
+                    "max_num_seqs", "token_budget", "basis")
 GROUP = ["model_as_published", "gpu", "tp"]
 
 
@@ -112,6 +112,10 @@ def check_sensitivity(name: str, sens) -> dict:
     if "kv_cache_free_gpu_mem_fraction" in sens:
         number(f"{where}.kv_cache_free_gpu_mem_fraction", sens["kv_cache_free_gpu_mem_fraction"], 0, 1, above=True,
                what="share of the memory left after the weights")
+    if "max_num_seqs" in sens:
+        whole(f"{where}.max_num_seqs", sens["max_num_seqs"], 1, 4096)
+    if "token_budget" in sens:
+        whole(f"{where}.token_budget", sens["token_budget"], 1, 2**31)
     if "batching" in sens and sens["batching"] not in POLICIES:
         raise ConfigError(f"{where}.batching", sens["batching"], ", ".join(POLICIES))
     return sens
@@ -195,13 +199,16 @@ def requests_at_once(n: int, prompt: int, gen: int) -> pd.DataFrame:
                          "gen": np.full(n, gen, np.int64)})
 
 
-def replay_point(row, replay: dict, stack: str, kv_prec: str, batching: str, free: float | None = None) -> dict:
-    """One published point replayed under ``stack`` (a name or a stack file) with the KV cache in ``kv_prec``,
-    the ``batching`` policy and ``free`` of the memory after the weights for the KV cache (default: the replay's):
-    the predicted Total Output Throughput, the KV cache's tokens, the mean and largest running batch."""
-    free = float(replay["kv_cache_free_gpu_mem_fraction"]["value"] if free is None else free)
-    budget = int(replay["token_budget"]["value"])
-    settings = {**load_engine_settings(), "max_num_seqs": int(replay["max_num_seqs"]["value"]),
+def replay_point(row, replay: dict, stack: str, kv_prec: str, batching: str, changes: dict | None = None) -> dict:
+    """One published point replayed under ``stack`` (a name or a stack file) with the KV cache in ``kv_prec`` and
+    the ``batching`` policy; ``changes`` (a sensitivity's) may replace the replay's ``kv_cache_free_gpu_mem_fraction``,
+    ``max_num_seqs`` or ``token_budget``. Returns the predicted Total Output Throughput, the KV cache's tokens,
+    the mean and largest running batch."""
+    value = {k: replay[k]["value"] for k in ("kv_cache_free_gpu_mem_fraction", "max_num_seqs", "token_budget")}
+    value.update({k: v for k, v in (changes or {}).items() if k in value})
+    free = float(value["kv_cache_free_gpu_mem_fraction"])
+    budget = int(value["token_budget"])
+    settings = {**load_engine_settings(), "max_num_seqs": int(value["max_num_seqs"]),
                 "chunk_token_budget": budget, "prefill_token_budget": budget,
                 "kv_memory_fraction": kv_memory_fraction(row.platform, row.model, int(row.tp), row.precision, kv_prec, free)}
     summary, per = simulate_model(row.platform, row.model, int(row.tp), requests_at_once(int(row.requests), int(row.prompt),
@@ -246,8 +253,7 @@ def max_throughput_table(variants: list[str] | None = None) -> pd.DataFrame:
             kv = str(sens.get("kv_precision", base_kv))
             batching = str(sens.get("batching", replay["batching"]["value"]))
             with active_gpu_constants(sens.get("gpu_constants") or {}):
-                res = [replay_point(r, replay, stack, kv, batching, sens.get("kv_cache_free_gpu_mem_fraction"))
-                       for r in points.itertuples(index=False)]
+                res = [replay_point(r, replay, stack, kv, batching, sens) for r in points.itertuples(index=False)]
             tag = "" if name == PACKAGED else f"_{name}"
             pred = np.array([r["throughput"] for r in res])
             out[f"throughput_predicted{tag}"] = pred
