@@ -86,6 +86,8 @@ rule all:
         expand("results/figures/{fig}.{ext}", fig=["serving_engines", "serving_placement"], ext=["png", "svg"]),
         "results/validation/online_serving_summary.csv",
         expand("results/figures/online_serving.{ext}", ext=["png", "svg"]),
+        "results/validation/max_throughput_summary.csv",
+        expand("results/figures/max_throughput.{ext}", ext=["png", "svg"]),
         "results/tables/sweep_default.csv",
         expand("results/figures/sweep_default.{ext}", ext=["png", "svg"]),
         "results/validation/claims.csv",

@@ -64,7 +64,8 @@ def test_pipeline_writes_results_contract(small_run):
                 "results/tables/serving_placement.csv", "results/figures/serving_engines.png",
                 "results/figures/serving_placement.svg", "results/report/serving_capacity.html",
                 "results/validation/online_serving_summary.csv", "results/figures/online_serving.png",
-                "results/report/online_serving.html"):
+                "results/report/online_serving.html", "results/validation/max_throughput_summary.csv",
+                "results/figures/max_throughput.png", "results/report/max_throughput.html"):
         assert (small_run / rel).stat().st_size > 0, rel
     table1 = pd.read_csv(small_run / "results/tables/table1_benchmarks.csv")
     assert table1["benchmark"].tolist() == ["llama2-7b", "flashfftconv"]

@@ -13,6 +13,7 @@ from benchmarks.table1 import table1_frame
 from rdusim.core.platforms import load_platform
 from rdusim.report.coe_tables import fig2_breakdown, table2_coe_speedups
 from rdusim.report.gpu_validation import summarise, validation_table
+from rdusim.report.max_throughput import summary_for_golden as max_throughput_summary_for_golden
 from rdusim.report.online_serving import summary_for_golden
 from rdusim.report.validation import load_claims, passes
 from rdusim.scenarios.footprint import CoEDeployment, footprint_claims, footprint_frame
@@ -258,3 +259,7 @@ GOLDEN_TABLES.update({"gpu_validation_summary": _gpu_validation_summary})
 
 # ----------------------------------------------------------------------------- online serving (issue 22)
 GOLDEN_TABLES.update({"online_serving_summary": summary_for_golden})
+
+
+# ----------------------------------------------------------------------------- max-load throughput (extra validation)
+GOLDEN_TABLES.update({"max_throughput_summary": max_throughput_summary_for_golden})

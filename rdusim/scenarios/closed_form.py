@@ -359,6 +359,49 @@ def pass_cost(platform: str, model: str, tp: int, mode: str, precision: str, kv_
     return PassCost(total, touched, hbm_total, ddr_total, flops_total)
 
 
+
+def gpu_dense_pass_times(platform: str, model: str, tp: int, mode: str, precision: str, kv_prec: str, tokens_per_seq,
+                         batch, context, stack: Stack | None = None, const=None) -> np.ndarray:
+    """:func:`pass_cost`'s ``time_s`` for many passes at once (arrays ``tokens_per_seq``, ``batch``, ``context``,
+    broadcast): the same GPU branch for a dense model (no experts) in numpy, so that the serving engine's step
+    tables (thousands of batch x context points) cost one array pass instead of a Python call per point. The
+    tests hold it equal to :func:`pass_cost` point by point."""
+    stack = stack or load_stack("kernels")
+    a = arch_of(model)
+    p = load_platform(platform)
+    if p.kind != "gpu" or a.experts:
+        raise ConfigError("model", model, "a dense model on a GPU platform (other passes: pass_cost)")
+    c = layer_constants()
+    wb = weight_precision(precision).bytes_per_value
+    kvb = kv_precision(kv_prec).bytes_per_value
+    hb, act = c["head"], c["activation"]
+    per_seq = np.asarray(tokens_per_seq, float)
+    b = np.asarray(batch, float)
+    tokens = b * per_seq
+    prefill = per_seq > 1
+    attended = np.where(prefill, per_seq / 2.0, np.asarray(context, float))
+    if a.sliding_window:
+        attended = np.minimum(attended, a.sliding_window)
+    kv_layer = a.kv_values_layer * (max(1, a.kv_heads // tp) / a.kv_heads if a.kv_split_by_heads and tp > 1 else 1.0)
+    attn_w = a.attn_params * wb / tp
+    attn_kv = np.where(prefill, tokens, b * attended) * kv_layer * kvb
+    attn_flops = 2.0 * tokens * a.attn_params / tp + tokens * attended * a.attn_pos_flops / tp
+    mlp_w = a.dense_mlp_params * wb / tp
+    mlp_flops = 2.0 * tokens * a.dense_mlp_params / tp
+    head_w = a.head_params * hb / tp
+    head_flops = 2.0 * b * a.head_params / tp
+    layer_act = tokens * a.hidden * act
+    collectives = a.dense_layers * 2 if tp > 1 else 0
+    runtime = stack.pass_time(b, tp, collectives) + np.where(prefill, stack.request_time(b, per_seq), 0.0)
+    dev = GpuDevice.from_platform(p, gpu_constants(const))
+    fixed, gemm_bf16, bw = dev.rates(mode)
+    gemm = format_gemm_rate(p, precision, gemm_bf16, gpu_constants(const))
+    t_attn = np.maximum(attn_flops / gemm, (attn_w + attn_kv + 2 * layer_act) / bw) + _collective_gpu(dev, tp, layer_act, True)
+    t_dense = np.maximum(mlp_flops / gemm, (mlp_w + 2 * layer_act) / bw) + _collective_gpu(dev, tp, layer_act, True)
+    t_head = np.maximum(head_flops / gemm_bf16, head_w / bw)
+    kernels = a.dense_layers * c["gpu_kernels_dense_layer"] + 2
+    return a.layers * t_attn + a.dense_layers * t_dense + t_head + kernels * fixed + runtime
+
 # ------------------------------------------------------------------------------- one request
 def check_closed_form(platform: str, model: str, tp: int, mode: str | None, precision: str, kv_prec: str,
                       stack: str | None = None) -> tuple[str, str]:

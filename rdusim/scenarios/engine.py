@@ -54,7 +54,7 @@ from rdusim.core.paths import DATA_DIR
 from rdusim.core.platforms import load_platform
 from rdusim.core.precision import DEFAULT_PRECISION
 from rdusim.core.stacks import BATCHING_POLICIES, load_stack
-from rdusim.scenarios.closed_form import arch_of, check_closed_form, pass_cost, place
+from rdusim.scenarios.closed_form import arch_of, check_closed_form, gpu_dense_pass_times, pass_cost, place
 from rdusim.scenarios.extended import device_bytes
 from rdusim.scenarios.predict import clears_with_gpu_constants, memory_need, step_times
 
@@ -135,6 +135,9 @@ def closed_form_step_times(platform: str, model: str, tp: int, execution: str | 
                           "bf16 and bf16 when serving on an SN40L platform (other formats: GPU platforms)")
     mode, used = check_closed_form(platform, model, tp, execution, precision, kv_prec, stack)
     s = load_stack(used)
+    if not arch_of(model).experts:  # a dense model: the array form of the same pass costs
+        return (gpu_dense_pass_times(platform, model, tp, mode, precision, kv_prec, seq, batch, seq, s),
+                gpu_dense_pass_times(platform, model, tp, mode, precision, kv_prec, 1, batch, seq, s))
     placement = place(platform, arch_of(model), tp, precision, kv_prec, 1, 1)
     pre = np.array([pass_cost(platform, model, tp, mode, precision, kv_prec, int(c), int(b), int(c), placement, stack=s).time_s
                     for b, c in zip(batch, seq)])

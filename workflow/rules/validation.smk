@@ -58,3 +58,25 @@ rule online_serving:
         "results/benchmarks/online_serving.tsv"
     script:
         "../scripts/online_serving.py"
+
+
+rule max_throughput:
+    input:
+        constants="results/calibration/gpu_constants.yaml",
+    output:
+        table="results/validation/max_throughput.csv",
+        summary="results/validation/max_throughput_summary.csv",
+        png=report("results/figures/max_throughput.png", caption="../report/max_throughput.rst",
+                   category="Serving simulation"),
+        svg="results/figures/max_throughput.svg",
+    params:
+        code=CODE_VERSION,
+    threads: 1
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/max_throughput.log",
+    benchmark:
+        "results/benchmarks/max_throughput.tsv"
+    script:
+        "../scripts/max_throughput.py"
