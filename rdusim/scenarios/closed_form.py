@@ -391,8 +391,8 @@ def gpu_dense_pass_times(platform: str, model: str, tp: int, mode: str, precisio
     head_w = a.head_params * hb / tp
     head_flops = 2.0 * b * a.head_params / tp
     layer_act = tokens * a.hidden * act
-    collectives = a.dense_layers * 2 if tp > 1 else 0
-    runtime = stack.pass_time(b, tp, collectives) + np.where(prefill, stack.request_time(b, per_seq), 0.0)
+    per_pass, per_request = stack_work(stack, model, b, per_seq, tp)
+    runtime = per_pass + np.where(prefill, per_request, 0.0)
     dev = GpuDevice.from_platform(p, gpu_constants(const))
     fixed, gemm_bf16, bw = dev.rates(mode)
     gemm = format_gemm_rate(p, precision, gemm_bf16, gpu_constants(const))
