@@ -121,16 +121,16 @@ def test_replayed_errors(table):
     assert by_conc.ttft_ms_predicted[1] == pytest.approx(470.2, rel=0.02)
     assert table.ttft_error.iloc[0] == pytest.approx(0.156, abs=0.02)
     assert by_conc.tpot_ms_predicted[1] == pytest.approx(20.16, rel=0.02)
-    assert by_conc.tpot_ms_predicted[50] == pytest.approx(75.5, rel=0.02)
+    assert by_conc.tpot_ms_predicted[50] == pytest.approx(73.9, rel=0.02)
     # once the closed loop has settled its clients are staggered: a request waits for the step in flight only,
-    # so TTFT stays about one mixed step (a 5,000-token context beside the decodes) from 5 to 50 clients
+    # so TTFT stays about one fused mixed step (a 5,000-token context beside the decodes) from 5 to 50 clients
     steady = by_conc.ttft_ms_predicted[[5, 25, 50]].to_numpy()
-    assert steady == pytest.approx(np.full(3, 495.0), rel=0.03)
+    assert steady == pytest.approx(np.full(3, 477.0), rel=0.02)
     summary = online_serving_summary(table).set_index(["metric", "split"])
     below = summary.xs("below saturation", level="split")
     # TPOT's median stays within the bar, but the mixed steps' slower prompt chunks take its largest error to 26%
     assert below.loc["tpot", "median_abs_error"] <= TPOT_TARGET and below.loc["tpot", "met"]
-    assert below.loc["tpot", "max_abs_error"] == pytest.approx(0.264, abs=0.02)
+    assert below.loc["tpot", "max_abs_error"] == pytest.approx(0.238, abs=0.02)
     assert below.loc["ttft", "median_abs_error"] > TTFT_TARGET and not below.loc["ttft", "met"]  # missed: said so
     assert below.loc["ttft", "points_within_target"] == 2 and below.loc["tpot", "points_within_target"] == 3
     # with the clients' phases random (Poisson at the rate that keeps N in flight) prompts queue for one another's:
@@ -141,7 +141,7 @@ def test_replayed_errors(table):
     assert by_conc.ttft_error_random_phase[50] > 0.3
     assert table[~table.below_saturation].ttft_ms_random_phase.isna().all()
     assert below.loc["ttft, random phases", "median_abs_error"] == pytest.approx(0.156, abs=0.02)
-    assert below.loc["tpot, random phases", "median_abs_error"] == pytest.approx(0.149, abs=0.02)
+    assert below.loc["tpot, random phases", "median_abs_error"] == pytest.approx(0.141, abs=0.02)
 
 
 def test_below_saturation_rule():

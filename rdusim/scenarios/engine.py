@@ -17,8 +17,8 @@ Model (issue 22), after Orca (Yu et al., OSDI 2022), vLLM (Kwon et al., SOSP 202
   with prompt chunks (unfinished prompts first, then new requests). ``inflight`` (TensorRT-LLM's
   in-flight batching with its default ``enable_chunked_context = False``): each step takes one decode
   token of every running sequence and whole prompts of waiting requests while decode and prompt tokens
-  stay within the token budget (``max_num_tokens``; raised to the longest prompt, so a prompt always
-  runs alone when nothing decodes); a prompt is never split. ``static``: the article-era
+  stay within the token budget (``max_num_tokens``); a prompt is never split, and one longer than the
+  whole budget (which TensorRT-LLM would refuse without chunking) runs as the only prompt of a step. ``static``: the article-era
   batching: a batch of up to ``max_batch`` requests starts when that many wait or the oldest has
   waited ``max_wait_s``, and runs to its last token before the next batch is admitted.
 * A step's time comes from ``rdusim predict``'s per-step cost (:func:`rdusim.scenarios.predict.step_times`),
@@ -26,8 +26,11 @@ Model (issue 22), after Orca (Yu et al., OSDI 2022), vLLM (Kwon et al., SOSP 202
   of context (linear in between, where predict's costs are linear): a decode step of ``b`` sequences
   at their mean context; a prompt pass of ``k`` whole prompts at their mean length; a prompt chunk of
   ``l`` tokens after ``o`` already in the cache as ``l / (o + l)`` of a prompt pass of ``o + l`` tokens
-  (exact for the linear layers and for attention). A chunked step runs its chunks and its decode batch
-  as two passes (an upper bound: a fused hybrid pass reads the weights once). Weights or a KV cache in
+  (exact for the linear layers and for attention); the new requests' first chunks of a step as one prompt
+  pass of that many prompts. A step that mixes prompt tokens and decodes (``chunked``, ``inflight``) is one
+  fused pass, as engines run it (:func:`_mixed`): the prompt pass, plus the decodes' attention over their
+  cache and their tokens' share of the linear layers (read off the decode table at context 1), the weights
+  read once. Weights or a KV cache in
   another format than BF16 (``precision``, ``kv_precision``: ``rdusim/data/precisions.yaml``) take their
   per-step costs from ``predict``'s closed form for those rows (:func:`rdusim.scenarios.closed_form.pass_cost`,
   GPU platforms), and their KV cache holds the tokens that format's bytes leave room for.
@@ -186,6 +189,36 @@ def _lookup(table, b, c, ctx_step):
 
 
 @njit(cache=True)
+def _linear(dec, m, ctx_step):
+    """The context-free part of a pass of ``m`` tokens (its linear layers, head and per-sequence work): a decode
+    step of ``m`` sequences at context 1; beyond the table's largest batch, its slope over the upper half."""
+    top = dec.shape[0] - 1
+    if m <= top:
+        return _lookup(dec, m, 1.0, ctx_step)
+    half = max(1, top // 2)
+    hi = _lookup(dec, top, 1.0, ctx_step)
+    lo = _lookup(dec, half, 1.0, ctx_step)
+    return hi + (hi - lo) / max(1, top - half) * (m - top)
+
+
+@njit(cache=True)
+def _mixed(prompt_s, prompt_tokens, dec, b_dec, ctx, ctx_step):
+    """One fused step of a prompt pass (``prompt_s``, ``prompt_tokens`` tokens) and ``b_dec`` decoding sequences
+    at mean context ``ctx``: the prompt pass, plus the decodes' attention over their cache (their step at
+    ``ctx`` less at context 1) and their tokens' share of the linear layers (the context-free pass of
+    ``prompt_tokens + b_dec`` tokens less that of ``prompt_tokens``); the weights are read once, as engines
+    run a mixed batch in one forward pass. Either part alone is its own pass."""
+    if b_dec <= 0:
+        return prompt_s
+    decode_s = _lookup(dec, b_dec, ctx, ctx_step)
+    if prompt_tokens <= 0:
+        return decode_s
+    attention = decode_s - _lookup(dec, b_dec, 1.0, ctx_step)
+    share = _linear(dec, prompt_tokens + b_dec, ctx_step) - _linear(dec, prompt_tokens, ctx_step)
+    return prompt_s + max(0.0, attention) + max(0.0, share)
+
+
+@njit(cache=True)
 def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, max_wait, pre, dec, ctx_step,
             first, finish, run_id, run_pre, run_gen, fs, ints, stats, max_steps, closed):
     """Up to ``max_steps`` steps of one instance (see the module docstring); state in ``fs`` (t) and ``ints``
@@ -232,7 +265,7 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                 ctx += prompt[run_id[k]] + run_gen[k]
             tokens = 0
             while w < n and arrival[w] <= t and n_run < max_seqs and kv_used + prompt[w] + gen[w] <= kv_cap \
-                    and b_dec + tokens + prompt[w] <= budget:
+                    and (b_dec + tokens + prompt[w] <= budget or (admitted == 0 and prompt[w] > budget)):
                 run_id[n_run] = w
                 run_pre[n_run] = prompt[w]
                 run_gen[n_run] = -1
@@ -241,11 +274,11 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                 n_run += 1
                 admitted += 1
                 w += 1
+            prompt_s = 0.0
             if admitted > 0:
-                dur = _lookup(pre, admitted, tokens / admitted, ctx_step)
+                prompt_s = _lookup(pre, admitted, tokens / admitted, ctx_step)
                 stats[2] += 1
-            if b_dec > 0:
-                dur += _lookup(dec, b_dec, ctx / b_dec, ctx_step)
+            dur = _mixed(prompt_s, tokens, dec, b_dec, ctx / b_dec if b_dec > 0 else 1.0, ctx_step)
             if dur == 0.0:  # nothing could run: wait for the next arrival
                 if w < n and arrival[w] > t:
                     t = arrival[w]
@@ -265,6 +298,7 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                     ctx += prompt[run_id[k]] + run_gen[k]
             left -= b_dec
             chunk_s = 0.0
+            chunk_tokens = 0
             for k in range(n_run):
                 if left <= 0:
                     break
@@ -273,13 +307,17 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                     take = min(prompt[r] - run_pre[k], left)
                     o = run_pre[k]
                     chunk_s += _lookup(pre, 1, o + take, ctx_step) * take / (o + take)
+                    chunk_tokens += take
                     run_pre[k] += take
                     left -= take
                     if run_pre[k] >= prompt[r]:
                         run_gen[k] = -1
+            new_chunks = 0
+            new_tokens = 0
             while left > 0 and w < n and arrival[w] <= t and n_run < max_seqs and kv_used + prompt[w] + gen[w] <= kv_cap:
                 take = min(prompt[w], left)
-                chunk_s += _lookup(pre, 1, take, ctx_step)
+                new_chunks += 1
+                new_tokens += take
                 run_id[n_run] = w
                 run_pre[n_run] = take
                 run_gen[n_run] = -1 if take >= prompt[w] else 0
@@ -287,9 +325,12 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                 left -= take
                 n_run += 1
                 w += 1
+            if new_chunks > 0:  # the new requests' first chunks: one pass of that many prompts
+                chunk_s += _lookup(pre, new_chunks, new_tokens / new_chunks, ctx_step)
+                chunk_tokens += new_tokens
             if chunk_s > 0.0:
                 stats[2] += 1
-            dur = chunk_s + (_lookup(dec, b_dec, ctx / b_dec, ctx_step) if b_dec > 0 else 0.0)
+            dur = _mixed(chunk_s, chunk_tokens, dec, b_dec, ctx / b_dec if b_dec > 0 else 1.0, ctx_step)
             if dur == 0.0:  # nothing could run: wait for the next arrival (the cache is never full while idle)
                 if w < n and arrival[w] > t:
                     t = arrival[w]

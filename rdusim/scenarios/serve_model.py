@@ -90,8 +90,12 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     window = get_model(model).context_window or np.iinfo(np.int64).max
     limit = min(window, costs.kv_tokens)
     accepted = prompt + gen <= limit
-    budget = (max(int(s["prefill_token_budget"]), int(prompt[accepted].max()) if accepted.any() else 1)
-              if batching != "chunked" else whole("chunk_token_budget", s["chunk_token_budget"], 1, 2**31))
+    if batching == "chunked":
+        budget = whole("chunk_token_budget", s["chunk_token_budget"], 1, 2**31)
+    elif batching == "inflight":  # a prompt longer than the budget runs as the only prompt of its step
+        budget = whole("prefill_token_budget", s["prefill_token_budget"], 1, 2**31)
+    else:  # prefill-first: raised to the longest prompt, so every admitted prompt fits one step
+        budget = max(int(s["prefill_token_budget"]), int(prompt[accepted].max()) if accepted.any() else 1)
     first = np.full(len(arrival), np.nan)
     finish = np.full(len(arrival), np.nan)
     instance = np.full(len(arrival), -1, np.int64)
