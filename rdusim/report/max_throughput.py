@@ -21,7 +21,6 @@ of predicted / published from the packaged model's.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import tempfile
 from pathlib import Path
@@ -37,6 +36,7 @@ from rdusim.core.loader import Column, load_yaml, mapping, read_csv_columns, rea
 from rdusim.core.paths import DATA_DIR
 from rdusim.core.precision import kv_precision as check_kv_precision
 from rdusim.core.stacks import RUNTIME_TERMS, builtin_stacks, load_stack
+from rdusim.report.pipeline import table_and_summary_main
 from rdusim.scenarios.engine import POLICIES, kv_capacity_tokens, load_engine_settings
 from rdusim.scenarios.predict import gpu_constants, use_gpu_constants
 from rdusim.scenarios.serve_model import simulate_model
@@ -306,17 +306,8 @@ def summary_for_golden(config: dict) -> pd.DataFrame:
     return max_throughput_summary(max_throughput_table())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="results/validation/max_throughput.csv")
-    parser.add_argument("--summary", default="results/validation/max_throughput_summary.csv")
-    args = parser.parse_args()
-    table = max_throughput_table()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    summary = max_throughput_summary(table)
-    summary.to_csv(args.summary, index=False)
-    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+def main(argv=None) -> None:
+    table_and_summary_main(__doc__.split("\n\n")[0], "max_throughput", max_throughput_table, max_throughput_summary, argv)
 
 
 if __name__ == "__main__":

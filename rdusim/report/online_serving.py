@@ -16,13 +16,13 @@ TTFT and TPOT below saturation and at saturation apart, against issue 22's bar (
 """
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pandas as pd
 
 from rdusim.core.loader import Column, load_yaml, mapping, read_csv_columns
 from rdusim.core.paths import DATA_DIR
+from rdusim.report.pipeline import table_and_summary_main
 from rdusim.scenarios.serve_model import random_phase_closed_loop, simulate_model
 from rdusim.scenarios.traces import closed_loop_requests
 
@@ -203,15 +203,8 @@ def summary_for_golden(config: dict) -> pd.DataFrame:
     return online_serving_summary(online_serving_table())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="results/validation/online_serving.csv")
-    parser.add_argument("--summary", default="results/validation/online_serving_summary.csv")
-    args = parser.parse_args()
-    table = online_serving_table()
-    table.to_csv(args.out, index=False)
-    online_serving_summary(table).to_csv(args.summary, index=False)
-    print(online_serving_summary(table).to_string(index=False))
+def main(argv=None) -> None:
+    table_and_summary_main(__doc__.split("\n\n")[0], "online_serving", online_serving_table, online_serving_summary, argv)
 
 
 if __name__ == "__main__":
