@@ -204,9 +204,9 @@ def test_engine_million_requests(benchmark):
     lengths = lengths[lengths.prompt + lengths.gen <= 4096]
     n = _size(benchmark, 1_000_000)
     trace = poisson_with_lengths(5.0, n, lengths=lengths, seed=0)
-    simulate_model("dgx-h100", "llama2-7b", 1, trace.head(1000), instances=1)  # warm-up: tables, kernel
+    simulate_model("dgx-h100", "llama2-7b", 1, trace.head(1000), "prefill-first", instances=1)  # warm-up
     summary = benchmark.pedantic(_cpu_timed(benchmark, simulate_model), args=("dgx-h100", "llama2-7b", 1, trace),
-                                 kwargs={"instances": 1}, rounds=1, iterations=1)[0]
+                                 kwargs={"instances": 1, "batching": "prefill-first"}, rounds=1, iterations=1)[0]
     benchmark.extra_info["requests"] = n
     assert summary["served"] == n
 
