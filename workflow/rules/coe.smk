@@ -52,6 +52,7 @@ rule coe_figures:
     params:
         cfg=cfg("platforms", "coe", "sensitivity"),  # the default cells outlined in the sensitivity figure
         code=CODE_VERSION,
+    priority: 50  # a long job: start it as soon as its inputs exist, so the short ones fill around it
     conda:
         "../../environment.yml"
     log:

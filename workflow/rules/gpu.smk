@@ -80,6 +80,7 @@ rule gpu_validation:
         crossval="results/validation/gpu_validation_crossval.csv",
     params:
         code=CODE_VERSION,
+    priority: 50  # a long job: start it as soon as its inputs exist, so the short ones fill around it
     conda:
         "../../environment.yml"
     log:

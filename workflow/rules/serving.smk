@@ -119,6 +119,7 @@ rule serving_engine_tables:
         cfg=cfg("serving.engine", "serving.placement", "serving.policy", "serving.max_batch", "serving.max_wait_s",
                 "serving.gen", "serving.seed", deployment=True),
         code=CODE_VERSION,
+    priority: 50  # a long job: start it as soon as its inputs exist, so the short ones fill around it
     threads: 1
     conda:
         "../../environment.yml"

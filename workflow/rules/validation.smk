@@ -71,6 +71,7 @@ rule max_throughput:
         svg="results/figures/max_throughput.svg",
     params:
         code=CODE_VERSION,
+    priority: 50  # a long job: start it as soon as its inputs exist, so the short ones fill around it
     threads: 1
     conda:
         "../../environment.yml"
