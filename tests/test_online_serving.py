@@ -38,7 +38,7 @@ def test_closed_loop_keeps_n_in_flight_and_one_client_serialises():
     # one client: each request arrives the moment the last one finished, and its TTFT is one prompt pass
     s1, one = simulate_model("h100-sxm", "llama3.1-8b", 1, closed_loop_requests(4, 300, 40), "chunked", concurrency=1)
     assert one.arrival_s.iloc[1:].to_numpy() == pytest.approx(one.finish_s.iloc[:-1].to_numpy(), rel=1e-12)
-    costs = step_costs("h100-sxm", "llama3.1-8b", 1)
+    costs = step_costs("h100-sxm", "llama3.1-8b", 1, stack="trtllm")  # the platform's serving stack
     x = (300 - 1) / costs.ctx_step
     j = int(x)
     prompt_pass = costs.prefill[1, j] * (j + 1 - x) + costs.prefill[1, j + 1] * (x - j)
@@ -160,15 +160,16 @@ def test_points_file_goes_through_the_loader(tmp_path, monkeypatch):
 
 
 def test_random_phase_closed_loop_keeps_the_clients_in_flight_and_queues_prompts():
-    """Little's law at the bisected rate. Under vLLM's prefill-first steps (nemo-2023 on one H100) the locked
+    """Little's law at the bisected rate. Under vLLM's prefill-first steps (stack vllm on one H100) the locked
     loop keeps its 8 clients in the train they started in, every prompt waiting for the ones before; with
     random phases they mostly miss each other (the NIM replay shows the other lock: staggered, no waits)."""
     n, conc = 400, 8
-    locked, lper = simulate_model("h100-sxm", "llama3.1-8b", 1, closed_loop_requests(n, 3000, 100), concurrency=conc)
+    locked, lper = simulate_model("h100-sxm", "llama3.1-8b", 1, closed_loop_requests(n, 3000, 100), concurrency=conc,
+                                  stack="vllm")
     lsteady = lper.iloc[n // 4:]
     locked_ttft = (lsteady.first_token_s - lsteady.arrival_s).mean()
     summary, per, at = random_phase_closed_loop("h100-sxm", "llama3.1-8b", 1, conc, 3000, 100, n, n // 4,
-                                                1.5 * locked["throughput_rps"])
+                                                1.5 * locked["throughput_rps"], stack="vllm")
     steady = per.iloc[n // 4:]
     assert at["in_flight"] == pytest.approx(conc, rel=0.02)
     assert at["in_flight"] == pytest.approx(at["rate_rps"] * (steady.finish_s - steady.arrival_s).mean(), rel=1e-9)

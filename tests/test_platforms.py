@@ -46,6 +46,14 @@ def test_platform_from_path(tmp_path):
     path.write_text(yaml.safe_dump(spec))
     p = load_platform(str(path))
     assert p.hbm_total == 192e9
+    assert (p.default_stack, p.serving_stack) == ("nemo-2023", "trtllm")  # the kind's defaults
+    mine = tmp_path / "mygpu2.yaml"
+    mine.write_text(yaml.safe_dump({**spec, "serving_stack": "vllm"}))
+    assert load_platform(str(mine)).serving_stack == "vllm"
+    bad = tmp_path / "mygpu3.yaml"
+    bad.write_text(yaml.safe_dump({**spec, "serving_stack": 7}))
+    with pytest.raises(ConfigError, match="serving_stack"):
+        load_platform(str(bad))
 
 
 def test_bad_field_in_platform_file_is_named(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 from rdusim.cli import main
 from rdusim.core.errors import ConfigError
+from rdusim.core.platforms import load_platform
 from rdusim.scenarios.engine import _lookup, _mixed, kv_capacity_tokens, run_instance, step_costs
 from rdusim.scenarios.predict import predict_one
 from rdusim.scenarios.serve_model import max_rate_within, simulate_model
@@ -182,3 +183,15 @@ def test_the_stack_sets_the_scheduler_and_flags_override_it(capsys):
         runs[name] = (out["stack"], out["batching"], out["max_num_seqs"], out["token_budget"])
     assert runs == {"trtllm": ("trtllm", "inflight", 2048, 8192), "vllm": ("vllm", "prefill-first", 256, 4096),
                     "flags": ("trtllm", "chunked", 2048, 1024)}
+
+
+def test_serving_defaults_to_a_serving_engine_on_every_gpu(capsys):
+    """`rdusim serve --model` on a one-GPU platform, whose `predict` default is the article's NeMo 2023 stack,
+    runs the platform's serving stack (trtllm, with its scheduler); an SN40L its default stack."""
+    assert load_platform("h100-sxm").default_stack == "nemo-2023"
+    assert load_platform("h100-sxm").serving_stack == load_platform("dgx-h200").serving_stack == "trtllm"
+    assert load_platform("sn40l-node").serving_stack == load_platform("sn40l-node").default_stack
+    for platform in ("h100-sxm", "h200-sxm", "a100-sxm"):
+        assert main(["serve", "--platform", platform, "--model", "llama3.1-8b", "--requests", "20", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert (out["stack"], out["batching"]) == ("trtllm", "inflight")

@@ -25,9 +25,13 @@ from rdusim.core.paths import PLATFORM_DIR
 from rdusim.core.units import UNIT_FACTORS, split_unit, to_si
 
 KINDS = ("rdu", "gpu")
-TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node", "power", "default_stack")
+TOP_LEVEL_KEYS = ("name", "kind", "description", "devices", "device_file", "device", "node", "power", "default_stack",
+                  "serving_stack")
 # The serving stack (rdusim/data/stacks) a platform runs when a prediction names none and its file names none.
 DEFAULT_STACK = {"gpu": "nemo-2023", "rdu": "kernels"}
+# the stack `rdusim serve --model` runs when none is named: a serving engine with its scheduler (a 2024
+# TensorRT-LLM on GPUs; on the SN40L its default stack), unless the file names another (`serving_stack`)
+DEFAULT_SERVING_STACK = {"gpu": "trtllm", "rdu": None}
 MAX_DEVICES = 4096
 # Every value a platform file may carry: SI field name -> SI unit. A key is the field name plus a unit
 # suffix of that unit (``hbm_bandwidth`` + ``_GBps``); anything else is an error naming the nearest key.
@@ -113,6 +117,7 @@ class Platform:
     power: dict[str, float] = field(default_factory=dict)
     power_sources: dict[str, str] = field(default_factory=dict)
     default_stack: str = ""     # stack of a prediction that names none (``default_stack`` in the file)
+    serving_stack: str = ""     # stack of `rdusim serve --model` that names none (``serving_stack``; see DEFAULT_SERVING_STACK)
 
     def dev(self, key: str) -> float:
         """Per-device value ``key`` (SI); a clear error if this platform lacks it."""
@@ -305,6 +310,7 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         device, assumed, curves = dict(base.device), set(base.assumed), base.curves
         base_power, base_sources = dict(base.power), dict(base.power_sources)
         inherited_stack = base.default_stack
+        inherited_serving = base.serving_stack
         if "device" in data:  # values of this system that differ from the device file's (sn40l-16)
             override, override_assumed = _spec_block(data, "device", where)  # checks it is a mapping
             if (data["device"] or {}).get("curves"):
@@ -315,6 +321,7 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         device, assumed = _spec_block(data, "device", where)
         curves = check_curves(f"{where}.device.curves", (data.get("device") or {}).get("curves"))
         inherited_stack = DEFAULT_STACK[kind]
+        inherited_serving = ""
         base_power, base_sources = {}, {}
     power_fields = {**POWER_NODE_FIELDS, **({} if "device_file" in data else POWER_DEVICE_FIELDS)}
     power, power_assumed, power_sources = _power_block(data, where, power_fields)
@@ -330,6 +337,9 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
     default_stack = data.get("default_stack", inherited_stack)
     if not isinstance(default_stack, str) or not default_stack:
         raise ConfigError(f"{where}.default_stack", default_stack, "a stack name (rdusim/data/stacks) or a stack .yaml path")
+    serving_stack = data.get("serving_stack", inherited_serving or DEFAULT_SERVING_STACK[kind] or default_stack)
+    if not isinstance(serving_stack, str) or not serving_stack:
+        raise ConfigError(f"{where}.serving_stack", serving_stack, "a stack name (rdusim/data/stacks) or a stack .yaml path")
     if "hbm_capacity" not in device:
         raise ConfigError(f"{where}.device.published.hbm_capacity_GB", None, "a capacity in GB")
     return Platform(
@@ -345,6 +355,7 @@ def _load(name_or_path: str, chain: tuple[Path, ...]) -> Platform:
         power=power,
         power_sources=power_sources,
         default_stack=default_stack,
+        serving_stack=serving_stack,
     )
 
 

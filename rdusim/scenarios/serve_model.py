@@ -31,7 +31,11 @@ MAX_CONCURRENCY = 1_000_000  # clients of a closed loop
 
 
 def stack_name(platform: str, model: str, tp: int, execution: str | None, stack: str | None) -> str:
-    """The serving stack a run uses (``stack``, else the platform's default for ``execution``)."""
+    """The serving stack a run uses: ``stack``; else, with no ``execution`` either, the platform's serving stack
+    (``serving_stack``: a serving engine with its scheduler, ``trtllm`` on GPUs, not the 2023 NeMo inference
+    stack that single-GPU platforms default to for ``predict``); else the platform's default for ``execution``."""
+    if stack is None and execution is None:
+        stack = load_platform(platform).serving_stack
     return check_row(platform, model, 1, tp, 1, 1, execution, stack)["stack"]
 
 
@@ -73,7 +77,7 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     max_seqs = whole("max_num_seqs", s["max_num_seqs"], 1, 4096)
     max_batch = whole("max_batch", max_batch, 1, max_seqs, "requests per static batch (at most max_num_seqs)")
     costs = step_costs(platform, model, tp, execution, max_seqs, float(s["kv_memory_fraction"]),
-                       int(s["context_grid_points"]), stack, precision, kv_precision)
+                       int(s["context_grid_points"]), used, precision, kv_precision)
     head = {"platform": platform, "model": model, "stack": used,
             "tp": tp, "instances": instances, "batching": batching, "max_num_seqs": max_seqs,
             "token_budget": int(s["chunk_token_budget"] if batching == "chunked" else s["prefill_token_budget"]),
