@@ -394,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "else prefill-first)")
     sv.add_argument("--execution", default=None, help="--model: execution mode (as rdusim predict)")
     sv.add_argument("--stack", default=None, help="--model: serving stack (rdusim list) or a stack .yaml path "
-                    "(default: the platform's default_stack), as rdusim predict")
+                    "(default: the platform's serving_stack, trtllm on GPUs; with --execution, its default_stack "
+                    "as rdusim predict)")
     sv.add_argument("--max-batch", default="8", help="--model --batching static: requests per batch (default 8)")
     sv.add_argument("--ttft-slo-ms", default="1000", help="--model: TTFT bound of goodput, ms (default 1000)")
     sv.add_argument("--tpot-slo-ms", default="100", help="--model: TPOT bound of goodput, ms (default 100)")
