@@ -225,6 +225,15 @@ def _cmd_serve_model(args) -> int:
     return 0
 
 
+def _energy_arguments(parser) -> None:
+    """``--energy`` and ``--price-per-hour``, as predict, coe and serve take them."""
+    parser.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule "
+                        "and cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
+    parser.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the "
+                        "platform's published cloud list price in rdusim/data/prices.yaml, or an assumed one where "
+                        "none is published)")
+
+
 def _engine_settings(args) -> dict | None:
     """``--token-budget``: tokens per step of ``chunked`` (and the prompt tokens of a ``prefill-first`` step)."""
     if args.token_budget is None:
@@ -356,10 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--acceptance", default=None,
                     help="probability that the target accepts a drafted token (default: the fitted rate, speculative.yaml)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
-    pr.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
-                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
-    pr.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
-                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
+    _energy_arguments(pr)
     pr.set_defaults(func=_cmd_predict)
     co = sub.add_parser("coe", formatter_class=DefaultsHelpFormatter, help="expected latency of a Samba-CoE batch (router, switching, execution)")
     co.add_argument("--platform", required=True, help="node platform: sn40l-node, dgx-a100, dgx-h100, dgx-h200, ...")
@@ -368,10 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--gen", default="20", help="output tokens per prompt (default 20)")
     co.add_argument("--profile", default="paper", help="assumption profile: paper, model, measured, measured-pageable")
     co.add_argument("--json", action="store_true", help="print one JSON object")
-    co.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
-                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
-    co.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
-                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
+    _energy_arguments(co)
     co.set_defaults(func=_cmd_coe)
     sv = sub.add_parser("serve", formatter_class=DefaultsHelpFormatter, help="simulate serving a stream of requests on a CoE deployment",
                         description="Simulate serving a stream of requests on a CoE deployment (batches of up "
@@ -427,10 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "serving at the same time, each with 1/g of the HBM (default 1)")
     sv.add_argument("--requests-csv", help="write one row per request to this CSV")
     sv.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    sv.add_argument("--energy", action="store_true", help="also report power, joules per token, tokens per joule and "
-                    "cost per million tokens (rdusim/data/power_model.yaml, platform power blocks)")
-    sv.add_argument("--price-per-hour", default=None, help="USD per node-hour for the cost (default: the platform's "
-                    "published cloud list price in rdusim/data/prices.yaml, or an assumed one where none is published)")
+    _energy_arguments(sv)
     sv.set_defaults(func=_cmd_serve)
     sub.add_parser("calibrate-gpu", formatter_class=DefaultsHelpFormatter, help="measure this machine's GPU (needs the gpu extra), fit the GPU model to it "
                    "(--models) and write a platform file usable as --platform FILE; --from-json rebuilds it from a "
