@@ -189,12 +189,12 @@ def _cmd_serve_model(args) -> int:
     summary, per_request = simulate_model(args.platform, args.model, tp, trace, args.batching, concurrency=concurrency,
                                           **options)
     if args.client_phases == "random" and summary["fits"]:
-        # Poisson arrivals at the rate that keeps `concurrency` in flight; above it: what the locked loop serves
-        rate_hi = 1.5 * summary["throughput_rps"]
+        # Poisson arrivals at the rate that keeps `concurrency` in flight, bracketed by what the locked loop serves
         lengths = read_request_trace(args.lengths_from) if args.lengths_from else None
         summary, per_request, at = random_phase_closed_loop(
             args.platform, args.model, tp, concurrency, whole("prompt", args.prompt, 1, 2**31),
-            whole("gen", args.gen, 1, 2**31), requests, requests // 4, rate_hi, seed=seed, lengths=lengths,
+            whole("gen", args.gen, 1, 2**31), requests, requests // 4, summary["throughput_rps"], seed=seed,
+            lengths=lengths,
             batching=args.batching, **options)
         summary = {**summary, "arrivals": f"closed loop of {concurrency}, random phases: Poisson at "
                    f"{at['rate_rps']:.4g} req/s ({at['in_flight']:.1f} in flight)", "rate_rps": at["rate_rps"]}

@@ -169,7 +169,7 @@ def test_random_phase_closed_loop_keeps_the_clients_in_flight_and_queues_prompts
     lsteady = lper.iloc[n // 4:]
     locked_ttft = (lsteady.first_token_s - lsteady.arrival_s).mean()
     summary, per, at = random_phase_closed_loop("h100-sxm", "llama3.1-8b", 1, conc, 3000, 100, n, n // 4,
-                                                1.5 * locked["throughput_rps"], stack="vllm")
+                                                locked["throughput_rps"], stack="vllm")
     steady = per.iloc[n // 4:]
     assert at["in_flight"] == pytest.approx(conc, rel=0.02)
     assert at["in_flight"] == pytest.approx(at["rate_rps"] * (steady.finish_s - steady.arrival_s).mean(), rel=1e-9)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from rdusim.core.checks import check_keys, nearest
+from rdusim.core.checks import check_keys, nearest, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.loader import load_yaml, mapping
 from rdusim.core.paths import DATA_DIR
@@ -163,6 +163,13 @@ def _read(path: Path) -> dict:
     return mapping(f"stack file {path}", data, "a mapping of stack fields", optional=False)
 
 
+def _basis(at: str, b) -> str:
+    """A term's ``basis``, checked: text that starts with one of :data:`BASIS_PREFIXES` and says where from."""
+    if not isinstance(b, str) or not b.startswith(BASIS_PREFIXES) or not b.split(":", 1)[1].strip():
+        raise ConfigError(f"{at}.basis", b, "text starting with " + ", ".join(BASIS_PREFIXES) + " and saying where from")
+    return b
+
+
 def _terms(where: str, block, known: dict[str, str]) -> tuple[dict[str, float], list[tuple[str, str]]]:
     """``{SI name: value}`` and ``[(key, basis)]`` of a ``runtime`` or ``kernel`` block."""
     if block is None:
@@ -182,9 +189,7 @@ def _terms(where: str, block, known: dict[str, str]) -> tuple[dict[str, float], 
                                                          "basis": "fitted: / published: / assumed: / derived: <where from>"}[part])
         if not isinstance(term["meaning"], str) or not term["meaning"].strip():
             raise ConfigError(f"{at}.meaning", term["meaning"], "a sentence saying what the term is")
-        b = term["basis"]
-        if not isinstance(b, str) or not b.startswith(BASIS_PREFIXES) or not b.split(":", 1)[1].strip():
-            raise ConfigError(f"{at}.basis", b, "text starting with " + ", ".join(BASIS_PREFIXES) + " and saying where from")
+        b = _basis(at, term["basis"])
         values.update(to_si({key: term["value"]}, where))
         basis.append((key, b))
     return values, basis
@@ -202,16 +207,12 @@ def _scheduler(where: str, block) -> tuple[tuple[tuple[str, object], ...], list[
         at = f"{where}.{key}"
         if not isinstance(term, dict) or set(term) - {"value", "basis"} or "value" not in term or "basis" not in term:
             raise ConfigError(at, term, "a mapping with value and basis")
-        value, b = term["value"], term["basis"]
-        if not isinstance(b, str) or not b.startswith(BASIS_PREFIXES) or not b.split(":", 1)[1].strip():
-            raise ConfigError(f"{at}.basis", b, "text starting with " + ", ".join(BASIS_PREFIXES) + " and saying where from")
+        value, b = term["value"], _basis(at, term["basis"])
         if key == "batching":
             if value not in BATCHING_POLICIES:
                 raise ConfigError(f"{at}.value", value, ", ".join(BATCHING_POLICIES))
         else:
-            top = 4096 if key == "max_num_seqs" else 2**31
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                raise ConfigError(f"{at}.value", value, f"a whole number from 1 to {top}")
+            value = whole(f"{at}.value", value, 1, 4096 if key == "max_num_seqs" else 2**31)
         values.append((key, value))
         basis.append((f"scheduler.{key}", b))
     return tuple(values), basis

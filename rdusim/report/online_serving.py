@@ -16,7 +16,6 @@ TTFT and TPOT below saturation and at saturation apart, against issue 22's bar (
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -80,33 +79,42 @@ def below_saturation(points: pd.DataFrame, gain: float) -> np.ndarray:
     return flag
 
 
+def _engine_options(row, replay: dict) -> dict:
+    """:func:`simulate_model` keywords of a replayed point: its deployment and formats, and the source's own
+    batching and token budget where ``replay`` sets them (else the stack's scheduler)."""
+    budget = replay.get("token_budget", {}).get("value")
+    settings = {"chunk_token_budget": int(budget), "prefill_token_budget": int(budget)} if budget is not None else {}
+    return {"batching": replay.get("batching", {}).get("value"), "instances": int(row.instances), "settings": settings,
+            "stack": row.stack, "precision": row.precision, "kv_precision": row.kv_precision}
+
+
+def _steady_means(per: pd.DataFrame, warm: int, gen: int) -> tuple[float, float]:
+    """Mean TTFT and mean TPOT (ms) of the requests after the first ``warm`` (TPOT NaN for one-token outputs)."""
+    steady = per.iloc[warm:]
+    ttft = float((steady["first_token_s"] - steady["arrival_s"]).mean()) * 1e3
+    tpot = float(((steady["finish_s"] - steady["first_token_s"]) / (steady["gen"] - 1)).mean()) * 1e3 \
+        if gen > 1 else np.nan
+    return ttft, tpot
+
+
 def replay_point(row, replay: dict, run: dict) -> dict:
     """One published point replayed: the simulator's mean TTFT, mean TPOT and throughput (steady state: the
     warm-up requests left out), its KV-cache size and whether it queued."""
     conc = int(row.concurrency)
     n = max(int(run["min_requests"]), int(run["requests_per_client"]) * conc)
     warm = min(n - 1, conc * int(run["warmup_clients"]))
-    settings = {}
-    budget = replay.get("token_budget", {}).get("value")
-    if budget is not None:
-        settings = {"chunk_token_budget": int(budget), "prefill_token_budget": int(budget)}
-    batching = replay.get("batching", {}).get("value")  # None: the stack's scheduler
     summary, per = simulate_model(row.platform, row.model, int(row.tp), closed_loop_requests(n, int(row.prompt), int(row.gen)),
-                                  batching, instances=int(row.instances), settings=settings, stack=row.stack,
-                                  precision=row.precision, kv_precision=row.kv_precision, concurrency=conc)
+                                  concurrency=conc, **_engine_options(row, replay))
     used = {k: summary.get(k) for k in ("batching", "max_num_seqs", "token_budget")}
     if not summary.get("fits", False):
         return {**used, "fits": False, "reason": summary.get("reason", ""), "ttft_ms_pred": np.nan,
                 "tpot_ms_pred": np.nan, "throughput_pred": np.nan, "kv_cache_tokens": np.nan, "kv_cache_full": np.nan}
+    ttft, tpot = _steady_means(per, warm, int(row.gen))
     steady = per.iloc[warm:]
-    ttft = (steady["first_token_s"] - steady["arrival_s"]).to_numpy(float)
-    tpot = ((steady["finish_s"] - steady["first_token_s"]) / (steady["gen"] - 1)).to_numpy(float) \
-        if int(row.gen) > 1 else np.full(len(steady), np.nan)
     span = float(steady["finish_s"].max() - steady["first_token_s"].min())
     # every client's request reserves its prompt and output: when they do not all fit, requests wait for room
     fits_all = summary["kv_cache_tokens"] >= conc * (int(row.prompt) + int(row.gen))
-    return {**used, "fits": True, "reason": "", "ttft_ms_pred": float(np.mean(ttft)) * 1e3,
-            "tpot_ms_pred": float(np.nanmean(tpot)) * 1e3,
+    return {**used, "fits": True, "reason": "", "ttft_ms_pred": ttft, "tpot_ms_pred": tpot,
             "throughput_pred": float(steady["gen"].sum()) / span if span > 0 else np.nan,
             "kv_cache_tokens": int(summary["kv_cache_tokens"]), "kv_cache_full": not fits_all}
 
@@ -122,18 +130,12 @@ def random_phase_point(row, replay: dict, run: dict, locked: dict) -> dict:
         return {"ttft_ms_random_phase": locked["ttft_ms_pred"], "tpot_ms_random_phase": locked["tpot_ms_pred"]}
     rp = mapping("run.random_phase", run["random_phase"], "random-phase settings", optional=False)
     n = max(int(rp["min_requests"]), int(rp["requests_per_client"]) * conc)
-    budget = replay.get("token_budget", {}).get("value")
-    settings = {"chunk_token_budget": int(budget), "prefill_token_budget": int(budget)} if budget else {}
-    rate_hi = 1.5 * locked["throughput_pred"] / int(row.gen)  # requests/s: above what the locked loop serves
     warm = int(n * float(rp["warmup_share"]))
+    locked_rps = locked["throughput_pred"] / int(row.gen)  # requests/s the locked loop serves
     _, per, _ = random_phase_closed_loop(row.platform, row.model, int(row.tp), conc, int(row.prompt), int(row.gen), n,
-                                         warm, rate_hi, batching=replay.get("batching", {}).get("value"),
-                                         instances=int(row.instances), settings=settings, stack=row.stack,
-                                         precision=row.precision, kv_precision=row.kv_precision)
-    steady = per.iloc[warm:]
-    tpot = (steady["finish_s"] - steady["first_token_s"]) / (steady["gen"] - 1) if int(row.gen) > 1 else np.nan
-    return {"ttft_ms_random_phase": float((steady["first_token_s"] - steady["arrival_s"]).mean()) * 1e3,
-            "tpot_ms_random_phase": float(np.mean(tpot)) * 1e3}
+                                         warm, locked_rps, **_engine_options(row, replay))
+    ttft, tpot = _steady_means(per, warm, int(row.gen))
+    return {"ttft_ms_random_phase": ttft, "tpot_ms_random_phase": tpot}
 
 
 def online_serving_table() -> pd.DataFrame:
@@ -180,14 +182,16 @@ def online_serving_summary(table: pd.DataFrame) -> pd.DataFrame:
     with issue 22's targets (below saturation), whether the median meets it and how many points do."""
     targets = mapping("run", load_sources()["run"], "run settings", optional=False)["targets"]
     rows = []
-    for metric, col in (("ttft", "ttft_error"), ("tpot", "tpot_error"),
-                        ("ttft, random phases", "ttft_error_random_phase"),
-                        ("tpot, random phases", "tpot_error_random_phase")):
-        splits = (("below saturation", table.below_saturation), ("at saturation", ~table.below_saturation))
-        for split, sel in splits if "random" not in metric else splits[:1]:
+    below = ("below saturation", table.below_saturation)
+    both = (below, ("at saturation", ~table.below_saturation))
+    # (row label, error column, the target's key, splits): the random-phase limit exists below saturation only
+    for metric, col, key, splits in (("ttft", "ttft_error", "ttft", both), ("tpot", "tpot_error", "tpot", both),
+                                     ("ttft, random phases", "ttft_error_random_phase", "ttft", (below,)),
+                                     ("tpot, random phases", "tpot_error_random_phase", "tpot", (below,))):
+        for split, sel in splits:
             err = table.loc[sel & table.fits.astype(bool), col].abs().to_numpy(float)
             err = err[np.isfinite(err)]
-            target = float(targets[metric.split(",")[0]]) if split == "below saturation" else np.nan
+            target = float(targets[key]) if split == "below saturation" else np.nan
             median = float(np.median(err)) if err.size else np.nan
             within = int((err <= target).sum()) if np.isfinite(target) else None
             rows.append({"metric": metric, "split": split, "points": int(err.size), "median_abs_error": median,

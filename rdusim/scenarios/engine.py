@@ -189,6 +189,15 @@ def _lookup(table, b, c, ctx_step):
 
 
 @njit(cache=True)
+def _decode_context(prompt, run_id, run_gen, n_run):
+    """The summed context (prompt + tokens so far) of the first ``n_run`` running sequences."""
+    ctx = 0.0
+    for k in range(n_run):
+        ctx += prompt[run_id[k]] + run_gen[k]
+    return ctx
+
+
+@njit(cache=True)
 def _linear(dec, m, ctx_step):
     """The context-free part of a pass of ``m`` tokens (its linear layers, head and per-sequence work): a decode
     step of ``m`` sequences at context 1; beyond the table's largest batch, its slope over the upper half."""
@@ -260,9 +269,7 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                 stats[2] += 1
         if policy == 3:  # in-flight batching: every running sequence decodes, whole prompts join within the budget
             b_dec = n_run
-            ctx = 0.0
-            for k in range(n_run):
-                ctx += prompt[run_id[k]] + run_gen[k]
+            ctx = _decode_context(prompt, run_id, run_gen, n_run)
             tokens = 0
             while w < n and arrival[w] <= t and n_run < max_seqs and kv_used + prompt[w] + gen[w] <= kv_cap \
                     and (b_dec + tokens + prompt[w] <= budget or (admitted == 0 and prompt[w] > budget)):
@@ -284,9 +291,7 @@ def _engine(arrival, prompt, gen, policy, max_seqs, budget, kv_cap, max_batch, m
                     t = arrival[w]
                 continue
         if admitted == 0 and (policy == 0 or policy == 2):  # a decode step of the whole running batch
-            ctx = 0.0
-            for k in range(n_run):
-                ctx += prompt[run_id[k]] + run_gen[k]
+            ctx = _decode_context(prompt, run_id, run_gen, n_run)
             dur = _lookup(dec, n_run, ctx / n_run, ctx_step)
         if policy == 1:  # chunked prefill: decode tokens first, then prompt chunks within the budget
             left = budget

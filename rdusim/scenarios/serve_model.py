@@ -20,8 +20,8 @@ from benchmarks.models import get_model
 from rdusim.core.checks import number, whole
 from rdusim.core.errors import ConfigError
 from rdusim.core.platforms import load_platform
-from rdusim.core.stacks import load_stack
 from rdusim.core.precision import DEFAULT_PRECISION
+from rdusim.core.stacks import load_stack
 from rdusim.scenarios.engine import N_STATS, POLICIES, load_engine_settings, run_instance, step_costs
 from rdusim.scenarios.predict import check_row
 from rdusim.scenarios.serve import latency_summary, saturation
@@ -71,8 +71,8 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
     tpot_slo_s = number("tpot_slo", tpot_slo_s, 0, above=True, what="seconds")
     used = stack_name(platform, model, tp, execution, stack)
     own = load_stack(used).engine_settings()
-    batching = batching or own.pop("batching", "prefill-first")
-    own.pop("batching", None)
+    own_batching = own.pop("batching", "prefill-first")
+    batching = batching or own_batching
     s = {**load_engine_settings(), **own, **(settings or {})}
     max_seqs = whole("max_num_seqs", s["max_num_seqs"], 1, 4096)
     max_batch = whole("max_batch", max_batch, 1, max_seqs, "requests per static batch (at most max_num_seqs)")
@@ -100,6 +100,7 @@ def simulate_model(platform: str, model: str, tp: int, trace: pd.DataFrame, batc
         budget = whole("prefill_token_budget", s["prefill_token_budget"], 1, 2**31)
     else:  # prefill-first: raised to the longest prompt, so every admitted prompt fits one step
         budget = max(int(s["prefill_token_budget"]), int(prompt[accepted].max()) if accepted.any() else 1)
+    head["token_budget"] = int(budget)  # what the engine ran with
     first = np.full(len(arrival), np.nan)
     finish = np.full(len(arrival), np.nan)
     instance = np.full(len(arrival), -1, np.int64)
@@ -165,8 +166,11 @@ def max_rate_within(rows: pd.DataFrame, metric: str, bound: float) -> float:
     return float(rows["offered_rps"].iloc[upto - 1])
 
 
+RATE_BRACKET = 1.5  # the bisection's top: this times the locked loop's rate (a search bound, not a model input)
+
+
 def random_phase_closed_loop(platform: str, model: str, tp: int, concurrency: int, prompt: int, gen: int,
-                             requests: int, warmup: int, rate_hi: float, iterations: int = 14, seed: int = 0,
+                             requests: int, warmup: int, locked_rps: float, iterations: int = 14, seed: int = 0,
                              lengths=None, **kwargs) -> tuple[dict, pd.DataFrame, dict]:
     """A closed loop of ``concurrency`` clients whose phases are random, as the open system it behaves like:
     Poisson arrivals at the rate ``lam`` at which, by Little's law, ``concurrency`` requests are in flight
@@ -175,8 +179,8 @@ def random_phase_closed_loop(platform: str, model: str, tp: int, concurrency: in
     pattern: staggered so that no prompt waits for another's, or, once each client's next request arrives
     any time at all after its last one finished (a turnaround above zero), in a train where every prompt
     waits for the one before. Real benchmark clients drift between such patterns; this is the other limit,
-    with no constant. ``lam`` is found by bisection on a log scale below ``rate_hi`` (requests/s; above what
-    the locked loop serves), every trial drawing the same unit-rate arrival times (common random numbers),
+    with no constant. ``lam`` is found by bisection on a log scale below :data:`RATE_BRACKET` times
+    ``locked_rps`` (requests/s the locked loop serves), every trial drawing the same unit-rate arrival times (common random numbers),
     ``requests`` requests a trial (lengths as :func:`~rdusim.scenarios.traces.poisson_with_lengths`), the
     first ``warmup`` left out of the in-flight count. Returns the chosen trial's ``(summary, per-request
     frame, {"rate_rps", "in_flight"})``; ``kwargs`` go to :func:`simulate_model` (``instances``, ``stack``,
@@ -189,10 +193,11 @@ def random_phase_closed_loop(platform: str, model: str, tp: int, concurrency: in
         e2e = float((steady["finish_s"] - steady["arrival_s"]).mean())
         return summary, per, {"rate_rps": lam, "in_flight": lam * e2e}
 
-    lo, hi = rate_hi / 64.0, rate_hi
+    hi = RATE_BRACKET * locked_rps
+    lo = hi / 64.0
     best = trial(hi)
     if not best[0].get("fits", False) or best[2]["in_flight"] < concurrency:
-        return best  # does not fit, or even at rate_hi fewer are in flight: the loop is bounded elsewhere
+        return best  # does not fit, or even at the top fewer are in flight: the loop is bounded elsewhere
     for _ in range(iterations):
         mid = float(np.sqrt(lo * hi))
         t = trial(mid)
